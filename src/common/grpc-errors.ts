@@ -1,0 +1,64 @@
+// The only place where Verdict error codes meet gRPC status codes. Servers attach the code, tx id
+// and reason as metadata, so clients rebuild the exact typed error rather than guess from a status.
+
+import { Metadata, status as Status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { ErrorCode, verdictError, VerdictError } from '../errors.js';
+import type { ProtocolError } from '../protocol/types.js';
+
+const STATUS_FOR: Record<ErrorCode, Status> = {
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  TX_NOT_FOUND: Status.NOT_FOUND,
+  TX_ABORTED: Status.ABORTED,
+  WRONG_STATE: Status.FAILED_PRECONDITION,
+  OUTCOME_UNKNOWN: Status.DEADLINE_EXCEEDED,
+  LIMIT_EXCEEDED: Status.RESOURCE_EXHAUSTED,
+  UNAVAILABLE: Status.UNAVAILABLE,
+  ALREADY_CONNECTED: Status.ALREADY_EXISTS,
+  DATA_DIR_LOCKED: Status.FAILED_PRECONDITION,
+  LOG_CORRUPT: Status.INTERNAL,
+  INTERNAL: Status.INTERNAL,
+};
+
+const CODE_KEY = 'verdict-code';
+const TX_KEY = 'verdict-tx-id';
+const REASON_KEY = 'verdict-reason-bin';
+
+/** The gRPC status an error code is reported with. */
+export function grpcStatusFor(code: ErrorCode): Status {
+  return STATUS_FOR[code];
+}
+
+/** Turns a protocol error into a status object for a gRPC callback or `call.emit('error')`. */
+export function toStatus(error: ProtocolError | VerdictError): Partial<StatusObject> {
+  const metadata = new Metadata();
+  metadata.set(CODE_KEY, error.code);
+  if (error.txId) metadata.set(TX_KEY, error.txId);
+  if (error.reason) metadata.set(REASON_KEY, Buffer.from(error.reason, 'utf8'));
+  return { code: STATUS_FOR[error.code], details: error.message, metadata };
+}
+
+/** Rebuilds the typed error from a failed call; `outcomeUnknown` makes transport failures honest. */
+export function fromServiceError(e: ServiceError, context: { txId?: string; outcomeUnknown?: boolean } = {}): VerdictError {
+  const meta = e.metadata;
+  const code = meta?.get(CODE_KEY)[0];
+  const txId = meta?.get(TX_KEY)[0]?.toString() ?? context.txId;
+  const reasonRaw = meta?.get(REASON_KEY)[0];
+  const reason = reasonRaw === undefined ? undefined : Buffer.isBuffer(reasonRaw) ? reasonRaw.toString('utf8') : reasonRaw;
+  const options = { cause: e, ...(txId ? { txId } : {}), ...(reason ? { reason } : {}) };
+  if (typeof code === 'string' && code in STATUS_FOR) return verdictError(code as ErrorCode, e.details || e.message, options);
+  switch (e.code) {
+    case Status.UNAVAILABLE:
+    case Status.DEADLINE_EXCEEDED:
+    case Status.CANCELLED:
+      if (context.outcomeUnknown) {
+        return verdictError(ErrorCode.OUTCOME_UNKNOWN, `the outcome is unknown (${e.details || e.message}); ask again with get()`, options);
+      }
+      return verdictError(ErrorCode.UNAVAILABLE, `the coordinator is unavailable: ${e.details || e.message}`, options);
+    case Status.INVALID_ARGUMENT:
+      return verdictError(ErrorCode.INVALID_ARGUMENT, e.details, options);
+    case Status.RESOURCE_EXHAUSTED:
+      return verdictError(ErrorCode.LIMIT_EXCEEDED, e.details, options);
+    default:
+      return verdictError(ErrorCode.INTERNAL, e.details || e.message, options);
+  }
+}

@@ -1,0 +1,41 @@
+// Options of the coordinator process.
+
+import type { Logger } from '../common/logger.js';
+import type { CoordinatorMachineConfig } from '../protocol/coordinator-machine.js';
+
+/** Default listen address. */
+export const DEFAULT_LISTEN = '127.0.0.1:7070';
+/** Default data directory. */
+export const DEFAULT_COORDINATOR_DATA_DIR = './data/coordinator';
+/** Longest a unary call may wait for an outcome before it answers "outcome unknown", in ms. */
+export const DEFAULT_MAX_CALL_MS = 120_000;
+/** Largest gRPC message accepted, in bytes (branch payloads are limited separately). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Interval of keepalive pings on participant sessions, in ms: how dead peers are detected. */
+export const DEFAULT_KEEPALIVE_MS = 10_000;
+/** How long a keepalive ping may go unanswered before the session is dropped, in ms. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** How long `close()` lets calls finish before cutting them, in ms. */
+export const DEFAULT_CLOSE_GRACE_MS = 2_000;
+
+/** Options of `Coordinator.start`. */
+export interface CoordinatorOptions {
+  /** `host:port` to listen on; port 0 picks a free one. Default `127.0.0.1:7070`. */
+  readonly listen?: string;
+  /** Directory of the decision log. Default `./data/coordinator`. */
+  readonly dataDir?: string;
+  /** Protocol tunables (timeouts, limits, retry delays); the epoch is managed by the log. */
+  readonly protocol?: Partial<Omit<CoordinatorMachineConfig, 'epoch'>>;
+  /** Longest a unary call waits for an outcome, in ms. */
+  readonly maxCallMs?: number;
+  /** Largest gRPC message accepted, in bytes. */
+  readonly maxMessageBytes?: number;
+  /** Keepalive ping interval on sessions, in ms. */
+  readonly keepaliveMs?: number;
+  /** Keepalive ping timeout, in ms. */
+  readonly keepaliveTimeoutMs?: number;
+  /** Group commit of forced writes (default on); off writes every record on its own. */
+  readonly groupCommit?: boolean;
+  /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
+  readonly logger?: Logger;
+}

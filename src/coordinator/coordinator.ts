@@ -1,0 +1,353 @@
+// The coordinator process: the gRPC services, the decision log and the timers around the pure
+// protocol machine. Every input goes through `#dispatch`, which runs the machine and carries out
+// its effects in order; nothing else touches protocol state.
+
+import { EventEmitter } from 'node:events';
+import { Server, ServerCredentials, status as Status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { KeyedTimers } from '../common/keyed-timers.js';
+import { defaultLogger, type Logger } from '../common/logger.js';
+import { toStatus } from '../common/grpc-errors.js';
+import { outcomeToWire, viewToWire } from '../common/wire.js';
+import { ErrorCode, VerdictError } from '../errors.js';
+import { ParticipantServiceService } from '../gen/verdict/v1/participant.js';
+import {
+  TransactionServiceService,
+  type AbortRequest,
+  type AbortResponse,
+  type BeginRequest,
+  type BeginResponse,
+  type CommitRequest,
+  type CommitResponse,
+  type GetTransactionRequest,
+  type GetTransactionResponse,
+} from '../gen/verdict/v1/transaction.js';
+import type { CoordinatorEffect, CoordinatorInput, CoordinatorReply, IgnoredReason, TxView } from '../protocol/coordinator-events.js';
+import { CoordinatorMachine, DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
+import type { Outcome } from '../protocol/types.js';
+import {
+  DEFAULT_CLOSE_GRACE_MS,
+  DEFAULT_COORDINATOR_DATA_DIR,
+  DEFAULT_KEEPALIVE_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_CALL_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type CoordinatorOptions,
+} from './coordinator-options.js';
+import { DecisionLog } from './decision-log.js';
+import { ParticipantSessions, type SessionStats } from './participant-sessions.js';
+
+/** Lifecycle of a coordinator. */
+export type CoordinatorState = 'running' | 'closing' | 'closed';
+
+/** Counters a coordinator keeps. */
+export interface CoordinatorStats {
+  committed: number;
+  aborted: number;
+  ended: number;
+  /** Inputs the protocol ignored (late, duplicate, unknown), by reason. */
+  ignored: Record<IgnoredReason, number>;
+  /** Log writes (batches) and synced batches: group commit shows as synced < forced records. */
+  log: { batches: number; syncedBatches: number; writes: number };
+  sessions: SessionStats;
+  /** Transactions not yet ended. */
+  live: number;
+}
+
+/** Events: `decided` (txId, outcome, reason) when an outcome is final, `ended` (txId, outcome). */
+export interface CoordinatorEvents {
+  decided: [txId: string, outcome: Outcome, reason: string | undefined];
+  ended: [txId: string, outcome: Outcome];
+}
+
+type Pending = (reply: CoordinatorReply) => void;
+
+/**
+ * A running coordinator.
+ *
+ * ```ts
+ * const coordinator = await Coordinator.start({ listen: '127.0.0.1:0', dataDir: './data/coordinator' });
+ * console.log(coordinator.address);
+ * await coordinator.close();
+ * ```
+ */
+export class Coordinator extends EventEmitter<CoordinatorEvents> {
+  readonly #log: Logger;
+  readonly #decisionLog: DecisionLog;
+  readonly #machine: CoordinatorMachine;
+  readonly #server: Server;
+  readonly #sessions: ParticipantSessions;
+  readonly #timers: KeyedTimers;
+  readonly #pending = new Map<number, Pending>();
+  readonly #maxCallMs: number;
+  #nextRequestId = 0;
+  #state: CoordinatorState = 'running';
+  #closing: Promise<void> | undefined;
+  #address = '';
+  readonly #counters = {
+    committed: 0,
+    aborted: 0,
+    ended: 0,
+    ignored: { 'unknown-tx': 0, 'not-a-branch': 0, duplicate: 0, 'conflicting-vote': 0, late: 0, 'outcome-mismatch': 0, 'never-issued': 0 } as Record<IgnoredReason, number>,
+  };
+
+  private constructor(options: CoordinatorOptions, decisionLog: DecisionLog, epoch: number, log: Logger) {
+    super();
+    this.#log = log;
+    this.#decisionLog = decisionLog;
+    this.#maxCallMs = options.maxCallMs ?? DEFAULT_MAX_CALL_MS;
+    this.#machine = new CoordinatorMachine({ ...DEFAULT_COORDINATOR_MACHINE_CONFIG, ...options.protocol, epoch });
+    this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }));
+    this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }));
+    const maxMessage = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#server = new Server({
+      'grpc.max_receive_message_length': maxMessage,
+      'grpc.max_send_message_length': maxMessage,
+      'grpc.keepalive_time_ms': options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      'grpc.max_concurrent_streams': 1_000,
+    });
+    this.#server.addService(TransactionServiceService, {
+      begin: this.#begin,
+      commit: this.#commit,
+      abort: this.#abort,
+      getTransaction: this.#getTransaction,
+    });
+    this.#server.addService(ParticipantServiceService, { session: this.#sessions.handle });
+  }
+
+  /**
+   * Opens the decision log (bumping the epoch), recovers every undelivered decision and starts
+   * serving. Fails with DATA_DIR_LOCKED when another process holds the data directory, and with
+   * LOG_CORRUPT when the log cannot be read.
+   */
+  static async start(options: CoordinatorOptions = {}): Promise<Coordinator> {
+    const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
+    const dataDir = options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR;
+    const decisionLog = await DecisionLog.open(dataDir, { groupCommit: options.groupCommit ?? true });
+    let coordinator: Coordinator | undefined;
+    try {
+      const epoch = await decisionLog.bumpEpoch();
+      const open = await decisionLog.loadOpen();
+      coordinator = new Coordinator(options, decisionLog, epoch, log);
+      coordinator.#run(coordinator.#machine.recover(open, Date.now()));
+      coordinator.#address = await coordinator.#bind(options.listen ?? DEFAULT_LISTEN);
+      log.info({ epoch, recovered: open.length, address: coordinator.#address, dataDir }, 'coordinator started');
+      return coordinator;
+    } catch (e) {
+      if (coordinator) await coordinator.close();
+      else await decisionLog.close();
+      throw e;
+    }
+  }
+
+  /** The `host:port` the coordinator listens on (with the real port when 0 was asked). */
+  get address(): string {
+    return this.#address;
+  }
+
+  /** This incarnation's epoch. */
+  get epoch(): number {
+    return this.#machine.epoch;
+  }
+
+  /** Lifecycle state. */
+  get state(): CoordinatorState {
+    return this.#state;
+  }
+
+  /** Counters for monitoring and benchmarks. */
+  get stats(): CoordinatorStats {
+    return { ...this.#counters, ignored: { ...this.#counters.ignored }, log: { ...this.#decisionLog.stats }, sessions: { ...this.#sessions.stats }, live: this.#machine.liveCount };
+  }
+
+  /** Describes a live transaction without a gRPC round trip (for embedders and tests). */
+  describe(txId: string): TxView | undefined {
+    return this.#machine.view(txId);
+  }
+
+  /**
+   * Stops serving: new calls are refused, sessions end, pending calls answer UNAVAILABLE, queued
+   * log writes finish, the log closes. Idempotent; decisions already durable are re-driven by
+   * the next start.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#doClose();
+    return this.#closing;
+  }
+
+  async #doClose(): Promise<void> {
+    this.#state = 'closing';
+    this.#timers.clear();
+    this.#sessions.closeAll();
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
+      pending({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
+    }
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, DEFAULT_CLOSE_GRACE_MS);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    // Let in-flight log writes settle before closing the database under them.
+    await this.#decisionLog.write([], false).catch(() => undefined);
+    await this.#decisionLog.close();
+    this.#state = 'closed';
+    this.#log.info('coordinator closed');
+  }
+
+  #bind(listen: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#server.bindAsync(listen, ServerCredentials.createInsecure(), (e, port) => {
+        if (e) return reject(new VerdictError(ErrorCode.UNAVAILABLE, `cannot listen on ${listen}: ${e.message}`, { cause: e }));
+        const host = listen.slice(0, listen.lastIndexOf(':'));
+        resolve(`${host}:${port}`);
+      });
+    });
+  }
+
+  // ---- the protocol loop --------------------------------------------------------------------
+
+  #dispatch(input: CoordinatorInput): void {
+    if (this.#state !== 'running') return;
+    this.#run(this.#machine.handle(input, Date.now()));
+  }
+
+  #run(effects: readonly CoordinatorEffect[]): void {
+    for (const effect of effects) this.#execute(effect);
+  }
+
+  #execute(effect: CoordinatorEffect): void {
+    switch (effect.type) {
+      case 'send':
+        return this.#sessions.send(effect.to, effect.message);
+      case 'persist': {
+        const { token } = effect;
+        const write = this.#decisionLog.write(effect.ops, effect.force);
+        write.then(
+          () => {
+            if (token) this.#dispatch({ type: 'persisted', token });
+          },
+          (e: unknown) => {
+            this.#log.error({ err: e, txId: token?.txId }, 'decision log write failed');
+            if (token) this.#dispatch({ type: 'persist-failed', token, message: (e as Error).message });
+          },
+        );
+        return;
+      }
+      case 'reply': {
+        const pending = this.#pending.get(effect.requestId);
+        if (pending) {
+          this.#pending.delete(effect.requestId);
+          pending(effect.reply);
+        }
+        return;
+      }
+      case 'set-timer':
+        return this.#timers.set(effect.key, effect.at, effect.jitterMs);
+      case 'cancel-timer':
+        return this.#timers.cancel(effect.key);
+      case 'lookup':
+        this.#decisionLog.lookupDone(effect.txId).then(
+          (record) => this.#dispatch({ type: 'lookup-result', txId: effect.txId, record, pending: effect.pending }),
+          (e: unknown) => {
+            this.#log.error({ err: e, txId: effect.txId }, 'decision log lookup failed');
+            const p = effect.pending;
+            if (p.type === 'begin' || p.type === 'commit' || p.type === 'abort' || p.type === 'get') {
+              this.#execute({ type: 'reply', requestId: p.requestId, reply: { type: 'error', error: { code: ErrorCode.INTERNAL, message: `cannot read the decision log: ${(e as Error).message}` } } });
+            }
+          },
+        );
+        return;
+      case 'decided':
+        if (effect.outcome === 'committed') this.#counters.committed++;
+        else this.#counters.aborted++;
+        this.#log.debug({ txId: effect.txId, outcome: effect.outcome, reason: effect.reason }, 'decided');
+        this.emit('decided', effect.txId, effect.outcome, effect.reason);
+        return;
+      case 'ended':
+        this.#counters.ended++;
+        this.emit('ended', effect.txId, effect.outcome);
+        return;
+      case 'ignored':
+        this.#counters.ignored[effect.why]++;
+        this.#log.debug({ txId: effect.txId, participant: effect.participant, why: effect.why, what: effect.what }, 'ignored message');
+        return;
+    }
+  }
+
+  /** Registers a request and returns its id; the reply (or a timeout, or cancellation) settles it. */
+  #request(call: ServerUnaryCall<unknown, unknown>, answer: Pending): number {
+    const requestId = ++this.#nextRequestId;
+    const timer = setTimeout(() => {
+      if (this.#pending.delete(requestId)) {
+        answer({ type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${this.#maxCallMs} ms; ask again with GetTransaction` } });
+      }
+    }, this.#maxCallMs);
+    timer.unref();
+    this.#pending.set(requestId, (reply) => {
+      clearTimeout(timer);
+      answer(reply);
+    });
+    call.on('cancelled', () => {
+      clearTimeout(timer);
+      this.#pending.delete(requestId);
+    });
+    return requestId;
+  }
+
+  // ---- TransactionService -------------------------------------------------------------------
+
+  readonly #begin = (call: ServerUnaryCall<BeginRequest, BeginResponse>, callback: sendUnaryData<BeginResponse>): void => {
+    const requestId = this.#request(call, (reply) => {
+      if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
+      else fail(callback, reply);
+    });
+    this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
+  };
+
+  readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
+    const req = call.request;
+    const requestId = this.#request(call, (reply) => {
+      if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
+      else fail(callback, reply);
+    });
+    this.#dispatch({
+      type: 'commit',
+      requestId,
+      txId: req.txId,
+      branches: req.branches.map((b) => ({ participant: b.participant, payload: b.payload })),
+      timeoutMs: req.timeoutMs,
+      waitForCompletion: req.waitForCompletion,
+    });
+  };
+
+  readonly #abort = (call: ServerUnaryCall<AbortRequest, AbortResponse>, callback: sendUnaryData<AbortResponse>): void => {
+    const requestId = this.#request(call, (reply) => {
+      if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
+      else fail(callback, reply);
+    });
+    this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
+  };
+
+  readonly #getTransaction = (
+    call: ServerUnaryCall<GetTransactionRequest, GetTransactionResponse>,
+    callback: sendUnaryData<GetTransactionResponse>,
+  ): void => {
+    const requestId = this.#request(call, (reply) => {
+      if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
+      else fail(callback, reply);
+    });
+    this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
+  };
+}
+
+function fail(callback: sendUnaryData<never>, reply: CoordinatorReply): void {
+  if (reply.type === 'error') callback(toStatus(reply.error));
+  else callback({ code: Status.INTERNAL, details: `unexpected reply ${reply.type}` });
+}

@@ -1,0 +1,825 @@
+// The coordinator's two-phase commit with presumed abort, as a pure state machine: inputs in,
+// effects out. No I/O, clock or randomness: the caller passes `now` and carries out the effects.
+// The same code runs under gRPC + LevelDB and inside the deterministic simulator.
+
+import {
+  CoordinatorRecordKind,
+  TxState,
+  type BranchView,
+  type CoordinatorEffect,
+  type CoordinatorInput,
+  type CoordinatorMessage,
+  type CoordinatorRecord,
+  type CoordinatorReply,
+  type IgnoredReason,
+  type InitiatorRequest,
+  type ParticipantMessage,
+  type PersistToken,
+  type TxView,
+} from './coordinator-events.js';
+import { formatTxId, parseTxId, participantNameProblem, txIdProblem } from './ids.js';
+import { backoffDelayMs, ErrorCode, Outcome, Vote, type BranchSpec, type ProtocolError } from './types.js';
+
+/** Tunables of the coordinator protocol. */
+export interface CoordinatorMachineConfig {
+  /** This incarnation's epoch: persisted and bumped at every start, part of every tx id. */
+  readonly epoch: number;
+  /** Transaction timeout when a request gives none, in ms. */
+  readonly defaultTimeoutMs: number;
+  /** The longest timeout a request may ask for, in ms. */
+  readonly maxTimeoutMs: number;
+  /** The most branches one transaction may have. */
+  readonly maxBranches: number;
+  /** The largest branch payload accepted, in bytes. */
+  readonly maxPayloadBytes: number;
+  /** The most live (undecided or undelivered) transactions; beyond it new ones are refused. */
+  readonly maxLiveTransactions: number;
+  /** First phase-2 retry delay, in ms. */
+  readonly retryInitialMs: number;
+  /** Cap of the phase-2 retry delay, in ms. */
+  readonly retryMaxMs: number;
+  /** After this many delivery attempts a transaction is flagged as needing attention. */
+  readonly attentionAfterAttempts: number;
+}
+
+/** Defaults for everything but the epoch. */
+export const DEFAULT_COORDINATOR_MACHINE_CONFIG: Omit<CoordinatorMachineConfig, 'epoch'> = {
+  defaultTimeoutMs: 10_000,
+  maxTimeoutMs: 600_000,
+  maxBranches: 64,
+  maxPayloadBytes: 1024 * 1024,
+  maxLiveTransactions: 100_000,
+  retryInitialMs: 200,
+  retryMaxMs: 10_000,
+  attentionAfterAttempts: 20,
+};
+
+type Phase =
+  /** Begun; participants may enlist. */
+  | 'active'
+  /** Prepare sent; collecting votes. */
+  | 'preparing'
+  /** Every vote is YES or READ_ONLY; the COMMIT record is being forced. */
+  | 'committing'
+  /** Forcing the ONE_PHASE record before handing the decision to the single branch. */
+  | 'one-phase-logging'
+  /** The single branch was asked to prepare and commit in one step. */
+  | 'one-phase'
+  /** A one-phase transaction whose outcome only the participant knows: asked with an abort. */
+  | 'in-doubt'
+  /** Decided (the decision is durable, or presumed for an abort); delivering it. */
+  | 'decided';
+
+interface Branch {
+  readonly participant: string;
+  payload: Uint8Array;
+  vote?: Vote;
+  /** A Prepare (or, in doubt, a resolving Decision) was handed to a live session. */
+  sent: boolean;
+  acked: boolean;
+  attempts: number;
+  lastError?: string;
+}
+
+interface Waiter {
+  readonly requestId: number;
+  readonly waitForCompletion: boolean;
+}
+
+interface Tx {
+  readonly id: string;
+  phase: Phase;
+  readonly deadline?: number;
+  readonly branches: Map<string, Branch>;
+  outcome?: Outcome;
+  reason?: string;
+  /** An `open/` record exists and must be deleted at the end. */
+  hasOpenRecord: boolean;
+  waiters: Waiter[];
+  deliveryAttempts: number;
+  needsAttention: boolean;
+}
+
+const deadlineKey = (txId: string): string => `deadline/${txId}`;
+const retryKey = (txId: string): string => `retry/${txId}`;
+
+function err(code: ProtocolError['code'], message: string, txId?: string, reason?: string): CoordinatorReply {
+  const error: ProtocolError = { code, message, ...(txId ? { txId } : {}), ...(reason ? { reason } : {}) };
+  return { type: 'error', error };
+}
+
+function abortedReply(txId: string, reason: string): CoordinatorReply {
+  return err(ErrorCode.TX_ABORTED, `transaction ${txId} aborted: ${reason}`, txId, reason);
+}
+
+/**
+ * The coordinator protocol. Feed it inputs with `handle`; it returns the effects to carry out.
+ * After a restart, create it with a higher epoch and call `recover` with the `open/` records.
+ */
+export class CoordinatorMachine {
+  readonly #config: CoordinatorMachineConfig;
+  readonly #txs = new Map<string, Tx>();
+  readonly #connected = new Set<string>();
+  #lastSeq = 0;
+  #effects: CoordinatorEffect[] = [];
+  #now = 0;
+
+  constructor(config: CoordinatorMachineConfig) {
+    if (!Number.isSafeInteger(config.epoch) || config.epoch < 1) throw new RangeError('epoch must be a positive integer');
+    this.#config = config;
+  }
+
+  /** This incarnation's epoch. */
+  get epoch(): number {
+    return this.#config.epoch;
+  }
+
+  /** How many transactions are live (not yet ended). */
+  get liveCount(): number {
+    return this.#txs.size;
+  }
+
+  /** Names of the participants with a live session. */
+  get connected(): ReadonlySet<string> {
+    return this.#connected;
+  }
+
+  /**
+   * Rebuilds the transactions that recovery must finish from the `open/` records of the log:
+   * every COMMIT is re-driven, every ONE_PHASE is resolved by asking its participant.
+   */
+  recover(records: readonly CoordinatorRecord[], now: number): CoordinatorEffect[] {
+    this.#now = now;
+    for (const record of records) {
+      if (this.#txs.has(record.txId)) continue;
+      if (record.kind === CoordinatorRecordKind.COMMIT) {
+        const tx = this.#newTx(record.txId, undefined, 'decided');
+        tx.outcome = Outcome.COMMITTED;
+        tx.hasOpenRecord = true;
+        for (const p of record.participants) tx.branches.set(p, newBranch(p, new Uint8Array(), Vote.YES));
+        this.#scheduleRetry(tx);
+      } else if (record.kind === CoordinatorRecordKind.ONE_PHASE) {
+        const tx = this.#newTx(record.txId, undefined, 'in-doubt');
+        tx.hasOpenRecord = true;
+        for (const p of record.participants) tx.branches.set(p, newBranch(p, new Uint8Array()));
+        this.#scheduleRetry(tx);
+      }
+    }
+    return this.#flush();
+  }
+
+  /** Handles one input at time `now` (ms) and returns the effects to carry out, in order. */
+  handle(input: CoordinatorInput, now: number): CoordinatorEffect[] {
+    this.#now = now;
+    switch (input.type) {
+      case 'begin':
+        this.#begin(input);
+        break;
+      case 'commit':
+        this.#commit(input);
+        break;
+      case 'abort':
+        this.#abortRequest(input);
+        break;
+      case 'get':
+        this.#get(input);
+        break;
+      case 'message':
+        this.#message(input.from, input.message);
+        break;
+      case 'connected':
+        this.#onConnected(input.participant);
+        break;
+      case 'disconnected':
+        this.#connected.delete(input.participant);
+        break;
+      case 'persisted':
+        this.#onPersisted(input.token);
+        break;
+      case 'persist-failed':
+        this.#onPersistFailed(input.token, input.message);
+        break;
+      case 'timer':
+        this.#onTimer(input.key);
+        break;
+      case 'lookup-result':
+        this.#onLookup(input.txId, input.record, input.pending);
+        break;
+    }
+    return this.#flush();
+  }
+
+  /** Describes a live transaction, or returns `undefined` when it is not live. */
+  view(txId: string): TxView | undefined {
+    const tx = this.#txs.get(txId);
+    return tx ? viewOf(tx) : undefined;
+  }
+
+  /** The ids of every live transaction (for diagnostics and tests). */
+  liveTxIds(): string[] {
+    return [...this.#txs.keys()];
+  }
+
+  // ---- initiator requests -------------------------------------------------------------------
+
+  #begin(req: Extract<InitiatorRequest, { type: 'begin' }>): void {
+    const created = this.#create(req.requestId, req.timeoutMs);
+    if (created) this.#reply(req.requestId, { type: 'begun', txId: created.id, deadline: created.deadline ?? 0 });
+  }
+
+  #create(requestId: number, timeoutMs: number): Tx | undefined {
+    const c = this.#config;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > c.maxTimeoutMs) {
+      this.#reply(requestId, err(ErrorCode.INVALID_ARGUMENT, `timeout ${timeoutMs} ms is out of range (0 to ${c.maxTimeoutMs})`));
+      return undefined;
+    }
+    if (this.#txs.size >= c.maxLiveTransactions) {
+      this.#reply(requestId, err(ErrorCode.LIMIT_EXCEEDED, `too many live transactions (limit ${c.maxLiveTransactions})`));
+      return undefined;
+    }
+    const id = formatTxId(c.epoch, ++this.#lastSeq);
+    const tx = this.#newTx(id, this.#now + (timeoutMs || c.defaultTimeoutMs), 'active');
+    this.#emit({ type: 'set-timer', key: deadlineKey(id), at: tx.deadline ?? 0, jitterMs: 0 });
+    return tx;
+  }
+
+  #commit(req: Extract<InitiatorRequest, { type: 'commit' }>): void {
+    const problem = this.#branchesProblem(req.branches);
+    if (problem) return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, problem, req.txId || undefined));
+    let tx: Tx | undefined;
+    if (req.txId === '') {
+      if (req.branches.length === 0) {
+        return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, 'a one-shot commit needs at least one branch'));
+      }
+      tx = this.#create(req.requestId, req.timeoutMs);
+      if (!tx) return;
+    } else {
+      tx = this.#live(req, req.txId);
+      if (!tx) return;
+    }
+    const waiter = { requestId: req.requestId, waitForCompletion: req.waitForCompletion };
+    switch (tx.phase) {
+      case 'active': {
+        if (tx.branches.size + req.branches.filter((b) => !tx.branches.has(b.participant)).length > this.#config.maxBranches) {
+          return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, `too many branches (limit ${this.#config.maxBranches})`, tx.id));
+        }
+        for (const b of req.branches) {
+          const existing = tx.branches.get(b.participant);
+          if (!existing) tx.branches.set(b.participant, newBranch(b.participant, b.payload));
+          else if (b.payload.length > 0) existing.payload = b.payload;
+        }
+        if (tx.branches.size === 0) {
+          return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, 'the transaction has no branches: name some or enlist participants', tx.id));
+        }
+        tx.waiters.push(waiter);
+        if (tx.branches.size === 1) this.#startOnePhase(tx);
+        else this.#startPrepare(tx);
+        return;
+      }
+      case 'preparing':
+      case 'committing':
+      case 'one-phase-logging':
+      case 'one-phase':
+      case 'in-doubt':
+        // A retried Commit joins the one in flight: a transaction never runs twice.
+        tx.waiters.push(waiter);
+        return;
+      case 'decided':
+        if (tx.outcome === Outcome.ABORTED) return this.#reply(req.requestId, abortedReply(tx.id, tx.reason ?? 'aborted'));
+        if (req.waitForCompletion) tx.waiters.push(waiter);
+        else this.#reply(req.requestId, { type: 'committed', txId: tx.id });
+        return;
+    }
+  }
+
+  #branchesProblem(branches: readonly BranchSpec[]): string | undefined {
+    if (branches.length > this.#config.maxBranches) return `too many branches: ${branches.length} (limit ${this.#config.maxBranches})`;
+    const seen = new Set<string>();
+    for (const b of branches) {
+      const p = participantNameProblem(b.participant);
+      if (p) return p;
+      if (seen.has(b.participant)) return `participant ${b.participant} is named in two branches`;
+      seen.add(b.participant);
+      if (b.payload.length > this.#config.maxPayloadBytes) {
+        return `payload for ${b.participant} is ${b.payload.length} bytes (limit ${this.#config.maxPayloadBytes})`;
+      }
+    }
+    return undefined;
+  }
+
+  #abortRequest(req: Extract<InitiatorRequest, { type: 'abort' }>): void {
+    const tx = this.#live(req, req.txId);
+    if (!tx) return;
+    switch (tx.phase) {
+      case 'active':
+      case 'preparing':
+        this.#decideAbort(tx, req.reason ? `aborted by the initiator: ${req.reason}` : 'aborted by the initiator');
+        return this.#reply(req.requestId, { type: 'aborted', txId: tx.id });
+      case 'decided':
+        if (tx.outcome === Outcome.ABORTED) return this.#reply(req.requestId, { type: 'aborted', txId: tx.id });
+        return this.#reply(req.requestId, err(ErrorCode.WRONG_STATE, `transaction ${tx.id} is committed and cannot be aborted`, tx.id));
+      case 'committing':
+        return this.#reply(req.requestId, err(ErrorCode.WRONG_STATE, `transaction ${tx.id} is being committed and cannot be aborted`, tx.id));
+      case 'one-phase-logging':
+      case 'one-phase':
+      case 'in-doubt':
+        return this.#reply(
+          req.requestId,
+          err(ErrorCode.WRONG_STATE, `transaction ${tx.id} was handed to its only participant for a one-phase commit and cannot be aborted`, tx.id),
+        );
+    }
+  }
+
+  #get(req: Extract<InitiatorRequest, { type: 'get' }>): void {
+    const tx = this.#live(req, req.txId);
+    if (tx) this.#reply(req.requestId, { type: 'transaction', view: viewOf(tx) });
+  }
+
+  /**
+   * Finds the live transaction a request names. When it is not live, answers the request itself:
+   * malformed or never issued ids directly, others after looking up the END summary.
+   */
+  #live(req: InitiatorRequest, txId: string): Tx | undefined {
+    const tx = this.#txs.get(txId);
+    if (tx) return tx;
+    const problem = txIdProblem(txId);
+    if (problem) {
+      this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, problem));
+    } else if (!this.#wasIssued(txId)) {
+      this.#reply(req.requestId, err(ErrorCode.TX_NOT_FOUND, `transaction ${txId} was never begun by this coordinator`, txId));
+    } else {
+      this.#emit({ type: 'lookup', txId, pending: req });
+    }
+    return undefined;
+  }
+
+  /** An id this coordinator (in this or an earlier epoch) could have issued. */
+  #wasIssued(txId: string): boolean {
+    const parts = parseTxId(txId);
+    if (!parts) return false;
+    return parts.epoch < this.#config.epoch || (parts.epoch === this.#config.epoch && parts.seq <= this.#lastSeq);
+  }
+
+  #onLookup(txId: string, record: CoordinatorRecord | undefined, pending: CoordinatorInput): void {
+    if (this.#txs.has(txId)) {
+      // It became live again meanwhile (cannot happen for an ended id, but stay correct): re-run.
+      this.#effects.push(...this.handle(pending, this.#now));
+      return;
+    }
+    const outcome = record?.outcome ?? Outcome.ABORTED;
+    const presumed = record === undefined;
+    const reason = record?.reason ?? (presumed ? 'no decision was recorded (presumed abort)' : undefined);
+    switch (pending.type) {
+      case 'commit':
+        if (outcome === Outcome.COMMITTED) return this.#reply(pending.requestId, { type: 'committed', txId });
+        return this.#reply(pending.requestId, abortedReply(txId, reason ?? 'aborted'));
+      case 'abort':
+        if (outcome === Outcome.COMMITTED) {
+          return this.#reply(pending.requestId, err(ErrorCode.WRONG_STATE, `transaction ${txId} is committed and cannot be aborted`, txId));
+        }
+        return this.#reply(pending.requestId, { type: 'aborted', txId });
+      case 'get': {
+        const view: TxView = {
+          txId,
+          state: TxState.ENDED,
+          outcome,
+          ...(reason ? { reason } : {}),
+          branches: (record?.participants ?? []).map((participant) => ({ participant, acknowledged: true, attempts: 0 })),
+          presumed,
+          needsAttention: false,
+        };
+        return this.#reply(pending.requestId, { type: 'transaction', view });
+      }
+      case 'message':
+        if (pending.message.type === 'enlist') {
+          return this.#send(pending.from, {
+            type: 'enlist-result',
+            requestId: pending.message.requestId,
+            error: { code: ErrorCode.WRONG_STATE, message: `transaction ${txId} is no longer active`, txId },
+          });
+        }
+        // An inquiry, or a YES vote for a transaction that is gone: tell the participant.
+        return this.#send(pending.from, { type: 'decision', txId, outcome });
+      default:
+        return;
+    }
+  }
+
+  // ---- participant messages -----------------------------------------------------------------
+
+  #message(from: string, msg: ParticipantMessage): void {
+    const tx = this.#txs.get(msg.txId);
+    if (!tx) return this.#messageForUnknown(from, msg);
+    const branch = tx.branches.get(from);
+    if (msg.type === 'enlist') return this.#enlist(from, tx, msg);
+    if (!branch) return this.#ignored('not-a-branch', msg.type, tx.id, from);
+    switch (msg.type) {
+      case 'vote':
+        return this.#onVote(tx, branch, msg.vote, msg.reason);
+      case 'ack':
+        return this.#onAck(tx, branch, msg.outcome);
+      case 'inquiry':
+        return this.#onInquiry(tx, branch);
+    }
+  }
+
+  #messageForUnknown(from: string, msg: ParticipantMessage): void {
+    if (msg.type === 'enlist') {
+      const problem = txIdProblem(msg.txId);
+      if (problem) return this.#send(from, { type: 'enlist-result', requestId: msg.requestId, error: { code: ErrorCode.INVALID_ARGUMENT, message: problem } });
+      if (!this.#wasIssued(msg.txId)) {
+        return this.#send(from, {
+          type: 'enlist-result',
+          requestId: msg.requestId,
+          error: { code: ErrorCode.TX_NOT_FOUND, message: `transaction ${msg.txId} was never begun by this coordinator`, txId: msg.txId },
+        });
+      }
+      return this.#emit({ type: 'lookup', txId: msg.txId, pending: { type: 'message', from, message: msg } });
+    }
+    const wantsAnswer = msg.type === 'inquiry' || (msg.type === 'vote' && msg.vote === Vote.YES);
+    if (wantsAnswer && this.#wasIssued(msg.txId)) {
+      // The participant holds this transaction prepared: tell it the outcome from the log.
+      return this.#emit({ type: 'lookup', txId: msg.txId, pending: { type: 'message', from, message: msg } });
+    }
+    this.#ignored(this.#wasIssued(msg.txId) ? 'unknown-tx' : 'never-issued', msg.type, msg.txId, from);
+  }
+
+  #enlist(from: string, tx: Tx, msg: Extract<ParticipantMessage, { type: 'enlist' }>): void {
+    let error: ProtocolError | undefined;
+    if (tx.phase !== 'active') {
+      error = { code: ErrorCode.WRONG_STATE, message: `transaction ${tx.id} is no longer active (it is ${viewOf(tx).state})`, txId: tx.id };
+    } else if (msg.payload.length > this.#config.maxPayloadBytes) {
+      error = { code: ErrorCode.LIMIT_EXCEEDED, message: `payload is ${msg.payload.length} bytes (limit ${this.#config.maxPayloadBytes})`, txId: tx.id };
+    } else if (!tx.branches.has(from) && tx.branches.size >= this.#config.maxBranches) {
+      error = { code: ErrorCode.LIMIT_EXCEEDED, message: `too many branches (limit ${this.#config.maxBranches})`, txId: tx.id };
+    } else {
+      const existing = tx.branches.get(from);
+      if (!existing) tx.branches.set(from, newBranch(from, msg.payload));
+      else if (msg.payload.length > 0) existing.payload = msg.payload;
+    }
+    this.#send(from, { type: 'enlist-result', requestId: msg.requestId, ...(error ? { error } : {}) });
+  }
+
+  #onVote(tx: Tx, branch: Branch, vote: Vote, reason: string): void {
+    if (tx.phase === 'one-phase' || tx.phase === 'in-doubt') {
+      // One phase: the participant decided. YES (or READ_ONLY) means it committed.
+      branch.vote = vote;
+      return this.#finishOnePhase(tx, vote === Vote.NO ? Outcome.ABORTED : Outcome.COMMITTED, reason);
+    }
+    if (branch.vote !== undefined) {
+      return this.#ignored(branch.vote === vote ? 'duplicate' : 'conflicting-vote', 'vote', tx.id, branch.participant);
+    }
+    if (tx.phase === 'preparing') {
+      branch.vote = vote;
+      if (vote === Vote.NO) {
+        branch.lastError = reason ? `voted NO: ${reason}` : 'voted NO';
+        return this.#decideAbort(tx, `participant ${branch.participant} voted NO${reason ? `: ${reason}` : ''}`);
+      }
+      return this.#maybeDecideCommit(tx);
+    }
+    if (tx.phase === 'decided' && tx.outcome === Outcome.ABORTED && vote === Vote.YES) {
+      // A late YES after the abort: the participant is prepared and must still learn the abort.
+      branch.vote = vote;
+      this.#deliver(tx, branch);
+      return this.#scheduleRetry(tx);
+    }
+    this.#ignored('late', 'vote', tx.id, branch.participant);
+  }
+
+  #onAck(tx: Tx, branch: Branch, outcome: Outcome): void {
+    if (tx.phase === 'one-phase' || tx.phase === 'in-doubt') return this.#finishOnePhase(tx, outcome, undefined);
+    if (tx.phase !== 'decided') return this.#ignored('late', 'ack', tx.id, branch.participant);
+    if (branch.acked) return this.#ignored('duplicate', 'ack', tx.id, branch.participant);
+    if (outcome !== tx.outcome) {
+      branch.lastError = `acknowledged ${outcome} but the decision is ${tx.outcome}`;
+      return this.#ignored('outcome-mismatch', 'ack', tx.id, branch.participant);
+    }
+    branch.acked = true;
+    branch.lastError = undefined;
+    this.#maybeEnd(tx);
+  }
+
+  #onInquiry(tx: Tx, branch: Branch): void {
+    switch (tx.phase) {
+      case 'preparing':
+        // Holding the transaction prepared is a YES vote, even if the vote itself was lost.
+        if (branch.vote === undefined) {
+          branch.vote = Vote.YES;
+          this.#maybeDecideCommit(tx);
+        }
+        return;
+      case 'decided':
+        if (tx.outcome === Outcome.ABORTED && branch.vote === undefined) branch.vote = Vote.YES;
+        if (needsAck(tx, branch) && !branch.acked) this.#deliver(tx, branch);
+        else this.#send(branch.participant, { type: 'decision', txId: tx.id, outcome: tx.outcome ?? Outcome.ABORTED });
+        return;
+      default:
+        // Undecided: the decision will be sent when it is made.
+        return;
+    }
+  }
+
+  // ---- phases -------------------------------------------------------------------------------
+
+  #startPrepare(tx: Tx): void {
+    tx.phase = 'preparing';
+    for (const branch of tx.branches.values()) this.#sendPrepare(tx, branch, false);
+  }
+
+  #startOnePhase(tx: Tx): void {
+    tx.phase = 'one-phase-logging';
+    tx.hasOpenRecord = true;
+    const [branch] = tx.branches.values();
+    this.#emit({
+      type: 'persist',
+      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.ONE_PHASE, txId: tx.id, participants: [branch?.participant ?? ''] } }],
+      force: true,
+      token: { kind: 'one-phase', txId: tx.id },
+    });
+  }
+
+  #sendPrepare(tx: Tx, branch: Branch, onePhase: boolean): void {
+    if (!this.#connected.has(branch.participant)) {
+      branch.lastError = `participant ${branch.participant} is not connected`;
+      return;
+    }
+    branch.sent = true;
+    branch.attempts++;
+    this.#send(branch.participant, { type: 'prepare', txId: tx.id, payload: branch.payload, deadline: tx.deadline ?? this.#now, onePhase });
+  }
+
+  #maybeDecideCommit(tx: Tx): void {
+    for (const b of tx.branches.values()) if (b.vote === undefined) return;
+    const yes = [...tx.branches.values()].filter((b) => b.vote === Vote.YES).map((b) => b.participant);
+    this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
+    if (yes.length === 0) {
+      // Every branch is read-only: nothing to deliver and nothing to force.
+      tx.phase = 'decided';
+      tx.outcome = Outcome.COMMITTED;
+      this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.COMMITTED });
+      this.#answerWaiters(tx, false);
+      this.#maybeEnd(tx);
+      return;
+    }
+    tx.phase = 'committing';
+    tx.hasOpenRecord = true;
+    this.#emit({
+      type: 'persist',
+      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.COMMIT, txId: tx.id, participants: yes } }],
+      force: true,
+      token: { kind: 'commit', txId: tx.id },
+    });
+  }
+
+  #onPersisted(token: PersistToken): void {
+    const tx = this.#txs.get(token.txId);
+    if (!tx) return;
+    if (token.kind === 'commit' && tx.phase === 'committing') {
+      // The decision is durable: only now may commit messages leave.
+      tx.phase = 'decided';
+      tx.outcome = Outcome.COMMITTED;
+      this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.COMMITTED });
+      for (const b of tx.branches.values()) if (needsAck(tx, b)) this.#deliver(tx, b);
+      this.#answerWaiters(tx, false);
+      this.#scheduleRetry(tx);
+    } else if (token.kind === 'one-phase' && tx.phase === 'one-phase-logging') {
+      tx.phase = 'one-phase';
+      const [branch] = tx.branches.values();
+      if (branch) this.#sendPrepare(tx, branch, true);
+    }
+  }
+
+  #onPersistFailed(token: PersistToken, message: string): void {
+    const tx = this.#txs.get(token.txId);
+    if (!tx) return;
+    // Not durable, so nothing was sent: the transaction can still abort safely.
+    if ((token.kind === 'commit' && tx.phase === 'committing') || (token.kind === 'one-phase' && tx.phase === 'one-phase-logging')) {
+      this.#decideAbort(tx, `the decision log could not be written: ${message}`);
+    }
+  }
+
+  #decideAbort(tx: Tx, reason: string): void {
+    tx.phase = 'decided';
+    tx.outcome = Outcome.ABORTED;
+    tx.reason = reason;
+    this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
+    this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.ABORTED, reason });
+    for (const b of tx.branches.values()) {
+      // Tell everyone who may hold it prepared; only YES voters must acknowledge.
+      if (b.vote === Vote.YES || (b.vote === undefined && b.sent)) this.#deliver(tx, b);
+    }
+    this.#answerWaiters(tx, false);
+    if (!this.#maybeEnd(tx)) this.#scheduleRetry(tx);
+  }
+
+  #finishOnePhase(tx: Tx, outcome: Outcome, reason: string | undefined): void {
+    const [branch] = tx.branches.values();
+    tx.phase = 'decided';
+    tx.outcome = outcome;
+    if (outcome === Outcome.ABORTED) {
+      tx.reason = `participant ${branch?.participant ?? '?'} aborted the one-phase commit${reason ? `: ${reason}` : ''}`;
+      if (branch) branch.lastError = reason ? `voted NO: ${reason}` : undefined;
+    }
+    if (branch) branch.acked = true;
+    this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
+    this.#emit({ type: 'decided', txId: tx.id, outcome, ...(tx.reason ? { reason: tx.reason } : {}) });
+    this.#answerWaiters(tx, false);
+    this.#maybeEnd(tx);
+  }
+
+  /** Ends the transaction when every branch that must acknowledge has; returns whether it did. */
+  #maybeEnd(tx: Tx): boolean {
+    for (const b of tx.branches.values()) if (needsAck(tx, b) && !b.acked) return false;
+    const outcome = tx.outcome ?? Outcome.ABORTED;
+    const summary: CoordinatorRecord = {
+      kind: CoordinatorRecordKind.END,
+      txId: tx.id,
+      participants: [...tx.branches.keys()],
+      outcome,
+      ...(tx.reason ? { reason: tx.reason } : {}),
+    };
+    this.#emit({
+      type: 'persist',
+      ops: [...(tx.hasOpenRecord ? [{ op: 'del', space: 'open', txId: tx.id } as const] : []), { op: 'put', space: 'done', record: summary }],
+      force: false,
+    });
+    this.#emit({ type: 'cancel-timer', key: retryKey(tx.id) });
+    this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
+    this.#txs.delete(tx.id);
+    this.#emit({ type: 'ended', txId: tx.id, outcome });
+    this.#answerWaiters(tx, true);
+    return true;
+  }
+
+  #answerWaiters(tx: Tx, ended: boolean): void {
+    const keep: Waiter[] = [];
+    for (const w of tx.waiters) {
+      if (w.waitForCompletion && !ended && tx.outcome === Outcome.COMMITTED) {
+        keep.push(w);
+      } else if (tx.outcome === Outcome.COMMITTED) {
+        this.#reply(w.requestId, { type: 'committed', txId: tx.id });
+      } else {
+        this.#reply(w.requestId, abortedReply(tx.id, tx.reason ?? 'aborted'));
+      }
+    }
+    tx.waiters = keep;
+  }
+
+  /** Sends the decision (or, in doubt, the resolving abort) to one branch. */
+  #deliver(tx: Tx, branch: Branch): void {
+    if (!this.#connected.has(branch.participant)) {
+      branch.lastError = `participant ${branch.participant} is not connected`;
+      return;
+    }
+    branch.attempts++;
+    branch.sent = true;
+    this.#send(branch.participant, { type: 'decision', txId: tx.id, outcome: tx.outcome ?? Outcome.ABORTED });
+  }
+
+  #scheduleRetry(tx: Tx): void {
+    const c = this.#config;
+    const delay = backoffDelayMs(tx.deliveryAttempts + 1, c.retryInitialMs, c.retryMaxMs);
+    this.#emit({ type: 'set-timer', key: retryKey(tx.id), at: this.#now + delay, jitterMs: Math.floor(delay / 2) });
+  }
+
+  // ---- sessions and timers ------------------------------------------------------------------
+
+  #onConnected(participant: string): void {
+    this.#connected.add(participant);
+    for (const tx of this.#txs.values()) {
+      const branch = tx.branches.get(participant);
+      if (!branch) continue;
+      if (tx.phase === 'preparing' && branch.vote === undefined) this.#sendPrepare(tx, branch, false);
+      else if (tx.phase === 'one-phase' && !branch.sent) this.#sendPrepare(tx, branch, true);
+      else if (tx.phase === 'in-doubt' || (tx.phase === 'decided' && needsAck(tx, branch) && !branch.acked)) this.#deliver(tx, branch);
+    }
+  }
+
+  #onTimer(key: string): void {
+    const slash = key.indexOf('/');
+    const kind = key.slice(0, slash);
+    const tx = this.#txs.get(key.slice(slash + 1));
+    if (!tx) return;
+    if (kind === 'deadline') this.#onDeadline(tx);
+    else if (kind === 'retry') this.#onRetry(tx);
+  }
+
+  #onDeadline(tx: Tx): void {
+    switch (tx.phase) {
+      case 'active':
+        return this.#decideAbort(tx, 'the transaction passed its deadline before Commit');
+      case 'preparing': {
+        const missing = [...tx.branches.values()].filter((b) => b.vote === undefined);
+        const unavailable = missing.filter((b) => !b.sent);
+        const reason =
+          unavailable.length > 0
+            ? unavailable.map((b) => `participant ${b.participant} unavailable`).join(', ')
+            : `prepare deadline exceeded waiting for ${missing.map((b) => b.participant).join(', ')}`;
+        for (const b of missing) b.lastError = unavailable.includes(b) ? 'unavailable' : 'no vote before the deadline';
+        return this.#decideAbort(tx, reason);
+      }
+      case 'one-phase-logging':
+      case 'one-phase': {
+        const [branch] = tx.branches.values();
+        if (branch && !branch.sent) {
+          // The participant never saw the request: aborting is safe.
+          branch.lastError = 'unavailable';
+          return this.#decideAbort(tx, `participant ${branch.participant} unavailable`);
+        }
+        // Only the participant knows whether it committed: ask it with an abort, which it either
+        // applies (if it had not decided) or answers with its own outcome.
+        tx.phase = 'in-doubt';
+        if (branch) this.#deliver(tx, branch);
+        return this.#scheduleRetry(tx);
+      }
+      default:
+        return;
+    }
+  }
+
+  #onRetry(tx: Tx): void {
+    if (tx.phase !== 'decided' && tx.phase !== 'in-doubt') return;
+    tx.deliveryAttempts++;
+    if (tx.deliveryAttempts >= this.#config.attentionAfterAttempts) tx.needsAttention = true;
+    for (const b of tx.branches.values()) {
+      if (tx.phase === 'in-doubt' || (needsAck(tx, b) && !b.acked)) this.#deliver(tx, b);
+    }
+    this.#scheduleRetry(tx);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  #newTx(id: string, deadline: number | undefined, phase: Phase): Tx {
+    const tx: Tx = {
+      id,
+      phase,
+      ...(deadline !== undefined ? { deadline } : {}),
+      branches: new Map(),
+      hasOpenRecord: false,
+      waiters: [],
+      deliveryAttempts: 0,
+      needsAttention: false,
+    };
+    this.#txs.set(id, tx);
+    return tx;
+  }
+
+  #send(to: string, message: CoordinatorMessage): void {
+    this.#emit({ type: 'send', to, message });
+  }
+
+  #reply(requestId: number, reply: CoordinatorReply): void {
+    this.#emit({ type: 'reply', requestId, reply });
+  }
+
+  #ignored(why: IgnoredReason, what: string, txId: string | undefined, participant: string | undefined): void {
+    this.#emit({ type: 'ignored', why, what, ...(txId ? { txId } : {}), ...(participant ? { participant } : {}) });
+  }
+
+  #emit(effect: CoordinatorEffect): void {
+    this.#effects.push(effect);
+  }
+
+  #flush(): CoordinatorEffect[] {
+    const out = this.#effects;
+    this.#effects = [];
+    return out;
+  }
+}
+
+function newBranch(participant: string, payload: Uint8Array, vote?: Vote): Branch {
+  return { participant, payload, ...(vote ? { vote } : {}), sent: false, acked: false, attempts: 0 };
+}
+
+/** Branches that must acknowledge the decision: those that voted YES. */
+function needsAck(tx: Tx, branch: Branch): boolean {
+  return tx.phase === 'decided' && branch.vote === Vote.YES;
+}
+
+function viewOf(tx: Tx): TxView {
+  const state: TxState =
+    tx.phase === 'active'
+      ? TxState.ACTIVE
+      : tx.phase === 'decided'
+        ? TxState.DECIDED
+        : tx.phase === 'in-doubt'
+          ? TxState.IN_DOUBT
+          : TxState.PREPARING;
+  const branches: BranchView[] = [...tx.branches.values()].map((b) => ({
+    participant: b.participant,
+    ...(b.vote ? { vote: b.vote } : {}),
+    acknowledged: b.acked,
+    attempts: b.attempts,
+    ...(b.lastError ? { lastError: b.lastError } : {}),
+  }));
+  return {
+    txId: tx.id,
+    state,
+    ...(tx.outcome ? { outcome: tx.outcome } : {}),
+    ...(tx.reason ? { reason: tx.reason } : {}),
+    ...(tx.deadline !== undefined ? { deadline: tx.deadline } : {}),
+    branches,
+    presumed: false,
+    needsAttention: tx.needsAttention,
+  };
+}
