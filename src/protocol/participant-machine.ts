@@ -97,6 +97,11 @@ export class ParticipantMachine {
     return [...this.#txs.values()].filter((t) => t.stage === 'prepared').map((t) => t.id);
   }
 
+  /** The in-doubt transactions with their branch payloads (for a service to re-lock after a restart). */
+  inDoubtWithPayloads(): { txId: string; payload: Uint8Array }[] {
+    return [...this.#txs.values()].filter((t) => t.stage === 'prepared').map((t) => ({ txId: t.id, payload: t.payload }));
+  }
+
   /** How many transactions are live here. */
   get liveCount(): number {
     return this.#txs.size;

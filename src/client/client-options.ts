@@ -1,0 +1,32 @@
+// Options of the initiator client.
+
+/** Default deadline of a call that gives none, in ms. */
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** Options of `VerdictClient`. */
+export interface VerdictClientOptions {
+  /** Default per-call deadline in ms (each call may pass its own). */
+  readonly callTimeoutMs?: number;
+}
+
+/** A branch of a transaction: a participant and the payload its prepare hook receives. */
+export interface BranchInput {
+  readonly participant: string;
+  readonly payload?: Uint8Array | string;
+}
+
+/** Options of `begin`. */
+export interface BeginOptions {
+  /** How long the transaction may take until its decision, in ms (default: the coordinator's). */
+  readonly timeoutMs?: number;
+}
+
+/** Options of `commit` and `transact`. */
+export interface CommitOptions {
+  /** For a one-shot transaction: its timeout in ms. */
+  readonly timeoutMs?: number;
+  /** Resolve only once every participant acknowledged, not as soon as the outcome is durable. */
+  readonly waitForCompletion?: boolean;
+  /** This call's deadline in ms (default: the client's). */
+  readonly callTimeoutMs?: number;
+}

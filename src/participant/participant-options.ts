@@ -1,0 +1,77 @@
+// Options and hook types of the participant SDK.
+
+import type { Logger } from '../common/logger.js';
+import type { ParticipantMachineConfig } from '../protocol/participant-machine.js';
+import type { Vote } from '../protocol/types.js';
+
+/** First reconnect delay, in ms. */
+export const RECONNECT_INITIAL_MS = 100;
+/** Longest reconnect delay, in ms. */
+export const RECONNECT_MAX_MS = 5_000;
+/** How long `enlist` waits for the coordinator's answer, in ms. */
+export const ENLIST_TIMEOUT_MS = 10_000;
+/** Keepalive ping interval on the session, in ms. */
+export const SESSION_KEEPALIVE_MS = 10_000;
+/** Keepalive ping timeout on the session, in ms. */
+export const SESSION_KEEPALIVE_TIMEOUT_MS = 5_000;
+
+/**
+ * Writes a hook stages into the participant's application store. They are written atomically
+ * with the participant's own log record for the transaction (PREPARED for `prepare`, the outcome
+ * for `commit` and `abort`), so a crash never leaves one without the other: a commit hook whose
+ * writes go through here takes effect exactly once, even if it runs again after a crash.
+ */
+export interface StagedWrites {
+  /** Stages a put of a JSON-serialisable value. */
+  put(key: string, value: unknown): void;
+  /** Stages a delete. */
+  del(key: string): void;
+}
+
+/** What every hook receives. */
+export interface HookContext {
+  /** Aborted at the prepare deadline (prepare) or when the participant closes. */
+  readonly signal: AbortSignal;
+  /** Absolute deadline in ms (prepare: the vote's deadline; commit/abort: none, `Infinity`). */
+  readonly deadline: number;
+  /** Writes to apply atomically with this step's log record. */
+  readonly batch: StagedWrites;
+}
+
+/** Context of the prepare hook. */
+export interface PrepareContext extends HookContext {
+  /** True when this participant is the only branch: a YES commits at once (commit runs next). */
+  readonly onePhase: boolean;
+}
+
+/** A prepare hook's answer: a vote, or a NO with its reason. */
+export type PrepareResult = Vote | { readonly vote: Vote; readonly reason?: string };
+
+/**
+ * The application's hooks. After `prepare` votes YES, exactly one of `commit` or `abort` follows
+ * (possibly after a restart). After a NO (or a throw, which is a NO), `abort` follows. After
+ * READ_ONLY, neither. `commit` and `abort` are retried until they return without throwing.
+ */
+export interface ParticipantHooks {
+  prepare(txId: string, payload: Uint8Array, ctx: PrepareContext): PrepareResult | Promise<PrepareResult>;
+  commit(txId: string, ctx: HookContext): void | Promise<void>;
+  abort(txId: string, ctx: HookContext): void | Promise<void>;
+}
+
+/** Options of `Participant.start`. */
+export interface ParticipantOptions {
+  /** This participant's name (lowercase letters, digits, '.', '_', '-'; at most 64). */
+  readonly name: string;
+  /** The coordinator's `host:port`. */
+  readonly coordinator: string;
+  /** Directory of the participant's own log and application store. */
+  readonly dataDir: string;
+  /** The application's prepare / commit / abort hooks. */
+  readonly hooks: ParticipantHooks;
+  /** Protocol tunables (inquiry interval, hook retry delays). */
+  readonly protocol?: Partial<ParticipantMachineConfig>;
+  /** Group commit of forced writes (default on). */
+  readonly groupCommit?: boolean;
+  /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
+  readonly logger?: Logger;
+}
