@@ -1,0 +1,41 @@
+/**
+ * Verdict: a distributed transaction coordinator for Node.js.
+ *
+ * ```ts
+ * import { Coordinator, Participant, VerdictClient } from 'verdict';
+ *
+ * const coordinator = await Coordinator.start({ listen: '127.0.0.1:7070', dataDir: './data/coordinator' });
+ * const bank = await Participant.start({
+ *   name: 'bank-a',
+ *   coordinator: coordinator.address,
+ *   dataDir: './data/bank-a',
+ *   hooks: {
+ *     prepare: (txId, payload, { batch }) => { batch.put(`hold/${txId}`, 5); return 'yes'; },
+ *     commit: (txId, { batch }) => { batch.del(`hold/${txId}`); },
+ *     abort: (txId, { batch }) => { batch.del(`hold/${txId}`); },
+ *   },
+ * });
+ * const client = new VerdictClient(coordinator.address);
+ * await client.transact([{ participant: 'bank-a', payload: '{"debit":5}' }]);
+ * ```
+ *
+ * @module
+ */
+
+export { VerdictClient, type BegunTransaction, type CommitResult } from './client/client.js';
+export type { BeginOptions, BranchInput, CommitOptions, VerdictClientOptions } from './client/client-options.js';
+export { Coordinator, type CoordinatorEvents, type CoordinatorState, type CoordinatorStats } from './coordinator/coordinator.js';
+export { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN, type CoordinatorOptions } from './coordinator/coordinator-options.js';
+export { ErrorCode, OutcomeUnknownError, TransactionAbortedError, VerdictError, type VerdictErrorOptions } from './errors.js';
+export { Participant, type InDoubtTransaction, type ParticipantEvents, type ParticipantState } from './participant/participant.js';
+export type {
+  HookContext,
+  ParticipantHooks,
+  ParticipantOptions,
+  PrepareContext,
+  PrepareResult,
+  StagedWrites,
+} from './participant/participant-options.js';
+export type { AppStore } from './participant/participant-log.js';
+export { TxState, type BranchView, type TxView } from './protocol/coordinator-events.js';
+export { Outcome, Vote } from './protocol/types.js';
