@@ -15,6 +15,12 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_KEEPALIVE_MS = 10_000;
 /** How long a keepalive ping may go unanswered before the session is dropped, in ms. */
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** How long END summaries of finished transactions are kept for status queries, in ms. */
+export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** How often expired summaries are garbage-collected, in ms. */
+export const DEFAULT_GC_INTERVAL_MS = 60_000;
+/** The most summaries dropped in one garbage-collection batch. */
+export const GC_BATCH_SIZE = 10_000;
 /** How long `close()` lets calls finish before cutting them, in ms. */
 export const DEFAULT_CLOSE_GRACE_MS = 2_000;
 
@@ -34,6 +40,13 @@ export interface CoordinatorOptions {
   readonly keepaliveMs?: number;
   /** Keepalive ping timeout, in ms. */
   readonly keepaliveTimeoutMs?: number;
+  /**
+   * How long a finished transaction's summary is kept, in ms (default 24 h). After it, status
+   * queries answer FORGOTTEN for it. Recovery never depends on summaries: only on open decisions.
+   */
+  readonly retentionMs?: number;
+  /** How often expired summaries are dropped, in ms (default 60 s). */
+  readonly gcIntervalMs?: number;
   /** Group commit of forced writes (default on); off writes every record on its own. */
   readonly groupCommit?: boolean;
   /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */

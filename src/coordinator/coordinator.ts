@@ -21,12 +21,25 @@ import {
   type GetTransactionRequest,
   type GetTransactionResponse,
 } from '../gen/verdict/v1/transaction.js';
-import type { CoordinatorEffect, CoordinatorInput, CoordinatorReply, IgnoredReason, TxView } from '../protocol/coordinator-events.js';
+import type {
+  CoordinatorEffect,
+  CoordinatorInput,
+  CoordinatorLogOp,
+  CoordinatorReply,
+  IgnoredReason,
+  PersistToken,
+  TxView,
+} from '../protocol/coordinator-events.js';
+import { failpoint } from '../faults/failpoints.js';
+import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorMachine, DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
 import type { Outcome } from '../protocol/types.js';
 import {
   DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_COORDINATOR_DATA_DIR,
+  DEFAULT_GC_INTERVAL_MS,
+  DEFAULT_RETENTION_MS,
+  GC_BATCH_SIZE,
   DEFAULT_KEEPALIVE_MS,
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_LISTEN,
@@ -58,6 +71,8 @@ export interface CoordinatorStats {
 export interface CoordinatorEvents {
   decided: [txId: string, outcome: Outcome, reason: string | undefined];
   ended: [txId: string, outcome: Outcome];
+  /** An unexpected error stopped the coordinator (fail-stop); restart it to recover. */
+  error: [error: Error];
 }
 
 type Pending = (reply: CoordinatorReply) => void;
@@ -84,6 +99,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   #state: CoordinatorState = 'running';
   #closing: Promise<void> | undefined;
   #address = '';
+  #gcTimer: NodeJS.Timeout | undefined;
+  #gcRunning: Promise<unknown> | undefined;
   readonly #counters = {
     committed: 0,
     aborted: 0,
@@ -129,8 +146,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     try {
       const epoch = await decisionLog.bumpEpoch();
       const open = await decisionLog.loadOpen();
+      const horizon = await decisionLog.loadHorizon();
       coordinator = new Coordinator(options, decisionLog, epoch, log);
-      coordinator.#run(coordinator.#machine.recover(open, Date.now()));
+      coordinator.#run(coordinator.#machine.recover(open, Date.now(), horizon));
+      coordinator.#startGc(options.retentionMs ?? DEFAULT_RETENTION_MS, options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS);
       coordinator.#address = await coordinator.#bind(options.listen ?? DEFAULT_LISTEN);
       log.info({ epoch, recovered: open.length, address: coordinator.#address, dataDir }, 'coordinator started');
       return coordinator;
@@ -178,6 +197,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   async #doClose(): Promise<void> {
     this.#state = 'closing';
+    if (this.#gcTimer) clearInterval(this.#gcTimer);
+    await this.#gcRunning;
     this.#timers.clear();
     this.#sessions.closeAll();
     for (const [id, pending] of this.#pending) {
@@ -201,6 +222,39 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#log.info('coordinator closed');
   }
 
+  /** Drops END summaries older than the retention, raising the forgotten horizon first. */
+  #startGc(retentionMs: number, intervalMs: number): void {
+    this.#gcTimer = setInterval(() => {
+      if (this.#gcRunning || this.#state !== 'running') return;
+      this.#gcRunning = this.collectGarbage(Date.now() - retentionMs)
+        .catch((e: unknown) => this.#log.error({ err: e }, 'garbage collection failed'))
+        .finally(() => {
+          this.#gcRunning = undefined;
+        });
+    }, intervalMs);
+    this.#gcTimer.unref();
+  }
+
+  /**
+   * Drops the END summaries written before `cutoffMs` (runs by itself every GC interval; public
+   * for operators and tests). Returns how many were dropped.
+   */
+  async collectGarbage(cutoffMs: number): Promise<number> {
+    let dropped = 0;
+    for (;;) {
+      const expired = await this.#decisionLog.expired(cutoffMs, GC_BATCH_SIZE);
+      if (expired.length === 0 || this.#state !== 'running') return dropped;
+      let horizon = expired[0]?.txId ?? '';
+      for (const e of expired) if (compareTxIds(e.txId, horizon) > 0) horizon = e.txId;
+      // The machine must know the horizon before any summary disappears, or a lookup racing
+      // with the delete would read "no record" as a presumed abort.
+      this.#dispatch({ type: 'gc-horizon', txId: horizon });
+      await this.#decisionLog.forget(expired, horizon);
+      dropped += expired.length;
+      if (expired.length < GC_BATCH_SIZE) return dropped;
+    }
+  }
+
   #bind(listen: string): Promise<string> {
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(listen, ServerCredentials.createInsecure(), (e, port) => {
@@ -215,7 +269,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   #dispatch(input: CoordinatorInput): void {
     if (this.#state !== 'running') return;
-    this.#run(this.#machine.handle(input, Date.now()));
+    try {
+      this.#run(this.#machine.handle(input, Date.now()));
+    } catch (e) {
+      // An effect half carried out leaves the machine ahead of the world: stop serving
+      // (fail-stop); the next start recovers from the log.
+      this.#log.fatal({ err: e }, 'coordinator stopped after an unexpected error');
+      void this.close();
+      if (this.listenerCount('error') > 0) this.emit('error', e as Error);
+    }
   }
 
   #run(effects: readonly CoordinatorEffect[]): void {
@@ -228,9 +290,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return this.#sessions.send(effect.to, effect.message);
       case 'persist': {
         const { token } = effect;
-        const write = this.#decisionLog.write(effect.ops, effect.force);
+        const write = this.#write(effect.ops, effect.force, token);
         write.then(
           () => {
+            if (token?.kind === 'commit') failpoint('coordinator.after-commit-record');
             if (token) this.#dispatch({ type: 'persisted', token });
           },
           (e: unknown) => {
@@ -279,6 +342,17 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         this.#log.debug({ txId: effect.txId, participant: effect.participant, why: effect.why, what: effect.what }, 'ignored message');
         return;
     }
+  }
+
+  /** Starts a log write, passing the failpoints that mark it; a failpoint error fails the write. */
+  async #write(ops: readonly CoordinatorLogOp[], force: boolean, token: PersistToken | undefined): Promise<void> {
+    if (token?.kind === 'commit') {
+      failpoint('coordinator.after-votes');
+      failpoint('coordinator.before-commit-record');
+    } else if (ops.some((op) => op.op === 'put' && op.record.kind === 'end')) {
+      failpoint('coordinator.before-end-record');
+    }
+    return this.#decisionLog.write(ops, force);
   }
 
   /** Registers a request and returns its id; the reply (or a timeout, or cancellation) settles it. */

@@ -18,8 +18,18 @@ import { Outcome } from '../protocol/types.js';
 export const COORDINATOR_RECORD_VERSION = 1;
 
 const EPOCH_KEY = 'meta/epoch';
+const HORIZON_KEY = 'meta/gc-horizon';
 const OPEN = 'open/';
 const DONE = 'done/';
+/** Index of END summaries by the time they were written: `ended/<ms, 15 digits>/<tx>`. */
+const ENDED = 'ended/';
+const endedKey = (ms: number, txId: string): string => `${ENDED}${String(ms).padStart(15, '0')}/${txId}`;
+
+/** An END summary past its retention, as found by `expired`. */
+export interface ExpiredSummary {
+  readonly txId: string;
+  readonly indexKey: string;
+}
 
 /** The coordinator's durable log. */
 export class DecisionLog {
@@ -71,12 +81,43 @@ export class DecisionLog {
   /** Writes `ops` atomically (group-committed); `force` waits until they are synced. */
   write(ops: readonly CoordinatorLogOp[], force: boolean): Promise<void> {
     const now = Date.now();
-    const batch: BatchOp[] = ops.map((op) =>
-      op.op === 'del'
-        ? { type: 'del', key: OPEN + op.txId }
-        : { type: 'put', key: (op.space === 'open' ? OPEN : DONE) + op.record.txId, value: encode(op.record, now) },
-    );
+    const batch: BatchOp[] = [];
+    for (const op of ops) {
+      if (op.op === 'del') {
+        batch.push({ type: 'del', key: OPEN + op.txId });
+      } else if (op.space === 'open') {
+        batch.push({ type: 'put', key: OPEN + op.record.txId, value: encode(op.record, now) });
+      } else {
+        batch.push({ type: 'put', key: DONE + op.record.txId, value: encode(op.record, now) });
+        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: EMPTY });
+      }
+    }
     return this.#writer.write(batch, force);
+  }
+
+  /** The garbage-collection horizon: the highest tx id whose summary may have been dropped. */
+  async loadHorizon(): Promise<string | undefined> {
+    const raw = await this.#db.get(HORIZON_KEY);
+    return raw === undefined ? undefined : Buffer.from(raw).toString('utf8');
+  }
+
+  /** Up to `limit` END summaries written before `cutoffMs`, oldest first. */
+  async expired(cutoffMs: number, limit: number): Promise<ExpiredSummary[]> {
+    const out: ExpiredSummary[] = [];
+    for await (const key of this.#db.keys({ gte: ENDED, lt: endedKey(cutoffMs, ''), limit })) {
+      out.push({ txId: key.slice(key.lastIndexOf('/') + 1), indexKey: key });
+    }
+    return out;
+  }
+
+  /** Drops expired summaries and records the new horizon, in one atomic batch. */
+  forget(expired: readonly ExpiredSummary[], horizon: string): Promise<void> {
+    const batch: BatchOp[] = expired.flatMap((e): BatchOp[] => [
+      { type: 'del', key: DONE + e.txId },
+      { type: 'del', key: e.indexKey },
+    ]);
+    batch.push({ type: 'put', key: HORIZON_KEY, value: Buffer.from(horizon, 'utf8') });
+    return this.#writer.write(batch, false);
   }
 
   /** Closes the database (idempotent). */
@@ -119,6 +160,8 @@ export class DecisionLog {
     });
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 function encode(record: CoordinatorRecord, now: number): Uint8Array {
   return WireRecord.encode({

@@ -9,6 +9,10 @@ import { grpcStatusFor } from '../common/grpc-errors.js';
 import type { SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
+import { failpoint } from '../faults/failpoints.js';
+import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
+
+const isCommit = (d: { outcome: WireOutcome }): boolean => d.outcome === WireOutcome.OUTCOME_COMMITTED;
 
 type SessionCall = ServerDuplexStream<SessionRequest, SessionResponse>;
 
@@ -126,6 +130,8 @@ export class ParticipantSessions {
 
   readonly #flush = (): void => {
     this.#flushScheduled = false;
+    let commitFramesLeft = 0;
+    for (const s of this.#dirty) if (s.frame?.decisions.some(isCommit)) commitFramesLeft++;
     for (const s of this.#dirty) {
       const frame = s.frame;
       s.frame = undefined;
@@ -133,6 +139,8 @@ export class ParticipantSessions {
       this.stats.framesOut++;
       this.stats.messagesOut += frame.prepares.length + frame.decisions.length + frame.enlistResults.length;
       s.call.write(frame);
+      if (frame.prepares.length > 0) failpoint('coordinator.after-prepare-sent');
+      if (frame.decisions.some(isCommit) && --commitFramesLeft > 0) failpoint('coordinator.between-commit-sends');
     }
     this.#dirty.clear();
   };

@@ -9,6 +9,7 @@ import { KeyedTimers } from '../common/keyed-timers.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { outcomeFromWire, outcomeToWire, voteToWire } from '../common/wire.js';
 import { ErrorCode, VerdictError, verdictError } from '../errors.js';
+import { failpoint } from '../faults/failpoints.js';
 import { ParticipantServiceClient, type SessionRequest, type SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
@@ -333,14 +334,22 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#flushScheduled = false;
     const frame = this.#frame;
     this.#frame = undefined;
-    if (frame && this.#call) this.#call.write(frame);
+    if (frame && this.#call) {
+      this.#call.write(frame);
+      if (frame.votes.length > 0) failpoint('participant.after-vote-sent');
+    }
   };
 
   // ---- the protocol loop --------------------------------------------------------------------
 
   #dispatch(input: ParticipantInput): void {
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
-    this.#run(this.#machine.handle(input, Date.now()));
+    try {
+      this.#run(this.#machine.handle(input, Date.now()));
+    } catch (e) {
+      // An effect half carried out leaves the machine ahead of the world: stop (fail-stop).
+      this.#fail(e, 'txId' in input ? input.txId : '');
+    }
   }
 
   #run(effects: readonly ParticipantEffect[]): void {
@@ -350,6 +359,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   #execute(effect: ParticipantEffect): void {
     switch (effect.type) {
       case 'send':
+        if (effect.message.type === 'ack') failpoint('participant.before-ack');
         return this.#queue(effect.message);
       case 'run-prepare':
         return void this.#runPrepare(effect.txId, effect.payload, effect.deadline, effect.onePhase);
@@ -364,8 +374,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         const ops = [...(withPrepare ? (this.#prepareOps.get(record.txId) ?? []) : []), ...(this.#applyOps.get(record.txId) ?? [])];
         this.#prepareOps.delete(record.txId);
         this.#applyOps.delete(record.txId);
+        const prepared = record.state === ParticipantRecordState.PREPARED;
+        if (prepared) failpoint('participant.before-prepared-record');
         this.#store.write(record, ops, effect.force).then(
-          () => this.#dispatch({ type: 'persisted', token }),
+          () => {
+            if (prepared) failpoint('participant.after-prepared-record');
+            this.#dispatch({ type: 'persisted', token });
+          },
           (e: unknown) => this.#fail(e, record.txId),
         );
         return;
@@ -414,8 +429,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const ops: StagedOp[] = [];
     try {
       const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: staging(ops) };
+      failpoint('participant.before-apply-hook');
       if (outcome === Outcome.COMMITTED) await this.#hooks.commit(txId, ctx);
       else await this.#hooks.abort(txId, ctx);
+      failpoint('participant.after-apply-hook');
     } catch (e) {
       this.#log.error({ txId, outcome, err: e }, 'hook threw; it will be retried');
       this.#dispatch({ type: 'apply-failed', txId, message: (e as Error)?.message ?? String(e) });

@@ -141,7 +141,13 @@ export type CoordinatorInput =
       readonly txId: string;
       readonly record: CoordinatorRecord | undefined;
       readonly pending: CoordinatorInput;
-    };
+    }
+  /**
+   * The shell is about to drop END summaries up to this id (garbage collection): from now on, an
+   * id at or below it without a record is answered FORGOTTEN, never presumed aborted. Must be
+   * handled before the summaries are deleted.
+   */
+  | { readonly type: 'gc-horizon'; readonly txId: string };
 
 /** Why an input was ignored; the shell counts these. */
 export type IgnoredReason =

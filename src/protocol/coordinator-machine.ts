@@ -17,7 +17,7 @@ import {
   type PersistToken,
   type TxView,
 } from './coordinator-events.js';
-import { formatTxId, parseTxId, participantNameProblem, txIdProblem } from './ids.js';
+import { compareTxIds, formatTxId, parseTxId, participantNameProblem, txIdProblem } from './ids.js';
 import { backoffDelayMs, ErrorCode, Outcome, Vote, type BranchSpec, type ProtocolError } from './types.js';
 
 /** Tunables of the coordinator protocol. */
@@ -121,6 +121,8 @@ export class CoordinatorMachine {
   readonly #txs = new Map<string, Tx>();
   readonly #connected = new Set<string>();
   #lastSeq = 0;
+  /** The highest garbage-collected transaction id: ids at or below it without a record are forgotten. */
+  #horizon: string | undefined;
   #effects: CoordinatorEffect[] = [];
   #now = 0;
 
@@ -148,8 +150,9 @@ export class CoordinatorMachine {
    * Rebuilds the transactions that recovery must finish from the `open/` records of the log:
    * every COMMIT is re-driven, every ONE_PHASE is resolved by asking its participant.
    */
-  recover(records: readonly CoordinatorRecord[], now: number): CoordinatorEffect[] {
+  recover(records: readonly CoordinatorRecord[], now: number, gcHorizon?: string): CoordinatorEffect[] {
     this.#now = now;
+    if (gcHorizon) this.#raiseHorizon(gcHorizon);
     for (const record of records) {
       if (this.#txs.has(record.txId)) continue;
       if (record.kind === CoordinatorRecordKind.COMMIT) {
@@ -204,6 +207,9 @@ export class CoordinatorMachine {
         break;
       case 'lookup-result':
         this.#onLookup(input.txId, input.record, input.pending);
+        break;
+      case 'gc-horizon':
+        this.#raiseHorizon(input.txId);
         break;
     }
     return this.#flush();
@@ -353,11 +359,37 @@ export class CoordinatorMachine {
     return undefined;
   }
 
+  #raiseHorizon(txId: string): void {
+    if (parseTxId(txId) && (this.#horizon === undefined || compareTxIds(txId, this.#horizon) > 0)) this.#horizon = txId;
+  }
+
   /** An id this coordinator (in this or an earlier epoch) could have issued. */
   #wasIssued(txId: string): boolean {
     const parts = parseTxId(txId);
     if (!parts) return false;
     return parts.epoch < this.#config.epoch || (parts.epoch === this.#config.epoch && parts.seq <= this.#lastSeq);
+  }
+
+  /** At or below the garbage-collection horizon: its summary may have been dropped. */
+  #isForgotten(txId: string): boolean {
+    return this.#horizon !== undefined && compareTxIds(txId, this.#horizon) <= 0;
+  }
+
+  /** Answers for a transaction whose summary was garbage-collected: never a guess. */
+  #answerForgotten(txId: string, pending: CoordinatorInput): void {
+    const message = `transaction ${txId} finished long ago and its outcome is no longer kept (past the retention horizon)`;
+    switch (pending.type) {
+      case 'get':
+        return this.#reply(pending.requestId, {
+          type: 'transaction',
+          view: { txId, state: TxState.FORGOTTEN, reason: message, branches: [], presumed: false, needsAttention: false },
+        });
+      case 'commit':
+      case 'abort':
+        return this.#reply(pending.requestId, err(ErrorCode.WRONG_STATE, message, txId));
+      default:
+        return;
+    }
   }
 
   #onLookup(txId: string, record: CoordinatorRecord | undefined, pending: CoordinatorInput): void {
@@ -366,6 +398,10 @@ export class CoordinatorMachine {
       this.#effects.push(...this.handle(pending, this.#now));
       return;
     }
+    // A participant asking holds the transaction prepared without having acknowledged it, and a
+    // COMMIT record stays open until every YES voter acknowledged (after forcing its outcome):
+    // so for a participant, no record always means aborted. Initiators get no such guess.
+    if (record === undefined && pending.type !== 'message' && this.#isForgotten(txId)) return this.#answerForgotten(txId, pending);
     const outcome = record?.outcome ?? Outcome.ABORTED;
     const presumed = record === undefined;
     const reason = record?.reason ?? (presumed ? 'no decision was recorded (presumed abort)' : undefined);

@@ -32,6 +32,14 @@ export function parseTxId(txId: string): TxIdParts | undefined {
   return { epoch, seq };
 }
 
+/** Orders transaction ids by (epoch, seq); malformed ids sort first. */
+export function compareTxIds(a: string, b: string): number {
+  const pa = parseTxId(a);
+  const pb = parseTxId(b);
+  if (!pa || !pb) return pa ? 1 : pb ? -1 : 0;
+  return pa.epoch - pb.epoch || pa.seq - pb.seq;
+}
+
 /** Explains why `txId` is not a valid transaction id, or returns `undefined` when it is. */
 export function txIdProblem(txId: string): string | undefined {
   if (txId === '') return 'tx id is empty';

@@ -286,9 +286,10 @@ export class ParticipantMachine {
     this.#emit({
       type: 'persist',
       record: { txId: tx.id, state: committed ? ParticipantRecordState.COMMITTED : ParticipantRecordState.ABORTED, onePhase: tx.onePhase },
-      // A one-phase commit is decided here, so its outcome must survive a power loss. A two-phase
-      // outcome may be lost with the machine: PREPARED is durable and the coordinator still knows.
-      force: tx.onePhase && committed,
+      // Forced: once acknowledged, the coordinator may forget the transaction, so a power loss
+      // must not take this participant back to PREPARED. (A one-phase commit is decided here.)
+      // A tombstone or an abort needs no force: losing it only means asking again.
+      force: committed,
       token: { kind: 'outcome', txId: tx.id },
     });
   }
