@@ -36,6 +36,11 @@ export class DecisionLog {
   readonly #db: Level<string, Uint8Array>;
   readonly #dir: string;
   readonly #writer: GroupCommitter;
+  /**
+   * END summaries written but not yet settled. The machine forgets a transaction as soon as it
+   * emits its END, so a lookup racing the write must still find it, never presume an abort.
+   */
+  readonly #ending = new Map<string, CoordinatorRecord>();
 
   private constructor(db: Level<string, Uint8Array>, dir: string, groupCommit: boolean) {
     this.#db = db;
@@ -74,6 +79,8 @@ export class DecisionLog {
 
   /** The END summary of `txId`, if the log has one. */
   async lookupDone(txId: string): Promise<CoordinatorRecord | undefined> {
+    const ending = this.#ending.get(txId);
+    if (ending) return ending;
     const value = await this.#db.get(DONE + txId);
     return value === undefined ? undefined : this.#decode(DONE + txId, value);
   }
@@ -82,6 +89,7 @@ export class DecisionLog {
   write(ops: readonly CoordinatorLogOp[], force: boolean): Promise<void> {
     const now = Date.now();
     const batch: BatchOp[] = [];
+    const ending: CoordinatorRecord[] = [];
     for (const op of ops) {
       if (op.op === 'del') {
         batch.push({ type: 'del', key: OPEN + op.txId });
@@ -90,9 +98,19 @@ export class DecisionLog {
       } else {
         batch.push({ type: 'put', key: DONE + op.record.txId, value: encode(op.record, now) });
         batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: EMPTY });
+        this.#ending.set(op.record.txId, op.record);
+        ending.push(op.record);
       }
     }
-    return this.#writer.write(batch, force);
+    const written = this.#writer.write(batch, force);
+    if (ending.length > 0) {
+      // Once written the log answers; a failed write keeps the summary here, the only true answer left.
+      const settle = (): void => {
+        for (const r of ending) if (this.#ending.get(r.txId) === r) this.#ending.delete(r.txId);
+      };
+      written.then(settle, () => undefined);
+    }
+    return written;
   }
 
   /** The garbage-collection horizon: the highest tx id whose summary may have been dropped. */

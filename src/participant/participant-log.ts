@@ -1,6 +1,8 @@
 // The participant's durable log and application store, in one LevelDB so that a hook's writes
 // and the protocol record commit in one atomic batch. Sublevel `log` maps tx id → versioned
-// protobuf ParticipantRecord; sublevel `app` is the application's JSON key-value store.
+// protobuf ParticipantRecord; `prepared` indexes the records in doubt (recovery reads only those,
+// so its cost follows unfinished work, not history); `ended` indexes finished records by time for
+// garbage collection; `app` is the application's JSON key-value store.
 
 import type { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
@@ -25,7 +27,9 @@ const STATE_TO_WIRE: Record<ParticipantRecordState, WireState> = {
 /** A participant's log. */
 export class ParticipantLog {
   readonly #db: Level<string, Uint8Array>;
-  readonly #log: AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, Uint8Array>;
+  readonly #log: BinarySublevel;
+  readonly #prepared: BinarySublevel;
+  readonly #ended: BinarySublevel;
   readonly #dir: string;
   readonly #writer: GroupCommitter;
   /** The application's store. */
@@ -35,6 +39,8 @@ export class ParticipantLog {
     this.#db = db;
     this.#dir = dir;
     this.#log = db.sublevel<string, Uint8Array>('log', { valueEncoding: 'view' });
+    this.#prepared = db.sublevel<string, Uint8Array>('prepared', { valueEncoding: 'view' });
+    this.#ended = db.sublevel<string, Uint8Array>('ended', { valueEncoding: 'view' });
     this.app = db.sublevel<string, unknown>('app', { valueEncoding: 'json' });
     this.#writer = new GroupCommitter(db, { batching: groupCommit });
   }
@@ -52,9 +58,10 @@ export class ParticipantLog {
   /** Every PREPARED record: the transactions in doubt after a restart. */
   async loadPrepared(): Promise<ParticipantRecord[]> {
     const out: ParticipantRecord[] = [];
-    for await (const [key, value] of this.#log.iterator()) {
+    for await (const [key, value] of this.#prepared.iterator()) {
       const record = this.#decode(key, value);
-      if (record.state === ParticipantRecordState.PREPARED) out.push(record);
+      if (record.state !== ParticipantRecordState.PREPARED) throw this.#corrupt(`index entry ${key} is not a PREPARED record`);
+      out.push(record);
     }
     return out;
   }
@@ -72,8 +79,35 @@ export class ParticipantLog {
         ? ({ type: 'put', sublevel: this.app, key: op.key, value: op.value } as unknown as BatchOp)
         : ({ type: 'del', sublevel: this.app, key: op.key } as unknown as BatchOp),
     );
-    ops.push({ type: 'put', sublevel: this.#log, key: record.txId, value: encode(record) } as unknown as BatchOp);
+    const value = encode(record);
+    ops.push(put(this.#log, record.txId, value));
+    if (record.state === ParticipantRecordState.PREPARED) {
+      ops.push(put(this.#prepared, record.txId, value));
+    } else {
+      ops.push({ type: 'del', sublevel: this.#prepared, key: record.txId } as unknown as BatchOp);
+      ops.push(put(this.#ended, endedKey(Date.now(), record.txId), EMPTY));
+    }
     return this.#writer.write(ops, force);
+  }
+
+  /**
+   * Drops the records of transactions finished before `cutoffMs` (never a PREPARED one). Returns
+   * how many were dropped. A repeated message for a dropped transaction is then treated as new,
+   * so the retention must outlast any message delay and any coordinator outage.
+   */
+  async collectGarbage(cutoffMs: number, batchSize = 10_000): Promise<number> {
+    let dropped = 0;
+    for (;;) {
+      const keys = await this.#ended.keys({ lt: endedKey(cutoffMs, ''), limit: batchSize }).all();
+      if (keys.length === 0) return dropped;
+      const ops = keys.flatMap((key): BatchOp[] => [
+        { type: 'del', sublevel: this.#ended, key } as unknown as BatchOp,
+        { type: 'del', sublevel: this.#log, key: key.slice(key.indexOf('/') + 1) } as unknown as BatchOp,
+      ]);
+      await this.#writer.write(ops, false);
+      dropped += keys.length;
+      if (keys.length < batchSize) return dropped;
+    }
   }
 
   /** Closes the database (idempotent). */
@@ -99,6 +133,13 @@ export class ParticipantLog {
     return new VerdictError(ErrorCode.LOG_CORRUPT, `the participant log in ${this.#dir} is corrupt: ${detail}; refusing to start`, { cause });
   }
 }
+
+type BinarySublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, Uint8Array>;
+
+const EMPTY = new Uint8Array(0);
+const endedKey = (ms: number, txId: string): string => `${String(ms).padStart(15, '0')}/${txId}`;
+const put = (sublevel: BinarySublevel, key: string, value: Uint8Array): BatchOp =>
+  ({ type: 'put', sublevel, key, value }) as unknown as BatchOp;
 
 /** One staged application write. */
 export type StagedOp = { readonly type: 'put'; readonly key: string; readonly value: unknown } | { readonly type: 'del'; readonly key: string };

@@ -10,6 +10,10 @@ export const RECONNECT_INITIAL_MS = 100;
 export const RECONNECT_MAX_MS = 5_000;
 /** How long `enlist` waits for the coordinator's answer, in ms. */
 export const ENLIST_TIMEOUT_MS = 10_000;
+/** How long records of finished transactions are kept, in ms (default 24 h). */
+export const DEFAULT_PARTICIPANT_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** How often expired records are dropped, in ms. */
+export const PARTICIPANT_GC_INTERVAL_MS = 60_000;
 /** Keepalive ping interval on the session, in ms. */
 export const SESSION_KEEPALIVE_MS = 10_000;
 /** Keepalive ping timeout on the session, in ms. */
@@ -70,6 +74,12 @@ export interface ParticipantOptions {
   readonly hooks: ParticipantHooks;
   /** Protocol tunables (inquiry interval, hook retry delays). */
   readonly protocol?: Partial<ParticipantMachineConfig>;
+  /**
+   * How long records of finished transactions are kept, in ms (default 24 h): they answer
+   * repeated messages and the coordinator's questions about one-phase commits. Keep it longer
+   * than any coordinator outage you plan for.
+   */
+  readonly retentionMs?: number;
   /** Group commit of forced writes (default on). */
   readonly groupCommit?: boolean;
   /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */

@@ -18,7 +18,9 @@ import { DEFAULT_PARTICIPANT_MACHINE_CONFIG, ParticipantMachine } from '../proto
 import { Outcome, Vote } from '../protocol/types.js';
 import { ParticipantLog, type AppStore, type StagedOp } from './participant-log.js';
 import {
+  DEFAULT_PARTICIPANT_RETENTION_MS,
   ENLIST_TIMEOUT_MS,
+  PARTICIPANT_GC_INTERVAL_MS,
   RECONNECT_INITIAL_MS,
   RECONNECT_MAX_MS,
   SESSION_KEEPALIVE_MS,
@@ -96,6 +98,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   #state: ParticipantState = 'connecting';
   #closing: Promise<void> | undefined;
   #epoch = 0;
+  #gcTimer: NodeJS.Timeout | undefined;
+  #gcRunning: Promise<unknown> | undefined;
   readonly #connectedWaiters: (() => void)[] = [];
 
   private constructor(options: ParticipantOptions, store: ParticipantLog, log: Logger) {
@@ -131,6 +135,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       participant.#run(participant.#machine.recover(prepared, Date.now()));
       if (prepared.length > 0) log.info({ inDoubt: prepared.length }, 'recovered in-doubt transactions');
       participant.#connect();
+      participant.#startGc(options.retentionMs ?? DEFAULT_PARTICIPANT_RETENTION_MS);
       return participant;
     } catch (e) {
       await store.close();
@@ -211,6 +216,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async #doClose(final: ParticipantState): Promise<void> {
     this.#state = 'closing';
+    if (this.#gcTimer) clearInterval(this.#gcTimer);
+    await this.#gcRunning;
     this.#closeController.abort();
     this.#timers.clear();
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
@@ -224,6 +231,25 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#client.close();
     await this.#store.close();
     this.#state = final;
+  }
+
+  /** Drops records of transactions finished longer than `retentionMs` ago, periodically. */
+  #startGc(retentionMs: number): void {
+    this.#gcTimer = setInterval(() => {
+      if (this.#gcRunning || this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
+      this.#gcRunning = this.#store
+        .collectGarbage(Date.now() - retentionMs)
+        .catch((e: unknown) => this.#log.error({ err: e }, 'garbage collection failed'))
+        .finally(() => {
+          this.#gcRunning = undefined;
+        });
+    }, PARTICIPANT_GC_INTERVAL_MS);
+    this.#gcTimer.unref();
+  }
+
+  /** Drops records of transactions finished before `cutoffMs` now (also runs by itself). */
+  collectGarbage(cutoffMs: number): Promise<number> {
+    return this.#store.collectGarbage(cutoffMs);
   }
 
   // ---- session ------------------------------------------------------------------------------
