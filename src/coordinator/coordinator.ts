@@ -27,6 +27,7 @@ import type {
   CoordinatorLogOp,
   CoordinatorReply,
   IgnoredReason,
+  InitiatorRequest,
   PersistToken,
   TxView,
 } from '../protocol/coordinator-events.js';
@@ -75,7 +76,10 @@ export interface CoordinatorEvents {
   error: [error: Error];
 }
 
-type Pending = (reply: CoordinatorReply) => void;
+interface Pending {
+  readonly kind: InitiatorRequest['type'];
+  readonly answer: (reply: CoordinatorReply) => void;
+}
 
 /**
  * A running coordinator.
@@ -203,7 +207,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#sessions.closeAll();
     for (const [id, pending] of this.#pending) {
       this.#pending.delete(id);
-      pending({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
+      // A Commit may already be decided: say "unknown", never imply it failed.
+      const error =
+        pending.kind === 'commit'
+          ? { code: ErrorCode.OUTCOME_UNKNOWN, message: 'the coordinator shut down before answering; the outcome may be decided: ask with GetTransaction' }
+          : { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' };
+      pending.answer({ type: 'error', error });
     }
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
@@ -307,7 +316,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         const pending = this.#pending.get(effect.requestId);
         if (pending) {
           this.#pending.delete(effect.requestId);
-          pending(effect.reply);
+          pending.answer(effect.reply);
         }
         return;
       }
@@ -356,7 +365,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /** Registers a request and returns its id; the reply (or a timeout, or cancellation) settles it. */
-  #request(call: ServerUnaryCall<unknown, unknown>, answer: Pending): number {
+  #request(kind: InitiatorRequest['type'], call: ServerUnaryCall<unknown, unknown>, answer: (reply: CoordinatorReply) => void): number {
     const requestId = ++this.#nextRequestId;
     const timer = setTimeout(() => {
       if (this.#pending.delete(requestId)) {
@@ -364,9 +373,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       }
     }, this.#maxCallMs);
     timer.unref();
-    this.#pending.set(requestId, (reply) => {
-      clearTimeout(timer);
-      answer(reply);
+    this.#pending.set(requestId, {
+      kind,
+      answer: (reply) => {
+        clearTimeout(timer);
+        answer(reply);
+      },
     });
     call.on('cancelled', () => {
       clearTimeout(timer);
@@ -378,7 +390,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   // ---- TransactionService -------------------------------------------------------------------
 
   readonly #begin = (call: ServerUnaryCall<BeginRequest, BeginResponse>, callback: sendUnaryData<BeginResponse>): void => {
-    const requestId = this.#request(call, (reply) => {
+    const requestId = this.#request('begin', call, (reply) => {
       if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
       else fail(callback, reply);
     });
@@ -387,7 +399,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
     const req = call.request;
-    const requestId = this.#request(call, (reply) => {
+    const requestId = this.#request('commit', call, (reply) => {
       if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
       else fail(callback, reply);
     });
@@ -402,7 +414,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   };
 
   readonly #abort = (call: ServerUnaryCall<AbortRequest, AbortResponse>, callback: sendUnaryData<AbortResponse>): void => {
-    const requestId = this.#request(call, (reply) => {
+    const requestId = this.#request('abort', call, (reply) => {
       if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
       else fail(callback, reply);
     });
@@ -413,7 +425,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     call: ServerUnaryCall<GetTransactionRequest, GetTransactionResponse>,
     callback: sendUnaryData<GetTransactionResponse>,
   ): void => {
-    const requestId = this.#request(call, (reply) => {
+    const requestId = this.#request('get', call, (reply) => {
       if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
       else fail(callback, reply);
     });

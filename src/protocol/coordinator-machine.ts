@@ -76,6 +76,8 @@ interface Branch {
   vote?: Vote;
   /** A Prepare (or, in doubt, a resolving Decision) was handed to a live session. */
   sent: boolean;
+  /** The participant enlisted itself (it may hold work under the transaction before Prepare). */
+  enlisted: boolean;
   acked: boolean;
   attempts: number;
   lastError?: string;
@@ -395,7 +397,10 @@ export class CoordinatorMachine {
   #onLookup(txId: string, record: CoordinatorRecord | undefined, pending: CoordinatorInput): void {
     if (this.#txs.has(txId)) {
       // It became live again meanwhile (cannot happen for an ended id, but stay correct): re-run.
-      this.#effects.push(...this.handle(pending, this.#now));
+      // `handle` flushes and replaces the effect list: take its result first, then append it to
+      // the new list (`this.#effects.push(...this.handle())` would push into the old one).
+      const effects = this.handle(pending, this.#now);
+      this.#effects.push(...effects);
       return;
     }
     // A participant asking holds the transaction prepared without having acknowledged it, and a
@@ -490,8 +495,11 @@ export class CoordinatorMachine {
       error = { code: ErrorCode.LIMIT_EXCEEDED, message: `too many branches (limit ${this.#config.maxBranches})`, txId: tx.id };
     } else {
       const existing = tx.branches.get(from);
-      if (!existing) tx.branches.set(from, newBranch(from, msg.payload));
-      else if (msg.payload.length > 0) existing.payload = msg.payload;
+      if (!existing) tx.branches.set(from, { ...newBranch(from, msg.payload), enlisted: true });
+      else {
+        existing.enlisted = true;
+        if (msg.payload.length > 0) existing.payload = msg.payload;
+      }
     }
     this.#send(from, { type: 'enlist-result', requestId: msg.requestId, ...(error ? { error } : {}) });
   }
@@ -641,8 +649,9 @@ export class CoordinatorMachine {
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
     this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.ABORTED, reason });
     for (const b of tx.branches.values()) {
-      // Tell everyone who may hold it prepared; only YES voters must acknowledge.
-      if (b.vote === Vote.YES || (b.vote === undefined && b.sent)) this.#deliver(tx, b);
+      // Tell everyone who may hold it prepared or hold work under it (enlisted); only YES voters
+      // must acknowledge.
+      if (b.vote === Vote.YES || (b.vote === undefined && (b.sent || b.enlisted))) this.#deliver(tx, b);
     }
     this.#answerWaiters(tx, false);
     if (!this.#maybeEnd(tx)) this.#scheduleRetry(tx);
@@ -824,7 +833,7 @@ export class CoordinatorMachine {
 }
 
 function newBranch(participant: string, payload: Uint8Array, vote?: Vote): Branch {
-  return { participant, payload, ...(vote ? { vote } : {}), sent: false, acked: false, attempts: 0 };
+  return { participant, payload, ...(vote ? { vote } : {}), sent: false, enlisted: false, acked: false, attempts: 0 };
 }
 
 /** Branches that must acknowledge the decision: those that voted YES. */
