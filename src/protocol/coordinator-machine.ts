@@ -545,13 +545,6 @@ export class CoordinatorMachine {
 
   #onInquiry(tx: Tx, branch: Branch): void {
     switch (tx.phase) {
-      case 'preparing':
-        // Holding the transaction prepared is a YES vote, even if the vote itself was lost.
-        if (branch.vote === undefined) {
-          branch.vote = Vote.YES;
-          this.#maybeDecideCommit(tx);
-        }
-        return;
       case 'decided':
         if (tx.outcome === Outcome.ABORTED && branch.vote === undefined) branch.vote = Vote.YES;
         if (needsAck(tx, branch) && !branch.acked) this.#deliver(tx, branch);
@@ -594,6 +587,10 @@ export class CoordinatorMachine {
 
   #maybeDecideCommit(tx: Tx): void {
     for (const b of tx.branches.values()) if (b.vote === undefined) return;
+    if (tx.deadline !== undefined && this.#now > tx.deadline) {
+      // The last vote came after the deadline (its timer had not fired yet): too late to commit.
+      return this.#decideAbort(tx, 'the votes came in after the transaction deadline');
+    }
     const yes = [...tx.branches.values()].filter((b) => b.vote === Vote.YES).map((b) => b.participant);
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
     if (yes.length === 0) {

@@ -116,7 +116,10 @@ export class ParticipantMachine {
         else this.#onDecision(input.message.txId, input.message.outcome, input);
         break;
       case 'enlisted':
-        if (!this.#txs.has(input.txId)) this.#newTx(input.txId, 'enlisted', false, new Uint8Array());
+        if (!this.#txs.has(input.txId)) {
+          this.#newTx(input.txId, 'enlisted', false, new Uint8Array());
+          this.#armInquiry();
+        }
         break;
       case 'prepare-done':
         this.#onPrepared(input.txId, input.vote, input.reason);
@@ -152,6 +155,12 @@ export class ParticipantMachine {
     if (!tx) return this.#emit({ type: 'lookup', txId: msg.txId, pending: input });
     switch (tx.stage) {
       case 'enlisted':
+        if (this.#now >= msg.deadline) {
+          // Too late to prepare; release what was done under the transaction and say NO.
+          tx.answer = 'vote';
+          tx.noReason = 'the prepare deadline had passed when the request arrived';
+          return this.#apply(tx, Outcome.ABORTED);
+        }
         return this.#startPrepare(tx, msg.payload.length > 0 ? msg.payload : tx.payload, msg.deadline, msg.onePhase);
       case 'prepared':
         // A repeated Prepare (e.g. after a reconnect): the answer has not changed.
@@ -187,7 +196,10 @@ export class ParticipantMachine {
   #onLookup(txId: string, record: ParticipantRecord | undefined, pending: ParticipantInput): void {
     if (this.#txs.has(txId)) {
       // Another message made it live while the lookup ran: handle this one as a repeat.
-      this.#effects.push(...this.handle(pending, this.#now));
+      // `handle` flushes and replaces the effect list: take its result first, then append it to
+      // the new list (`this.#effects.push(...this.handle())` would push into the old one).
+      const effects = this.handle(pending, this.#now);
+      this.#effects.push(...effects);
       return;
     }
     if (pending.type !== 'message') return;
@@ -235,6 +247,13 @@ export class ParticipantMachine {
     }
     switch (vote) {
       case Vote.READ_ONLY:
+        if (tx.onePhase) {
+          // Decided here: keep a (forced) record, or a coordinator recovering the one-phase
+          // commit would find nothing and read it as aborted after telling the initiator committed.
+          tx.answer = 'vote';
+          tx.outcome = Outcome.COMMITTED;
+          return this.#persistOutcome(tx);
+        }
         this.#txs.delete(txId);
         this.#send({ type: 'vote', txId, vote: Vote.READ_ONLY, reason: '' });
         return this.#emit({ type: 'finished', txId, outcome: undefined });
@@ -338,13 +357,18 @@ export class ParticipantMachine {
   /** Asks the outcome of in-doubt transactions: all of them, or those in doubt for a while. */
   #inquire(all: boolean): void {
     for (const tx of this.#txs.values()) {
-      if (tx.stage !== 'prepared') continue;
+      // An enlisted transaction is asked about too: if its abort was lost (we were offline, or
+      // the coordinator restarted), this is how we learn it and release the work done under it.
+      if (tx.stage !== 'prepared' && tx.stage !== 'enlisted') continue;
       if (all || this.#now - tx.preparedAt >= this.#config.inquiryIntervalMs) this.#send({ type: 'inquiry', txId: tx.id });
     }
   }
 
   #armInquiry(): void {
-    if (this.#inquiryTimerSet || this.inDoubt().length === 0) return;
+    if (this.#inquiryTimerSet) return;
+    let waiting = false;
+    for (const tx of this.#txs.values()) if (tx.stage === 'prepared' || tx.stage === 'enlisted') waiting = true;
+    if (!waiting) return;
     this.#inquiryTimerSet = true;
     const interval = this.#config.inquiryIntervalMs;
     this.#emit({ type: 'set-timer', key: INQUIRY_TIMER, at: this.#now + interval, jitterMs: Math.floor(interval / 4) });
