@@ -11,6 +11,7 @@ import {
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
 import { GroupCommitter, type BatchOp } from '../common/group-commit.js';
 import { openLevel } from '../common/level-errors.js';
+import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorRecordKind, type CoordinatorLogOp, type CoordinatorRecord } from '../protocol/coordinator-events.js';
 import { Outcome } from '../protocol/types.js';
 
@@ -129,12 +130,17 @@ export class DecisionLog {
   }
 
   /** Drops expired summaries and records the new horizon, in one atomic batch. */
-  forget(expired: readonly ExpiredSummary[], horizon: string): Promise<void> {
+  async forget(expired: readonly ExpiredSummary[], horizon: string): Promise<void> {
+    // Summaries expire in the order they were written, not in id order: a later batch may hold
+    // only lower ids than an earlier one. The stored horizon must never move back, or after a
+    // restart a dropped id above it would read as presumed aborted.
+    const previous = await this.loadHorizon();
+    const highest = previous !== undefined && compareTxIds(previous, horizon) > 0 ? previous : horizon;
     const batch: BatchOp[] = expired.flatMap((e): BatchOp[] => [
       { type: 'del', key: DONE + e.txId },
       { type: 'del', key: e.indexKey },
     ]);
-    batch.push({ type: 'put', key: HORIZON_KEY, value: Buffer.from(horizon, 'utf8') });
+    batch.push({ type: 'put', key: HORIZON_KEY, value: Buffer.from(highest, 'utf8') });
     return this.#writer.write(batch, false);
   }
 

@@ -78,7 +78,6 @@ const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
  */
 export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #name: string;
-  readonly #address: string;
   readonly #hooks: ParticipantHooks;
   readonly #log: Logger;
   readonly #store: ParticipantLog;
@@ -100,12 +99,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   #epoch = 0;
   #gcTimer: NodeJS.Timeout | undefined;
   #gcRunning: Promise<unknown> | undefined;
-  readonly #connectedWaiters: (() => void)[] = [];
+  readonly #connectedWaiters: { resolve: () => void; reject: (e: VerdictError) => void }[] = [];
 
   private constructor(options: ParticipantOptions, store: ParticipantLog, log: Logger) {
     super();
     this.#name = options.name;
-    this.#address = options.coordinator;
     this.#hooks = options.hooks;
     this.#log = log;
     this.#store = store;
@@ -180,7 +178,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   ready(): Promise<void> {
     if (this.#state === 'connected') return Promise.resolve();
     if (this.#state !== 'connecting') return Promise.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} is ${this.#state}`));
-    return new Promise((resolve) => this.#connectedWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.#connectedWaiters.push({ resolve, reject }));
   }
 
   /**
@@ -219,6 +217,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (this.#gcTimer) clearInterval(this.#gcTimer);
     await this.#gcRunning;
     this.#closeController.abort();
+    for (const w of this.#connectedWaiters.splice(0)) w.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} closed before it connected`));
     this.#timers.clear();
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const [id, e] of this.#enlists) {
@@ -270,7 +269,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#log.info({ epoch: this.#epoch }, 'connected to the coordinator');
         this.#dispatch({ type: 'connected' });
         this.emit('connected');
-        for (const w of this.#connectedWaiters.splice(0)) w();
+        for (const w of this.#connectedWaiters.splice(0)) w.resolve();
       }
       this.#onFrame(frame);
     });
@@ -436,12 +435,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     timer.unref();
     const signal = AbortSignal.any([controller.signal, this.#closeController.signal]);
     const ops: StagedOp[] = [];
-    let vote: Vote = Vote.NO;
-    let reason = '';
+    let vote: Vote;
+    let reason: string;
     try {
       const result = await this.#hooks.prepare(txId, payload, { signal, deadline, onePhase, batch: staging(ops) });
       ({ vote, reason } = normalizeVote(result));
     } catch (e) {
+      vote = Vote.NO;
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
       this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
     } finally {
