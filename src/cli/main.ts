@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { VerdictError } from '../errors.js';
 import { addCoordinatorCommand } from './coordinator-command.js';
 import { addDemoCommand } from './demo-command.js';
+import { addFailpointsCommand } from './failpoints-command.js';
 
 /** Commander exits that are not failures, or that already printed what they had to say. */
 const QUIET_EXITS: ReadonlySet<string> = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => undefined });
   addCoordinatorCommand(program);
   addDemoCommand(program);
+  addFailpointsCommand(program);
   return program;
 }
 

@@ -31,7 +31,7 @@ import type {
   PersistToken,
   TxView,
 } from '../protocol/coordinator-events.js';
-import { failpoint } from '../faults/failpoints.js';
+import { checkFailpointEnv, failpoint } from '../faults/failpoints.js';
 import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorMachine, DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
 import type { Outcome } from '../protocol/types.js';
@@ -143,6 +143,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * LOG_CORRUPT when the log cannot be read.
    */
   static async start(options: CoordinatorOptions = {}): Promise<Coordinator> {
+    checkFailpointEnv();
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
     const dataDir = options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR;
     const decisionLog = await DecisionLog.open(dataDir, { groupCommit: options.groupCommit ?? true });

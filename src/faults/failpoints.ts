@@ -110,5 +110,18 @@ export function armFailpointsFrom(spec: string): void {
 /** The environment variable read at start-up. */
 export const FAILPOINTS_ENV = 'VERDICT_FAILPOINTS';
 
+let envProblem: VerdictError | undefined;
 const fromEnv = process.env[FAILPOINTS_ENV];
-if (fromEnv) armFailpointsFrom(fromEnv);
+if (fromEnv) {
+  try {
+    armFailpointsFrom(fromEnv);
+  } catch (e) {
+    // Reported by `checkFailpointEnv` (called at every start), not thrown at import time.
+    envProblem = e as VerdictError;
+  }
+}
+
+/** Throws INVALID_ARGUMENT when VERDICT_FAILPOINTS could not be parsed. */
+export function checkFailpointEnv(): void {
+  if (envProblem) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `${FAILPOINTS_ENV}: ${envProblem.message}`, { cause: envProblem });
+}

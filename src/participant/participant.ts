@@ -9,7 +9,7 @@ import { KeyedTimers } from '../common/keyed-timers.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { outcomeFromWire, outcomeToWire, voteToWire } from '../common/wire.js';
 import { ErrorCode, VerdictError, verdictError } from '../errors.js';
-import { failpoint } from '../faults/failpoints.js';
+import { checkFailpointEnv, failpoint } from '../faults/failpoints.js';
 import { ParticipantServiceClient, type SessionRequest, type SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
@@ -123,6 +123,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    * resolves once the log is open; the session connects in the background (see `ready()`).
    */
   static async start(options: ParticipantOptions): Promise<Participant> {
+    checkFailpointEnv();
     const problem = participantNameProblem(options.name);
     if (problem) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, problem);
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'participant', participant: options.name });
