@@ -5,7 +5,9 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { VerdictError } from '../errors.js';
+import { addChaosCommand } from './chaos-command.js';
 import { addCoordinatorCommand } from './coordinator-command.js';
+import { addBenchCommand } from '../bench/bench-command.js';
 import { addDemoCommand } from './demo-command.js';
 import { addFailpointsCommand } from './failpoints-command.js';
 
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   addCoordinatorCommand(program);
   addDemoCommand(program);
   addFailpointsCommand(program);
+  addBenchCommand(program);
+  addChaosCommand(program);
   return program;
 }
 

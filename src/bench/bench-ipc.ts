@@ -1,0 +1,72 @@
+// The messages between the bench parent and its child processes over the fork IPC channel. Once
+// a child says it `booted`, the parent starts it with `init`, brackets the measurement window with `mark` and `report`,
+// and ends it with `stop`; the child answers each in turn.
+
+/** What a bench child runs. */
+export const BenchRole = {
+  /** A real coordinator (decision log, state machine). */
+  COORDINATOR: 'coordinator',
+  /** A real participant SDK with no-op hooks: votes YES, commit/abort do nothing. */
+  PARTICIPANT: 'participant',
+  /** The ceiling's echo coordinator: no state machine, no log. */
+  ECHO_COORDINATOR: 'echo-coordinator',
+  /** The ceiling's echo participant: answers every frame at once. */
+  ECHO_PARTICIPANT: 'echo-participant',
+} as const;
+export type BenchRole = (typeof BenchRole)[keyof typeof BenchRole];
+
+/** How to start a child. */
+export interface BenchNodeSpec {
+  readonly role: BenchRole;
+  /** Participant name (participants), or a label (coordinators). */
+  readonly name: string;
+  /** Data directory (real coordinator and participants). */
+  readonly dataDir?: string;
+  /** The coordinator's `host:port` (participants). */
+  readonly coordinator?: string;
+  /** Group commit of the node's log (real nodes); false is the naive baseline. */
+  readonly groupCommit?: boolean;
+  /** When set, the node profiles its main thread from `mark` to `report` and writes the V8 CPU profile here. */
+  readonly cpuProfile?: string;
+}
+
+/** Log write counters, as in `GroupCommitStats`. */
+export interface BenchLogCounters {
+  batches: number;
+  syncedBatches: number;
+  writes: number;
+}
+
+/** What a child measured between `mark` and `report`. */
+export interface BenchNodeReport {
+  readonly role: BenchRole;
+  readonly name: string;
+  /** Length of the child's own window, in ms. */
+  readonly windowMs: number;
+  /** CPU time in the window, in µs (user + system). */
+  readonly cpuUs: number;
+  /** Peak resident set size of the process so far, in kB (`process.resourceUsage().maxRSS`). */
+  readonly maxRssKb: number;
+  /** Log writes in the window (zero for echo nodes). */
+  readonly log: BenchLogCounters;
+  /** Frames and messages the node wrote on its sessions in the window (coordinators only). */
+  readonly framesOut: number;
+  readonly messagesOut: number;
+}
+
+/** Parent → child. */
+export type BenchParentMessage =
+  | { readonly type: 'init'; readonly spec: BenchNodeSpec }
+  | { readonly type: 'mark' }
+  | { readonly type: 'report' }
+  | { readonly type: 'stop' };
+
+/** Child → parent. */
+export type BenchChildMessage =
+  /** Loaded and listening: `init` may be sent (a message sent earlier could be lost). */
+  | { readonly type: 'booted' }
+  | { readonly type: 'ready'; readonly address: string }
+  | { readonly type: 'marked' }
+  | { readonly type: 'report'; readonly report: BenchNodeReport }
+  | { readonly type: 'stopped' }
+  | { readonly type: 'failed'; readonly message: string };

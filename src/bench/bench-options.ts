@@ -1,0 +1,133 @@
+// Options of `verdict bench`: which configurations to run, for how long, and what to measure
+// alongside them (the transport ceiling, the naive baseline, CPU profiles).
+
+/** Participant counts of the default matrix. */
+export const DEFAULT_PARTICIPANT_COUNTS: readonly number[] = [1, 3, 5];
+/** In-flight transaction counts of the default matrix. */
+export const DEFAULT_INFLIGHT_COUNTS: readonly number[] = [1, 64, 256];
+/** Measured duration of each configuration, in seconds. */
+export const DEFAULT_DURATION_S = 10;
+/** Warm-up before each measurement (JIT, connections, LevelDB caches), in seconds. */
+export const DEFAULT_WARMUP_S = 2;
+/** Bytes of payload per branch: what a small real prepare carries (an amount, an account). */
+export const DEFAULT_PAYLOAD_BYTES = 64;
+/** How long a child process may take to start and report ready, in ms. */
+export const CHILD_START_TIMEOUT_MS = 30_000;
+/** How long a child may take to answer a stats request, in ms. */
+export const CHILD_REQUEST_TIMEOUT_MS = 10_000;
+/** How long a child may take to close and exit (writing its CPU profile) before SIGKILL, in ms. */
+export const CHILD_STOP_TIMEOUT_MS = 15_000;
+/** How long in-flight transactions may take to finish after the measurement, in ms. */
+export const DRAIN_TIMEOUT_MS = 15_000;
+/** Per-call deadline of the load generator's commits, in ms. */
+export const LOAD_CALL_TIMEOUT_MS = 10_000;
+/** The largest matrix axis value accepted (a sanity bound, not a protocol limit). */
+export const MAX_PARTICIPANTS = 64;
+/** The most concurrent workers accepted. */
+export const MAX_INFLIGHT = 10_000;
+
+/** What runs the protocol in a measurement. */
+export const BenchVariant = {
+  /** The production path: group commit of forced writes at coordinator and participants. */
+  OPTIMIZED: 'optimized',
+  /** The naive path: every log write is its own (forced when required) batch. */
+  BASELINE: 'baseline',
+} as const;
+export type BenchVariant = (typeof BenchVariant)[keyof typeof BenchVariant];
+
+/** One measured configuration. */
+export interface BenchConfiguration {
+  readonly participants: number;
+  readonly inflight: number;
+  readonly variant: BenchVariant;
+}
+
+/** Options of `runBench`. */
+export interface BenchOptions {
+  /** Participant counts to run (one axis of the matrix). Default 1, 3, 5. */
+  readonly participants?: readonly number[];
+  /** In-flight counts to run (the other axis). Default 1, 64, 256. */
+  readonly inflight?: readonly number[];
+  /** Measured seconds per configuration. Default 10. */
+  readonly durationS?: number;
+  /** Warm-up seconds per configuration, not measured. Default 2. */
+  readonly warmupS?: number;
+  /** Also run every configuration on the naive path and report the ratios. Default false. */
+  readonly baseline?: boolean;
+  /** Measure the transport ceiling (bare echo) for every configuration. Default true. */
+  readonly ceiling?: boolean;
+  /** Measured seconds of each ceiling run. Default: `durationS`. */
+  readonly ceilingDurationS?: number;
+  /** Payload bytes per branch. Default 64. */
+  readonly payloadBytes?: number;
+  /** When set, every Verdict child runs with `--cpu-prof` and writes its profile here. */
+  readonly cpuProfDir?: string;
+  /** Progress lines (one per phase), e.g. to stderr. */
+  readonly onProgress?: (line: string) => void;
+}
+
+/** `BenchOptions` with every default filled in and checked. */
+export interface ResolvedBenchOptions {
+  readonly participants: readonly number[];
+  readonly inflight: readonly number[];
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly baseline: boolean;
+  readonly ceiling: boolean;
+  readonly ceilingDurationS: number;
+  readonly payloadBytes: number;
+  readonly cpuProfDir: string | undefined;
+  readonly onProgress: (line: string) => void;
+}
+
+/** Fills in defaults; throws a RangeError naming the first bad option. */
+export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOptions {
+  const participants = checkAxis('participants', options.participants ?? DEFAULT_PARTICIPANT_COUNTS, MAX_PARTICIPANTS);
+  const inflight = checkAxis('inflight', options.inflight ?? DEFAULT_INFLIGHT_COUNTS, MAX_INFLIGHT);
+  const durationS = checkSeconds('durationS', options.durationS ?? DEFAULT_DURATION_S, false);
+  const warmupS = checkSeconds('warmupS', options.warmupS ?? DEFAULT_WARMUP_S, true);
+  const ceilingDurationS = checkSeconds('ceilingDurationS', options.ceilingDurationS ?? durationS, false);
+  const payloadBytes = options.payloadBytes ?? DEFAULT_PAYLOAD_BYTES;
+  if (!Number.isSafeInteger(payloadBytes) || payloadBytes < 0 || payloadBytes > 1024 * 1024) {
+    throw new RangeError(`payloadBytes must be an integer from 0 to 1 MiB, got ${payloadBytes}`);
+  }
+  return {
+    participants,
+    inflight,
+    durationS,
+    warmupS,
+    baseline: options.baseline ?? false,
+    ceiling: options.ceiling ?? true,
+    ceilingDurationS,
+    payloadBytes,
+    cpuProfDir: options.cpuProfDir,
+    onProgress: options.onProgress ?? (() => undefined),
+  };
+}
+
+/** The configurations to run, in order: participants, then in-flight, then variant. */
+export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
+  const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
+  const out: BenchConfiguration[] = [];
+  for (const participants of options.participants) {
+    for (const inflight of options.inflight) {
+      for (const variant of variants) out.push({ participants, inflight, variant });
+    }
+  }
+  return out;
+}
+
+function checkAxis(name: string, values: readonly number[], max: number): readonly number[] {
+  if (values.length === 0) throw new RangeError(`${name} must list at least one value`);
+  for (const v of values) {
+    if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new RangeError(`${name} must be integers from 1 to ${max}, got ${v}`);
+  }
+  return [...new Set(values)];
+}
+
+function checkSeconds(name: string, value: number, zeroAllowed: boolean): number {
+  if (!Number.isFinite(value) || value < 0 || (!zeroAllowed && value === 0) || value > 24 * 3600) {
+    throw new RangeError(`${name} must be a number of seconds ${zeroAllowed ? '≥ 0' : '> 0'}, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,347 @@
+// `verdict bench`: for every configuration (participants × in flight × variant) it starts a
+// coordinator and P participants as separate processes, drives them from this process for a
+// warm-up and a measured window, and collects throughput, latency, CPU, forced writes and peak
+// RSS. The same configuration runs once more against the bare echo (the transport ceiling), so
+// each result also says how much of the transport's capacity the protocol keeps.
+
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { VerdictClient } from '../client/client.js';
+import { BenchChild } from './bench-child.js';
+import { BenchRole, type BenchNodeReport } from './bench-ipc.js';
+import {
+  BenchVariant,
+  benchConfigurations,
+  CHILD_REQUEST_TIMEOUT_MS,
+  CHILD_START_TIMEOUT_MS,
+  CHILD_STOP_TIMEOUT_MS,
+  DRAIN_TIMEOUT_MS,
+  resolveBenchOptions,
+  type BenchConfiguration,
+  type BenchOptions,
+  type ResolvedBenchOptions,
+} from './bench-options.js';
+import { LoadGenerator, quantile, type LoadWindow } from './load.js';
+
+/** Slack on top of a measurement's planned phases before its watchdog kills it, in ms. */
+const WATCHDOG_SLACK_MS = 10_000;
+
+/** Ratios of an optimized result to the naive baseline of the same configuration. */
+export interface BaselineComparison {
+  /** Committed tx/s, optimized ÷ baseline (> 1: the optimizations pay). */
+  readonly committedPerSec: number;
+  /** p50 latency, optimized ÷ baseline (< 1: faster). */
+  readonly p50Ms: number;
+  /** Coordinator forced writes per tx, optimized ÷ baseline. */
+  readonly forcedWritesPerTx: number;
+  /** Participants' forced writes per tx, optimized ÷ baseline. */
+  readonly participantForcedWritesPerTx: number;
+  /** Coordinator CPU per tx, optimized ÷ baseline. */
+  readonly coordinatorCpuUsPerTx: number;
+}
+
+/** One configuration's measurement. */
+export interface BenchResult {
+  readonly participants: number;
+  readonly inflight: number;
+  readonly variant: BenchVariant;
+  /** Length of the measured window, in s. */
+  readonly durationS: number;
+  readonly committedPerSec: number;
+  readonly abortedPerSec: number;
+  /** Calls that failed without an outcome (should be 0). */
+  readonly errorsPerSec: number;
+  readonly firstError?: string;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  /** Coordinator CPU (user + system) per committed tx, in µs. */
+  readonly coordinatorCpuUsPerTx: number;
+  /** CPU of all participants together per committed tx, in µs. */
+  readonly participantCpuUsPerTx: number;
+  /** CPU of the load generator (the initiator client) per committed tx, in µs. */
+  readonly loadCpuUsPerTx: number;
+  /**
+   * CPU of every process (coordinator, participants, load generator) per committed tx, in µs.
+   * On a machine where they all share the cores, cores × 10⁶ ÷ this is the most the system can
+   * commit per second; it varies less with other work on the machine than throughput does.
+   */
+  readonly totalCpuUsPerTx: number;
+  /** Coordinator forced writes (synced batches) per committed tx. */
+  readonly forcedWritesPerTx: number;
+  /** Coordinator log batches (synced or not) per committed tx. */
+  readonly coordinatorBatchesPerTx: number;
+  /** Forced writes of all participants together per committed tx (2 × P without group commit). */
+  readonly participantForcedWritesPerTx: number;
+  /** Session messages per frame written by the coordinator (frame batching). */
+  readonly messagesPerFrame: number;
+  /** Peak RSS of the coordinator, in MB. */
+  readonly peakRssMb: number;
+  /** Highest peak RSS among the participants, in MB. */
+  readonly participantPeakRssMb: number;
+  /**
+   * The host's 1-minute load average at the end of the window. On a shared machine a high value
+   * (above the core count) means other work competed with this measurement.
+   */
+  readonly hostLoad: number;
+  /** The echo's throughput in the same configuration (null when the ceiling was not measured). */
+  readonly ceilingPerSec: number | null;
+  /** The echo's p50 latency, in ms. */
+  readonly ceilingP50Ms: number | null;
+  /** The echo coordinator's CPU per tx, in µs. */
+  readonly ceilingCpuUsPerTx: number | null;
+  /** The echo's CPU of every process per tx, in µs. */
+  readonly ceilingTotalCpuUsPerTx: number | null;
+  /** committedPerSec ÷ ceilingPerSec. */
+  readonly ceilingRatio: number | null;
+  /**
+   * ceilingTotalCpuUsPerTx ÷ totalCpuUsPerTx: the ceiling ratio the system would reach if CPU
+   * were the only limit (a steadier figure than ceilingRatio on a busy machine).
+   */
+  readonly cpuCeilingRatio: number | null;
+  /** For optimized results when the baseline ran too. */
+  readonly vsBaseline?: BaselineComparison;
+}
+
+interface Measurement {
+  readonly window: LoadWindow;
+  readonly hostLoad: number;
+  readonly coordinator: BenchNodeReport;
+  readonly participants: readonly BenchNodeReport[];
+}
+
+type ClusterKind = 'verdict' | 'echo';
+
+/** Runs the configured matrix and returns one result per configuration, in matrix order. */
+export async function runBench(options: BenchOptions = {}): Promise<BenchResult[]> {
+  const opts = resolveBenchOptions(options);
+  if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), 'verdict-bench-'));
+  const results: BenchResult[] = [];
+  try {
+    const ceilings = new Map<string, Measurement>();
+    let run = 0;
+    for (const config of benchConfigurations(opts)) {
+      const key = `${config.participants}/${config.inflight}`;
+      if (opts.ceiling && !ceilings.has(key)) {
+        opts.onProgress(`${label(config)} ceiling: echo for ${opts.warmupS} s + ${opts.ceilingDurationS} s`);
+        const echo = await measure('echo', config, opts, join(root, `run-${++run}`));
+        ceilings.set(key, echo);
+        opts.onProgress(`${label(config)} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
+      }
+      opts.onProgress(`${label(config)} ${config.variant}: ${opts.warmupS} s + ${opts.durationS} s`);
+      const m = await measure('verdict', config, opts, join(root, `run-${++run}`));
+      const result = toResult(config, m, ceilings.get(key));
+      results.push(result);
+      opts.onProgress(
+        `${label(config)} ${config.variant}: ${result.committedPerSec.toFixed(0)} tx/s, p50 ${result.p50Ms.toFixed(2)} ms (host load ${result.hostLoad.toFixed(1)})` +
+          (result.errorsPerSec > 0 ? `, ${result.errorsPerSec.toFixed(1)} errors/s (${result.firstError})` : ''),
+      );
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return compareWithBaseline(results);
+}
+
+function label(c: BenchConfiguration): string {
+  return `P=${c.participants} inflight=${c.inflight}`;
+}
+
+/**
+ * Starts a cluster of `kind` for `config`, loads it and measures it. Every child is stopped at
+ * the end (killed on any failure); a watchdog kills everything if a phase hangs.
+ */
+async function measure(kind: ClusterKind, config: BenchConfiguration, opts: ResolvedBenchOptions, dir: string): Promise<Measurement> {
+  const groupCommit = config.variant === BenchVariant.OPTIMIZED;
+  const durationS = kind === 'echo' ? opts.ceilingDurationS : opts.durationS;
+  // The measured window only: a whole-process --cpu-prof would be dominated, on a busy machine,
+  // by the seconds tsx spends loading modules at start-up.
+  const profile = (name: string): { cpuProfile?: string } =>
+    kind === 'verdict' && opts.cpuProfDir
+      ? { cpuProfile: join(opts.cpuProfDir, `P${config.participants}-N${config.inflight}-${config.variant}-${name}.cpuprofile`) }
+      : {};
+  const children: BenchChild[] = [];
+  let expired = false;
+  const budgetMs =
+    2 * CHILD_START_TIMEOUT_MS + (opts.warmupS + durationS) * 1000 + 2 * CHILD_REQUEST_TIMEOUT_MS + DRAIN_TIMEOUT_MS + CHILD_STOP_TIMEOUT_MS + WATCHDOG_SLACK_MS;
+  const watchdog = setTimeout(() => {
+    expired = true;
+    for (const c of children) void c.kill();
+  }, budgetMs);
+  let client: VerdictClient | undefined;
+  let load: LoadGenerator | undefined;
+  let ok = false;
+  try {
+    const names = Array.from({ length: config.participants }, (_, i) => `bench-p${i}`);
+    const coordinator = BenchChild.fork(`${kind} coordinator`);
+    const participants = names.map((name) => BenchChild.fork(`${kind} participant ${name}`));
+    children.push(coordinator, ...participants);
+    const address = await coordinator.start({
+      role: kind === 'verdict' ? BenchRole.COORDINATOR : BenchRole.ECHO_COORDINATOR,
+      name: 'coordinator',
+      dataDir: join(dir, 'coordinator'),
+      groupCommit,
+      ...profile('coordinator'),
+    });
+    await Promise.all(
+      participants.map((p, i) =>
+        p.start({
+          role: kind === 'verdict' ? BenchRole.PARTICIPANT : BenchRole.ECHO_PARTICIPANT,
+          name: names[i] ?? '',
+          coordinator: address,
+          dataDir: join(dir, names[i] ?? ''),
+          groupCommit,
+          ...profile(names[i] ?? ''),
+        }),
+      ),
+    );
+
+    client = new VerdictClient(address);
+    const payload = Buffer.alloc(opts.payloadBytes, 0x61);
+    load = new LoadGenerator(
+      client,
+      names.map((participant) => ({ participant, payload })),
+      config.inflight,
+    );
+    load.start();
+    if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
+    await Promise.all(children.map((c) => c.mark()));
+    load.startRecording();
+    await sleep(durationS * 1000);
+    const window = load.stopRecording();
+    const hostLoad = loadavg()[0] ?? Number.NaN;
+    const [coordinatorReport, ...participantReports] = await Promise.all(children.map((c) => c.report()));
+    if (!(await load.stop(DRAIN_TIMEOUT_MS))) throw new Error(`transactions still in flight ${DRAIN_TIMEOUT_MS} ms after the measurement`);
+    if (!coordinatorReport) throw new Error('the coordinator sent no report');
+    client.close();
+    client = undefined;
+    await Promise.all(children.map((c) => c.stop()));
+    ok = true;
+    return { window, hostLoad, coordinator: coordinatorReport, participants: participantReports };
+  } catch (e) {
+    if (expired) throw new Error(`${kind} ${label(config)} ${config.variant} exceeded its ${budgetMs} ms budget and was killed`, { cause: e });
+    throw e;
+  } finally {
+    clearTimeout(watchdog);
+    load?.halt();
+    client?.close();
+    if (!ok) await Promise.all(children.map((c) => c.kill()));
+  }
+}
+
+function perSec(count: number, window: LoadWindow): number {
+  return window.elapsedMs > 0 ? (count * 1000) / window.elapsedMs : 0;
+}
+
+function perTx(value: number, committed: number): number {
+  return committed > 0 ? value / committed : Number.NaN;
+}
+
+function totalCpuUs(m: Measurement): number {
+  return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0);
+}
+
+function toResult(config: BenchConfiguration, m: Measurement, ceiling: Measurement | undefined): BenchResult {
+  const { window } = m;
+  const committed = window.committed;
+  const sum = (f: (r: BenchNodeReport) => number): number => m.participants.reduce((acc, r) => acc + f(r), 0);
+  const committedPerSec = perSec(committed, window);
+  const ceilingPerSec = ceiling ? perSec(ceiling.window.committed, ceiling.window) : null;
+  const ceilingTotal = ceiling ? perTx(totalCpuUs(ceiling), ceiling.window.committed) : null;
+  return {
+    participants: config.participants,
+    inflight: config.inflight,
+    variant: config.variant,
+    durationS: window.elapsedMs / 1000,
+    committedPerSec,
+    abortedPerSec: perSec(window.aborted, window),
+    errorsPerSec: perSec(window.errors, window),
+    ...(window.firstError ? { firstError: window.firstError } : {}),
+    p50Ms: quantile(window.latenciesMs, 0.5),
+    p95Ms: quantile(window.latenciesMs, 0.95),
+    p99Ms: quantile(window.latenciesMs, 0.99),
+    coordinatorCpuUsPerTx: perTx(m.coordinator.cpuUs, committed),
+    participantCpuUsPerTx: perTx(sum((r) => r.cpuUs), committed),
+    loadCpuUsPerTx: perTx(window.cpuUs, committed),
+    totalCpuUsPerTx: perTx(totalCpuUs(m), committed),
+    forcedWritesPerTx: perTx(m.coordinator.log.syncedBatches, committed),
+    coordinatorBatchesPerTx: perTx(m.coordinator.log.batches, committed),
+    participantForcedWritesPerTx: perTx(sum((r) => r.log.syncedBatches), committed),
+    messagesPerFrame: m.coordinator.framesOut > 0 ? m.coordinator.messagesOut / m.coordinator.framesOut : Number.NaN,
+    peakRssMb: m.coordinator.maxRssKb / 1024,
+    participantPeakRssMb: Math.max(0, ...m.participants.map((r) => r.maxRssKb / 1024)),
+    hostLoad: m.hostLoad,
+    ceilingPerSec,
+    ceilingP50Ms: ceiling ? quantile(ceiling.window.latenciesMs, 0.5) : null,
+    ceilingCpuUsPerTx: ceiling ? perTx(ceiling.coordinator.cpuUs, ceiling.window.committed) : null,
+    ceilingTotalCpuUsPerTx: ceilingTotal,
+    ceilingRatio: ceilingPerSec ? committedPerSec / ceilingPerSec : null,
+    cpuCeilingRatio: ceilingTotal !== null && committed > 0 ? ceilingTotal / perTx(totalCpuUs(m), committed) : null,
+  };
+}
+
+/** Adds `vsBaseline` to every optimized result whose configuration also ran as baseline. */
+function compareWithBaseline(results: BenchResult[]): BenchResult[] {
+  return results.map((r) => {
+    if (r.variant !== BenchVariant.OPTIMIZED) return r;
+    const base = results.find((b) => b.variant === BenchVariant.BASELINE && b.participants === r.participants && b.inflight === r.inflight);
+    if (!base) return r;
+    return {
+      ...r,
+      vsBaseline: {
+        committedPerSec: r.committedPerSec / base.committedPerSec,
+        p50Ms: r.p50Ms / base.p50Ms,
+        forcedWritesPerTx: r.forcedWritesPerTx / base.forcedWritesPerTx,
+        participantForcedWritesPerTx: r.participantForcedWritesPerTx / base.participantForcedWritesPerTx,
+        coordinatorCpuUsPerTx: r.coordinatorCpuUsPerTx / base.coordinatorCpuUsPerTx,
+      },
+    };
+  });
+}
+
+interface Column {
+  readonly title: string;
+  readonly value: (r: BenchResult) => string;
+}
+
+const fixed = (digits: number) => (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+
+const percent = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)} %`);
+
+const COLUMNS: readonly Column[] = [
+  { title: 'P', value: (r) => String(r.participants) },
+  { title: 'inflight', value: (r) => String(r.inflight) },
+  { title: 'variant', value: (r) => r.variant },
+  { title: 'commit/s', value: (r) => fixed(0)(r.committedPerSec) },
+  { title: 'abort/s', value: (r) => fixed(0)(r.abortedPerSec) },
+  { title: 'err/s', value: (r) => fixed(0)(r.errorsPerSec) },
+  { title: 'p50 ms', value: (r) => fixed(2)(r.p50Ms) },
+  { title: 'p95 ms', value: (r) => fixed(2)(r.p95Ms) },
+  { title: 'p99 ms', value: (r) => fixed(2)(r.p99Ms) },
+  { title: 'coord µs/tx', value: (r) => fixed(0)(r.coordinatorCpuUsPerTx) },
+  { title: 'parts µs/tx', value: (r) => fixed(0)(r.participantCpuUsPerTx) },
+  { title: 'all µs/tx', value: (r) => fixed(0)(r.totalCpuUsPerTx) },
+  { title: 'coord fsync/tx', value: (r) => fixed(3)(r.forcedWritesPerTx) },
+  { title: 'parts fsync/tx', value: (r) => fixed(3)(r.participantForcedWritesPerTx) },
+  { title: 'msg/frame', value: (r) => fixed(1)(r.messagesPerFrame) },
+  { title: 'RSS MB', value: (r) => fixed(0)(r.peakRssMb) },
+  { title: 'load', value: (r) => fixed(1)(r.hostLoad) },
+  { title: 'ceiling/s', value: (r) => fixed(0)(r.ceilingPerSec) },
+  { title: 'of ceiling', value: (r) => percent(r.ceilingRatio) },
+  { title: 'CPU of ceiling', value: (r) => percent(r.cpuCeilingRatio) },
+  { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
+];
+
+/** Renders results as an aligned text table (one row per configuration). */
+export function formatTable(results: readonly BenchResult[]): string {
+  const withBaseline = results.some((r) => r.vsBaseline);
+  const columns = COLUMNS.filter((c) => withBaseline || c.title !== '× baseline');
+  const rows = [columns.map((c) => c.title), ...results.map((r) => columns.map((c) => c.value(r)))];
+  const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]?.length ?? 0)));
+  const line = (row: readonly string[]): string => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(rows[0] ?? []), rule, ...rows.slice(1).map(line)].join('\n');
+}

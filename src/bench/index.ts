@@ -1,0 +1,3 @@
+export * from './bench.js';
+export * from './bench-command.js';
+export * from './bench-options.js';

@@ -1,0 +1,130 @@
+// The load generator: N workers, each running one-shot transactions back to back through the
+// initiator client, so that exactly N are in flight. Only completions inside the recording
+// window count (throughput, latency); the warm-up before it and the drain after it do not.
+
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { BranchInput } from '../client/client-options.js';
+import type { VerdictClient } from '../client/client.js';
+import { ErrorCode, VerdictError } from '../errors.js';
+import { LOAD_CALL_TIMEOUT_MS } from './bench-options.js';
+
+/** What the load generator saw in its recording window. */
+export interface LoadWindow {
+  /** Length of the window, in ms. */
+  readonly elapsedMs: number;
+  readonly committed: number;
+  /** Transactions that ended aborted (TX_ABORTED). */
+  readonly aborted: number;
+  /** Calls that failed otherwise (unavailable, outcome unknown, …). */
+  readonly errors: number;
+  /** The first such failure, for the report. */
+  readonly firstError: string | undefined;
+  /** Latencies of committed transactions, in ms, sorted ascending. */
+  readonly latenciesMs: Float64Array;
+  /** Load generator CPU in the window (user + system), in µs. */
+  readonly cpuUs: number;
+}
+
+/** Runs `inflight` concurrent workers committing `branches` until stopped. */
+export class LoadGenerator {
+  readonly #client: VerdictClient;
+  readonly #branches: readonly BranchInput[];
+  readonly #inflight: number;
+  #running = false;
+  #recording = false;
+  #workers: Promise<void>[] = [];
+  #latencies: number[] = [];
+  #committed = 0;
+  #aborted = 0;
+  #errors = 0;
+  #firstError: string | undefined;
+  #windowStart = 0;
+  #cpuStart = process.cpuUsage();
+
+  constructor(client: VerdictClient, branches: readonly BranchInput[], inflight: number) {
+    this.#client = client;
+    this.#branches = branches;
+    this.#inflight = inflight;
+  }
+
+  /** Starts the workers (warm-up: nothing is recorded yet). */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (let i = 0; i < this.#inflight; i++) this.#workers.push(this.#work());
+  }
+
+  /** Opens the recording window. */
+  startRecording(): void {
+    this.#latencies = [];
+    this.#committed = this.#aborted = this.#errors = 0;
+    this.#firstError = undefined;
+    this.#windowStart = performance.now();
+    this.#cpuStart = process.cpuUsage();
+    this.#recording = true;
+  }
+
+  /** Closes the window and returns what it recorded; the workers keep running until `stop`. */
+  stopRecording(): LoadWindow {
+    this.#recording = false;
+    const elapsedMs = performance.now() - this.#windowStart;
+    const cpu = process.cpuUsage(this.#cpuStart);
+    const latenciesMs = Float64Array.from(this.#latencies).sort();
+    return {
+      elapsedMs,
+      committed: this.#committed,
+      aborted: this.#aborted,
+      errors: this.#errors,
+      firstError: this.#firstError,
+      latenciesMs,
+      cpuUs: cpu.user + cpu.system,
+    };
+  }
+
+  /** Stops issuing transactions at once, without waiting for those in flight (after a failure). */
+  halt(): void {
+    this.#running = false;
+  }
+
+  /** Stops issuing transactions; resolves when those in flight finished (or `timeoutMs` passed). */
+  async stop(timeoutMs: number): Promise<boolean> {
+    this.#running = false;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = await Promise.race([Promise.all(this.#workers).then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    return drained;
+  }
+
+  async #work(): Promise<void> {
+    while (this.#running) {
+      const t0 = performance.now();
+      try {
+        await this.#client.transact(this.#branches, { callTimeoutMs: LOAD_CALL_TIMEOUT_MS });
+        if (this.#recording) {
+          this.#committed++;
+          this.#latencies.push(performance.now() - t0);
+        }
+      } catch (e) {
+        if (this.#recording) {
+          if (e instanceof VerdictError && e.code === ErrorCode.TX_ABORTED) {
+            this.#aborted++;
+          } else {
+            this.#errors++;
+            this.#firstError ??= e instanceof VerdictError ? `${e.code}: ${e.message}` : String(e);
+          }
+        }
+        // A call can fail without any I/O (a closed channel): never let failures spin the
+        // worker in microtasks and starve the event loop.
+        await nextTurn();
+      }
+    }
+  }
+}
+
+/** The `q`-quantile (0 < q ≤ 1) of ascending `sorted` values, by the nearest-rank method; NaN when empty. */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil(q * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? Number.NaN;
+}

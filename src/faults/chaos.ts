@@ -1,0 +1,332 @@
+// `verdict chaos`: a coordinator and K demo banks as real processes, every bank's session routed
+// through its own fault proxy, a transfer workload, and a seeded schedule of faults (kill -9 and
+// restart, SIGSTOP/SIGCONT, partitions, delays, dropped bytes, resets, failpoints). Then it heals,
+// waits for quiescence, stops everything politely and checks the history: atomicity, no loss,
+// termination, hooks run once, and the bank's own invariant (money is conserved).
+
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VerdictClient } from '../client/client.js';
+import { SEED_KEY, readLedger } from '../demo/bank.js';
+import { ParticipantLog } from '../participant/participant-log.js';
+import type { TxView } from '../protocol/coordinator-events.js';
+import { FaultInjector, type FailpointResult, type FaultTarget } from './chaos-injector.js';
+import {
+  classifyHistoryViolation,
+  formatProgress,
+  writeChaosReport,
+  type ChaosReport,
+  type HistoryLine,
+  type Violation,
+} from './chaos-report.js';
+import { FAULT_KINDS, buildSchedule, type FaultKind } from './chaos-schedule.js';
+import { FaultProxy } from './fault-proxy.js';
+import { checkHistory } from './history-check.js';
+import type { ManagedProcess } from './managed-process.js';
+import { BankProcess, CoordinatorProcess, fixedPort, poll, type DurableBank } from './process-cluster.js';
+import { CONNECT_TIMEOUT_MS, DEFAULT_INQUIRY_INTERVAL_MS } from './process-cluster-options.js';
+import { TransferWorkload } from './transfer-workload.js';
+
+/** Default length of the fault phase, in ms. */
+export const DEFAULT_CHAOS_DURATION_MS = 30_000;
+/** Default number of banks. */
+export const DEFAULT_CHAOS_PARTICIPANTS = 3;
+/** Accounts per bank. */
+export const CHAOS_ACCOUNTS_PER_BANK = 4;
+/** Opening balance of every account. */
+export const CHAOS_INITIAL_BALANCE = 1_000;
+/** Transfers in flight. */
+export const CHAOS_CONCURRENCY = 6;
+/** How often the progress line is refreshed, in ms. */
+export const PROGRESS_INTERVAL_MS = 1_000;
+/** How long a status request may take during the run (a paused bank does not answer), in ms. */
+export const PROGRESS_STATUS_TIMEOUT_MS = 400;
+/** How long the healed cluster may take to settle, in ms. */
+export const DEFAULT_CHAOS_SETTLE_MS = 30_000;
+/** Commits that must follow healing: the system is live again. */
+export const COMMITS_AFTER_HEAL = 3;
+/** How long they may take, in ms. */
+export const COMMITS_AFTER_HEAL_TIMEOUT_MS = 30_000;
+
+/** Failpoints armed (as crashes) on the coordinator by `failpoint` faults. */
+export const COORDINATOR_CRASH_POINTS = [
+  'coordinator.after-prepare-sent',
+  'coordinator.after-votes',
+  'coordinator.before-commit-record',
+  'coordinator.after-commit-record',
+  'coordinator.between-commit-sends',
+  'coordinator.before-end-record',
+] as const;
+/** Failpoints armed (as crashes) on a bank process by `failpoint` faults. */
+export const PARTICIPANT_CRASH_POINTS = [
+  'participant.before-prepared-record',
+  'participant.after-prepared-record',
+  'participant.after-vote-sent',
+  'participant.before-apply-hook',
+  'participant.after-apply-hook',
+  'participant.before-ack',
+] as const;
+
+/** Options of `runChaosCluster`. */
+export interface ChaosOptions {
+  readonly seed: number;
+  /** Length of the fault phase, in ms. */
+  readonly durationMs?: number;
+  /** Number of banks (at least 2). */
+  readonly participants?: number;
+  readonly faults?: readonly FaultKind[];
+  /** Where report.json and history.jsonl go (and the run's data, under `data/`); default a fresh temp directory. */
+  readonly outDir?: string;
+  /** Called with a progress line about once a second. */
+  readonly onProgress?: (line: string) => void;
+  readonly settleTimeoutMs?: number;
+  readonly concurrency?: number;
+}
+
+/** A managed child process as a fault target. */
+export function processTarget(p: ManagedProcess): FaultTarget {
+  return {
+    name: p.name,
+    get alive() {
+      return p.alive;
+    },
+    get paused() {
+      return p.state === 'paused';
+    },
+    kill: async () => void (await p.kill()),
+    start: () => p.start(),
+    pause: () => p.pause(),
+    resume: () => p.resume(),
+    async failpoint(spec: string, windowMs: number, signal: AbortSignal): Promise<FailpointResult> {
+      // Failpoints are read at start-up: this incarnation ends and the next one starts armed.
+      await p.kill();
+      await p.start({ failpoints: spec }).catch(() => undefined);
+      if (!p.alive) return 'fired';
+      const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      const exited = p.waitExit(windowMs).then(
+        () => true,
+        () => false,
+      );
+      const fired = await Promise.race([exited, aborted.then(() => false)]);
+      if (fired) return 'fired';
+      // Not reached in time: disarm it (a restart is the only way) so it cannot fire after heal.
+      if (p.alive) await p.kill();
+      return 'not-reached';
+    },
+  };
+}
+
+/** Runs the chaos scenario on the bank demo and returns its report (files written to `outDir`). */
+export async function runChaosCluster(options: ChaosOptions): Promise<ChaosReport> {
+  const t0 = Date.now();
+  const durationMs = options.durationMs ?? DEFAULT_CHAOS_DURATION_MS;
+  const kinds = options.faults ?? FAULT_KINDS;
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'verdict-chaos-'));
+  const dir = join(outDir, 'data');
+  mkdirSync(dir, { recursive: true });
+  const bankCount = Math.max(2, options.participants ?? DEFAULT_CHAOS_PARTICIPANTS);
+  const address = `127.0.0.1:${await fixedPort()}`;
+  const coordinator = new CoordinatorProcess({ address, dataDir: join(dir, 'coordinator'), logFile: join(dir, 'coordinator.log') });
+  const names = Array.from({ length: bankCount }, (_, i) => `bank-${i + 1}`);
+  const proxies = new Map<string, FaultProxy>();
+  const banks: BankProcess[] = [];
+  const history: HistoryLine[] = [];
+  const violations: Violation[] = [];
+  /** When each bank reported each tx finished. */
+  const finishedAt = new Map<string, number>();
+  const progress = options.onProgress;
+  let ticker: NodeJS.Timeout | undefined;
+  try {
+    for (const name of names) proxies.set(name, await FaultProxy.start({ target: address, name }));
+    for (const name of names) {
+      const bank = new BankProcess(name, dir, (proxies.get(name) as FaultProxy).address, {
+        accounts: CHAOS_ACCOUNTS_PER_BANK,
+        initialBalance: CHAOS_INITIAL_BALANCE,
+        inquiryIntervalMs: DEFAULT_INQUIRY_INTERVAL_MS,
+      });
+      bank.on('message', (m) => {
+        const message = m as { type: string; txId?: string; outcome?: string };
+        if (message.type !== 'finished' || !message.txId) return;
+        const at = Date.now();
+        finishedAt.set(message.txId, Math.max(finishedAt.get(message.txId) ?? 0, at));
+        history.push({ type: 'finished', at, participant: name, txId: message.txId, outcome: message.outcome ?? 'read-only', incarnation: bank.incarnation });
+      });
+      banks.push(bank);
+    }
+    progress?.(`starting a coordinator and ${bankCount} banks in ${dir}`);
+    await coordinator.start();
+    await Promise.all(banks.map((b) => b.start()));
+    await waitConnected(banks);
+    const startMs = Date.now() - t0;
+
+    const workload = new TransferWorkload({
+      address,
+      banks: names.map((name) => ({ name, accounts: Array.from({ length: CHAOS_ACCOUNTS_PER_BANK }, (_, i) => String(i + 1)) })),
+      seed: options.seed,
+      totalMoney: bankCount * CHAOS_ACCOUNTS_PER_BANK * CHAOS_INITIAL_BALANCE,
+      concurrency: options.concurrency ?? CHAOS_CONCURRENCY,
+    });
+    const targets = new Map<string, FaultTarget>([coordinator, ...banks].map((p) => [p.name, processTarget(p)]));
+    const schedule = buildSchedule({
+      seed: options.seed,
+      durationMs,
+      kinds,
+      processes: [coordinator.name, ...names],
+      links: names,
+      hub: coordinator.name,
+      failpoints: Object.fromEntries([
+        [coordinator.name, COORDINATOR_CRASH_POINTS.map((p) => `${p}=crash`)],
+        ...names.map((n) => [n, PARTICIPANT_CRASH_POINTS.map((p) => `${p}=crash`)]),
+      ]),
+    });
+    const injector = new FaultInjector({ events: schedule, processes: targets, links: proxies });
+    injector.on('fault', (r) => history.push({ type: 'fault', at: Date.now(), ...r }));
+
+    let phase = 'faults';
+    let inDoubt: number | undefined;
+    const tick = async (): Promise<void> => {
+      const statuses = await Promise.all(banks.map((b) => (b.state === 'running' ? b.status(PROGRESS_STATUS_TIMEOUT_MS).catch(() => undefined) : undefined)));
+      const known = statuses.filter((s) => s !== undefined);
+      if (known.length > 0) inDoubt = known.reduce((n, s) => n + s.inDoubt, 0);
+      const attempts = workload.attempts;
+      progress?.(
+        formatProgress({
+          elapsedMs: Date.now() - t0,
+          txs: attempts.length,
+          committed: attempts.filter((a) => a.observed === 'committed').length,
+          faults: injector.records.filter((r) => r.status === 'injected').length,
+          inDoubt,
+          phase,
+        }),
+      );
+    };
+    if (progress) ticker = setInterval(() => void tick(), PROGRESS_INTERVAL_MS);
+
+    workload.start();
+    injector.start();
+    await new Promise((resolve) => setTimeout(resolve, durationMs));
+    const t1 = Date.now();
+    phase = 'healing';
+    await injector.heal();
+    for (const p of injector.problems) violations.push({ kind: 'liveness', message: p });
+    try {
+      await waitConnected(banks);
+      workload.start();
+      await workload.whenMore(COMMITS_AFTER_HEAL, COMMITS_AFTER_HEAL_TIMEOUT_MS, (a) => a.observed === 'committed');
+    } catch (e) {
+      violations.push({ kind: 'liveness', message: `no progress after healing: ${(e as Error).message}` });
+    }
+    await workload.stop();
+    phase = 'settling';
+    const views = new Map<string, TxView>();
+    try {
+      await waitSettled(address, banks, workload, views, options.settleTimeoutMs ?? DEFAULT_CHAOS_SETTLE_MS);
+    } catch (e) {
+      violations.push({ kind: 'termination', message: `the cluster did not settle: ${(e as Error).message}` });
+    }
+    const t2 = Date.now();
+    phase = 'checking';
+    if (ticker) clearInterval(ticker);
+    ticker = undefined;
+    for (const b of banks) await b.stop();
+    await coordinator.stop();
+    for (const p of [coordinator, ...banks]) {
+      for (const exit of p.exits) {
+        if (exit.cause === 'unexpected') violations.push({ kind: 'process', message: `${exit.process} incarnation ${exit.incarnation} exited unexpectedly (${exit.signal ?? `code ${exit.code}`}${exit.reason ? `: ${exit.reason}` : ''}); see ${p.logFile}` });
+      }
+    }
+    const durable = await readDurable(banks);
+    const checked = checkHistory({ attempts: workload.attempts, finalViews: views, banks: durable, finished: new Map(banks.map((b) => [b.name, b.finished])) });
+    violations.push(...checked.violations.map(classifyHistoryViolation));
+
+    let maxInDoubtMs = 0;
+    for (const a of workload.attempts) {
+      history.push({ type: 'tx', at: a.startedAt, ...a, final: a.txId ? views.get(a.txId)?.outcome : undefined });
+      const last = a.txId ? finishedAt.get(a.txId) : undefined;
+      if (last !== undefined) maxInDoubtMs = Math.max(maxInDoubtMs, last - a.startedAt);
+    }
+    const s = checked.summary;
+    const counts = injector.counts;
+    const report: ChaosReport = {
+      mode: 'bank',
+      seed: options.seed,
+      durationMs,
+      participants: names,
+      faultKinds: [...kinds],
+      schedule,
+      faults: injector.records,
+      faultCounts: counts,
+      missingKinds: kinds.filter((k) => counts[k] === 0),
+      txs: {
+        attempts: s.attempts,
+        committed: s.observed.committed,
+        aborted: s.observed.aborted,
+        failedToInitiator: s.observed.unknown + s.observed['not-begun'],
+        unknownResolved: { committed: s.unknownResolved.committed, aborted: s.unknownResolved.aborted, unresolved: s.unknownResolved.unresolved + s.observed['not-begun'] },
+        finalCommitted: s.committed,
+        finalAborted: s.aborted,
+      },
+      recoveries: injector.recoveries,
+      maxInDoubtMs,
+      violations,
+      elapsedMs: Date.now() - t0,
+      timings: { startMs, faultsMs: t1 - t0 - startMs, healMs: t2 - t1, checkMs: Date.now() - t2 },
+      dir,
+    };
+    writeChaosReport(outDir, report, history);
+    return report;
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await Promise.all([coordinator, ...banks].map((p) => (p.alive ? p.kill().catch(() => undefined) : undefined)));
+    await Promise.all([...proxies.values()].map((p) => p.close()));
+  }
+}
+
+/** Waits until every bank reports a session, all to the same coordinator epoch. */
+async function waitConnected(banks: readonly BankProcess[]): Promise<void> {
+  await poll('every bank to connect to the coordinator', CONNECT_TIMEOUT_MS, async () => {
+    const statuses = await Promise.all(banks.map((b) => b.status().catch(() => undefined)));
+    const epochs = new Set(statuses.map((s) => s?.epoch ?? 0));
+    return epochs.size === 1 && !epochs.has(0);
+  });
+}
+
+/** Polls until every tx id of the workload ended at the coordinator and no bank holds anything. */
+async function waitSettled(address: string, banks: readonly BankProcess[], workload: TransferWorkload, views: Map<string, TxView>, timeoutMs: number): Promise<void> {
+  const open = new Set<string>();
+  for (const a of workload.attempts) if (a.txId) open.add(a.txId);
+  const client = new VerdictClient(address, { callTimeoutMs: 2_000 });
+  try {
+    await poll('nothing in doubt at any bank and every transaction ended at the coordinator', timeoutMs, async () => {
+      await Promise.all(
+        [...open].map(async (txId) => {
+          const view = await client.get(txId).catch(() => undefined);
+          if (!view) return;
+          views.set(txId, view);
+          if (view.state === 'ended') open.delete(txId);
+        }),
+      );
+      if (open.size > 0) return false;
+      const statuses = await Promise.all(banks.map((b) => b.status().catch(() => undefined)));
+      return statuses.every((s) => s !== undefined && s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** Every bank's durable state (ledger, seed, PREPARED records), read once it exited. */
+async function readDurable(banks: readonly BankProcess[]): Promise<Map<string, DurableBank>> {
+  const out = new Map<string, DurableBank>();
+  for (const bank of banks) {
+    const log = await ParticipantLog.open(bank.dataDir, { groupCommit: false });
+    try {
+      const prepared = (await log.loadPrepared()).map((r) => r.txId);
+      out.set(bank.name, { ledger: await readLedger(log.app), seed: (await log.app.get(SEED_KEY)) as DurableBank['seed'], prepared });
+    } finally {
+      await log.close();
+    }
+  }
+  return out;
+}

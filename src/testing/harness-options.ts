@@ -1,0 +1,125 @@
+// Options of the fault-injection harness for users' own participants.
+
+import type { BranchInput } from '../client/client-options.js';
+import type { ChaosTx } from '../faults/chaos-check.js';
+import type { FaultKind } from '../faults/chaos-schedule.js';
+import type { FailpointName } from '../faults/failpoints.js';
+import type { AppStore } from '../participant/participant-log.js';
+import type { ParticipantHooks } from '../participant/participant-options.js';
+import type { Outcome } from '../protocol/types.js';
+
+/** Default length of the fault phase of `runChaos`, in ms. */
+export const DEFAULT_HARNESS_DURATION_MS = 8_000;
+/** Default transactions in flight. */
+export const DEFAULT_HARNESS_CONCURRENCY = 4;
+/** Default transaction timeout given to Begin, in ms. */
+export const DEFAULT_HARNESS_TX_TIMEOUT_MS = 1_500;
+/** Deadline of the workload's client calls, in ms. */
+export const DEFAULT_HARNESS_CALL_TIMEOUT_MS = 4_000;
+/** Default time the healed system may take to settle, in ms. */
+export const DEFAULT_HARNESS_SETTLE_MS = 20_000;
+/** In-doubt inquiry interval of the participants, in ms (short: a healed run settles fast). */
+export const HARNESS_INQUIRY_INTERVAL_MS = 300;
+/**
+ * Failpoints a `failpoint` fault arms in the harness's participants. They run in the caller's
+ * process, so only `error` actions are used (a `crash` would kill the test runner): the SDK must
+ * run the hook again, and a hook that writes outside its batch shows it.
+ */
+export const HARNESS_PARTICIPANT_FAILPOINTS = ['participant.before-apply-hook=error', 'participant.after-apply-hook=error'] as const;
+
+/** What `createHooks` receives at every (re)start of a participant. */
+export interface HookFactoryContext {
+  readonly name: string;
+  /** The participant's data directory (the SDK's LevelDB lives here; use a subdirectory for files of your own). */
+  readonly dataDir: string;
+  /** 1 at the first start, then one more at every restart after a (emulated) crash. */
+  readonly incarnation: number;
+  /** The participant's application store; usable from the hooks (it opens before any hook runs). */
+  readonly store: AppStore;
+}
+
+/** One of the user's participants. */
+export interface ChaosParticipant {
+  /** The participant's name (lowercase letters, digits, '.', '_', '-'). */
+  readonly name: string;
+  /**
+   * Builds the hooks at every start, as your service would after a restart: memory it keeps is
+   * lost at each crash. Prefer this over `hooks`.
+   */
+  readonly createHooks?: (ctx: HookFactoryContext) => ParticipantHooks | Promise<ParticipantHooks>;
+  /** Fixed hooks, kept across restarts (their memory survives the emulated crashes). */
+  readonly hooks?: ParticipantHooks;
+  /**
+   * How many times each transaction took effect here, read from the store after the run: lets the
+   * checker find duplicate effects (`duplicate-apply`) and committed work that never landed
+   * (`lost-commit`). Optional.
+   */
+  readonly effects?: (ctx: { readonly name: string; readonly store: AppStore }) => Promise<ReadonlyMap<string, number>> | ReadonlyMap<string, number>;
+}
+
+/** A seeded random source for the workload (the same seed gives the same transactions). */
+export interface ChaosRandom {
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number;
+  /** True with probability p. */
+  chance(p: number): boolean;
+  pick<T>(items: readonly T[]): T;
+}
+
+/** What the workload function receives for each transaction. */
+export interface TransactionContext {
+  readonly seq: number;
+  readonly rng: ChaosRandom;
+  /** The participants' names. */
+  readonly participants: readonly string[];
+}
+
+/** One transaction of the history, with its final outcome. */
+export interface HistoryTx extends ChaosTx {
+  readonly branches: readonly BranchInput[];
+  /** The coordinator's final outcome (undefined when never begun or never resolved). */
+  readonly outcome: Outcome | undefined;
+}
+
+/** What the invariant callback receives, once the run settled (participants still open). */
+export interface InvariantContext {
+  /** Each participant's store, by name. */
+  readonly stores: ReadonlyMap<string, AppStore>;
+  readonly history: readonly HistoryTx[];
+}
+
+/** Options of `runChaos`. */
+export interface RunChaosOptions {
+  readonly participants: readonly ChaosParticipant[];
+  /**
+   * The branches of the `seq`-th transaction. Default: every participant, with the payload
+   * `{"seq":N}`.
+   */
+  readonly transaction?: (ctx: TransactionContext) => readonly BranchInput[];
+  /** Your invariant, checked once the run settled: return (or throw) what is wrong. */
+  readonly invariant?: (ctx: InvariantContext) => void | readonly string[] | Promise<void | readonly string[]>;
+  /** Length of the fault phase, in ms (default 8 s). */
+  readonly duration?: number;
+  /** Seeds the fault schedule and the workload (default: random; it is in the report). */
+  readonly seed?: number;
+  /** Fault kinds (default: every kind). */
+  readonly faults?: readonly FaultKind[];
+  /**
+   * What may be faulted: `coordinator` and participant names (a participant's process faults and
+   * its link). Default: everything.
+   */
+  readonly targets?: readonly string[];
+  /**
+   * Failpoints `failpoint` faults may arm, by name (see FAILPOINTS): `coordinator.*` ones crash the
+   * coordinator process there, `participant.*` ones make that step fail with an error in your
+   * participants. Default: every coordinator failpoint and HARNESS_PARTICIPANT_FAILPOINTS.
+   */
+  readonly failpoints?: readonly FailpointName[];
+  /** Directory for the run's data, logs and report (default: a fresh temp directory). */
+  readonly dir?: string;
+  readonly concurrency?: number;
+  readonly txTimeoutMs?: number;
+  readonly settleTimeoutMs?: number;
+  /** Called with a progress line about once a second. */
+  readonly onProgress?: (line: string) => void;
+}

@@ -1,0 +1,33 @@
+/**
+ * Fault-injection testing of your own participants (`verdict/testing`).
+ *
+ * ```ts
+ * import { runChaos, assertNoViolations } from 'verdict/testing';
+ *
+ * const report = await runChaos({
+ *   participants: [{ name: 'orders', createHooks: ({ store }) => ordersHooks(store) }, { name: 'stock', createHooks: ... }],
+ *   invariant: async ({ stores, history }) => [],   // return what is wrong
+ *   duration: 5_000,
+ *   seed: 42,
+ * });
+ * assertNoViolations(report);
+ * ```
+ *
+ * @module
+ */
+
+export { assertNoViolations, runChaos } from './harness.js';
+export {
+  HARNESS_PARTICIPANT_FAILPOINTS,
+  type ChaosParticipant,
+  type ChaosRandom,
+  type HistoryTx,
+  type HookFactoryContext,
+  type InvariantContext,
+  type RunChaosOptions,
+  type TransactionContext,
+} from './harness-options.js';
+export { FAULT_KINDS, type FaultKind } from '../faults/chaos-schedule.js';
+export { VIOLATION_KINDS, formatChaosReport, type ChaosReport, type Violation, type ViolationKind } from '../faults/chaos-report.js';
+export { FAILPOINTS, armFailpoint, disarmFailpoint, type FailpointAction, type FailpointName } from '../faults/failpoints.js';
+export { FaultProxy, type LinkMode, type ProxyDirection } from '../faults/fault-proxy.js';
