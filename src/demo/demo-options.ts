@@ -14,6 +14,8 @@ export const DEFAULT_DEMO_DATA_DIR = './data/demo';
 export const MAX_AMOUNT = 100;
 /** Share of transfers that ask for more than any account can hold, to force a NO vote. */
 export const OVERDRAFT_RATIO = 0.1;
+/** How long a transfer waits for an unreachable coordinator before it gives up, in ms. */
+export const COORDINATOR_WAIT_MS = 60_000;
 /** How long the banks may take to connect to the coordinator, in ms. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** How long in-flight commits and aborts may take to reach every bank after the last answer, in ms. */

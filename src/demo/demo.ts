@@ -16,6 +16,7 @@ import { Bank, encodeLeg, readLedger, type BankLedger } from './bank.js';
 import { DEFAULT_ACCOUNTS, DEFAULT_INITIAL_BALANCE } from './bank-options.js';
 import {
   CONNECT_TIMEOUT_MS,
+  COORDINATOR_WAIT_MS,
   DEFAULT_BANKS,
   DEFAULT_CONCURRENCY,
   DEFAULT_DEMO_DATA_DIR,
@@ -118,8 +119,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     await Promise.all(Array.from({ length: Math.min(concurrency, transfers) }, worker));
     const elapsedMs = performance.now() - t0;
 
-    const after = await settle(banks, records);
+    // Learn the outcome of calls that ended without one first, then wait for the banks to apply.
     const resolved = await resolveUnknown(initiator, records);
+    const after = await settle(banks, resolved);
     const violations = [...failures, ...audit(resolved, before, after)];
     const unknown = resolved.filter((t) => t.outcome === 'unknown');
     if (unknown.length > 0) violations.push(`${unknown.length} transfer(s) never learnt their outcome`);
@@ -138,7 +140,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       committed: resolved.filter((t) => t.outcome === 'committed').length,
       aborted: resolved.filter((t) => t.outcome === 'aborted').length,
       unknown: unknown.length,
-      overdrafts: records.filter((t) => t.overdraft).length,
+      overdrafts: resolved.filter((t) => t.overdraft && t.outcome === 'aborted').length,
       elapsedMs,
       throughput: elapsedMs > 0 ? (records.length * 1000) / elapsedMs : 0,
       latencyMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: latencies.at(-1) ?? 0 },
@@ -173,16 +175,19 @@ async function transfer(client: VerdictClient, banks: readonly Bank[], totalMone
   let outcome: TransferOutcome;
   let txId: string | undefined;
   try {
-    ({ txId } = await client.transact([
+    // Begin first, so that every transfer that may have started has an id to ask about later.
+    // A failed Begin started nothing: wait for the coordinator (it may be restarting) and retry.
+    txId = await beginWhenReachable(client);
+    await client.commit(txId, [
       { participant: from.bank, payload: encodeLeg({ account: from.account, delta: -amount }) },
       { participant: to.bank, payload: encodeLeg({ account: to.account, delta: amount }) },
-    ]));
+    ]);
     outcome = 'committed';
   } catch (e) {
     if (!(e instanceof VerdictError)) throw e;
-    txId = e.txId;
+    txId = e.txId ?? txId;
     outcome = e.code === ErrorCode.TX_ABORTED ? 'aborted' : 'unknown';
-    if (outcome === 'unknown') logger?.warn({ err: e, txId }, 'transfer ended without an outcome');
+    if (outcome === 'unknown') logger?.debug({ err: e, txId }, 'transfer ended without an outcome; asking later');
   }
   return { from, to, amount, overdraft, outcome, txId, latencyMs: performance.now() - t0 };
 }
@@ -209,13 +214,34 @@ async function settle(banks: readonly Bank[], records: readonly TransferRecord[]
   }
 }
 
-/** Asks the coordinator the outcome of transfers whose call failed after their id was known. */
+/** Begins a transaction, waiting (bounded) while the coordinator is unreachable. */
+async function beginWhenReachable(client: VerdictClient): Promise<string> {
+  const deadline = Date.now() + COORDINATOR_WAIT_MS;
+  for (;;) {
+    try {
+      return (await client.begin()).txId;
+    } catch (e) {
+      if (!(e instanceof VerdictError) || !e.retryable || Date.now() > deadline) throw e;
+      await delay(SETTLE_POLL_MS * 10);
+    }
+  }
+}
+
+/**
+ * Asks the coordinator the outcome of transfers whose call ended without one (it may have been
+ * down), until each is decided or the settle deadline passes.
+ */
 async function resolveUnknown(client: VerdictClient, records: readonly TransferRecord[]): Promise<TransferRecord[]> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   return Promise.all(
     records.map(async (t) => {
       if (t.outcome !== 'unknown' || t.txId === undefined) return t;
-      const view = await client.get(t.txId).catch(() => undefined);
-      return view?.outcome ? { ...t, outcome: view.outcome } : t;
+      for (;;) {
+        const view = await client.get(t.txId).catch(() => undefined);
+        if (view?.outcome) return { ...t, outcome: view.outcome };
+        if (Date.now() > deadline) return t;
+        await delay(SETTLE_POLL_MS * 10);
+      }
     }),
   );
 }
