@@ -149,9 +149,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const decisionLog = await DecisionLog.open(dataDir, { groupCommit: options.groupCommit ?? true });
     let coordinator: Coordinator | undefined;
     try {
-      const epoch = await decisionLog.bumpEpoch();
+      // Read everything before writing anything: a log that cannot be read is left untouched.
       const open = await decisionLog.loadOpen();
       const horizon = await decisionLog.loadHorizon();
+      const epoch = await decisionLog.bumpEpoch();
       coordinator = new Coordinator(options, decisionLog, epoch, log);
       coordinator.#run(coordinator.#machine.recover(open, Date.now(), horizon));
       coordinator.#startGc(options.retentionMs ?? DEFAULT_RETENTION_MS, options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS);
