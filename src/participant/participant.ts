@@ -431,22 +431,40 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   async #runPrepare(txId: string, payload: Uint8Array, deadline: number, onePhase: boolean): Promise<void> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new VerdictError(ErrorCode.OUTCOME_UNKNOWN, 'prepare deadline reached', { txId })), Math.max(0, deadline - Date.now()));
-    timer.unref();
-    const signal = AbortSignal.any([controller.signal, this.#closeController.signal]);
+    // The signal (and its deadline timer) is made only if the hook reads it: most hooks never
+    // do, and an AbortController, AbortSignal.any and a timer per prepare show in profiles.
+    let timer: NodeJS.Timeout | undefined;
+    let signal: AbortSignal | undefined;
+    const closeSignal = this.#closeController.signal;
+    const lazySignal = (): AbortSignal => {
+      if (!signal) {
+        const controller = new AbortController();
+        timer = setTimeout(() => controller.abort(new VerdictError(ErrorCode.OUTCOME_UNKNOWN, 'prepare deadline reached', { txId })), Math.max(0, deadline - Date.now()));
+        timer.unref();
+        signal = AbortSignal.any([controller.signal, closeSignal]);
+      }
+      return signal;
+    };
     const ops: StagedOp[] = [];
     let vote: Vote;
     let reason: string;
     try {
-      const result = await this.#hooks.prepare(txId, payload, { signal, deadline, onePhase, batch: staging(ops) });
+      const ctx = {
+        get signal(): AbortSignal {
+          return lazySignal();
+        },
+        deadline,
+        onePhase,
+        batch: staging(ops),
+      };
+      const result = await this.#hooks.prepare(txId, payload, ctx);
       ({ vote, reason } = normalizeVote(result));
     } catch (e) {
       vote = Vote.NO;
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
       this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
     } finally {
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
     }
     if (vote === Vote.YES) this.#prepareOps.set(txId, ops);
     this.#dispatch({ type: 'prepare-done', txId, vote, reason });
