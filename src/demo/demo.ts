@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { VerdictClient } from '../client/index.js';
 import type { Logger } from '../common/logger.js';
+import { within } from '../common/within.js';
 import { Coordinator } from '../coordinator/index.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { audit, quantile, type TransferOutcome, type TransferRecord } from './audit.js';
@@ -97,7 +98,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       bank.participant.on('error', (e) => failures.push(`${bank.name} stopped: ${e.message}`));
       banks.push(bank);
     }
-    await withTimeout(
+    await within(
       Promise.all(banks.map((b) => b.ready())),
       CONNECT_TIMEOUT_MS,
       () => new VerdictError(ErrorCode.UNAVAILABLE, `the banks could not reach the coordinator at ${address} within ${CONNECT_TIMEOUT_MS / 1000} s`),
@@ -267,14 +268,3 @@ function positiveInt(what: string, value: number): number {
   return value;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error()), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { within } from '../common/within.js';
 import { FAILPOINTS_ENV } from './failpoints.js';
 import { PROCESS_KILL_TIMEOUT_MS, PROCESS_START_TIMEOUT_MS, PROCESS_STOP_TIMEOUT_MS } from './process-cluster-options.js';
 
@@ -85,18 +86,6 @@ function track(child: ChildProcess): void {
   live.add(child);
 }
 
-/** Resolves with `promise`, or rejects with `error()` after `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error()), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** One process of a cluster, restartable on the same data directory. */
 export class ManagedProcess extends EventEmitter<ManagedProcessEvents> {
