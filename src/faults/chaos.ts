@@ -7,7 +7,6 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VerdictClient } from '../client/client.js';
 import { SEED_KEY, readLedger } from '../demo/bank.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import type { TxView } from '../protocol/coordinator-events.js';
@@ -24,7 +23,7 @@ import { FAULT_KINDS, buildSchedule, type FaultKind } from './chaos-schedule.js'
 import { FaultProxy } from './fault-proxy.js';
 import { checkHistory } from './history-check.js';
 import type { ManagedProcess } from './managed-process.js';
-import { BankProcess, CoordinatorProcess, fixedPort, poll, type DurableBank } from './process-cluster.js';
+import { BankProcess, CoordinatorProcess, fixedPort, poll, waitAllEnded, type DurableBank } from './process-cluster.js';
 import { CONNECT_TIMEOUT_MS, DEFAULT_INQUIRY_INTERVAL_MS } from './process-cluster-options.js';
 import { TransferWorkload } from './transfer-workload.js';
 
@@ -294,26 +293,11 @@ async function waitConnected(banks: readonly BankProcess[]): Promise<void> {
 
 /** Polls until every tx id of the workload ended at the coordinator and no bank holds anything. */
 async function waitSettled(address: string, banks: readonly BankProcess[], workload: TransferWorkload, views: Map<string, TxView>, timeoutMs: number): Promise<void> {
-  const open = new Set<string>();
-  for (const a of workload.attempts) if (a.txId) open.add(a.txId);
-  const client = new VerdictClient(address, { callTimeoutMs: 2_000 });
-  try {
-    await poll('nothing in doubt at any bank and every transaction ended at the coordinator', timeoutMs, async () => {
-      await Promise.all(
-        [...open].map(async (txId) => {
-          const view = await client.get(txId).catch(() => undefined);
-          if (!view) return;
-          views.set(txId, view);
-          if (view.state === 'ended') open.delete(txId);
-        }),
-      );
-      if (open.size > 0) return false;
-      const statuses = await Promise.all(banks.map((b) => b.status().catch(() => undefined)));
-      return statuses.every((s) => s !== undefined && s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
-    });
-  } finally {
-    client.close();
-  }
+  const txIds = workload.attempts.flatMap((a) => (a.txId ? [a.txId] : []));
+  await waitAllEnded(address, txIds, views, timeoutMs, 'nothing in doubt at any bank and every transaction ended at the coordinator', async () => {
+    const statuses = await Promise.all(banks.map((b) => b.status().catch(() => undefined)));
+    return statuses.every((s) => s !== undefined && s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
+  });
 }
 
 /** Every bank's durable state (ledger, seed, PREPARED records), read once it exited. */

@@ -7,7 +7,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { VerdictClient } from '../client/index.js';
 import { readLedger, SEED_KEY, type BankLedger } from '../demo/bank.js';
+import type { TxView } from '../protocol/coordinator-events.js';
 import type { BankNodeMessage, BankNodeStatus } from './bank-node-ipc.js';
 import { describeExit, ManagedProcess, siblingEntry, type ExitRecord } from './managed-process.js';
 import { ParticipantLog } from '../participant/participant-log.js';
@@ -321,6 +323,37 @@ export async function poll(what: string, timeoutMs: number, check: () => boolean
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
+
+/**
+ * Polls until every transaction of `txIds` has ended at the coordinator (keeping the last view of
+ * each in `views`) and `quiet()` confirms nothing is left in doubt at the participants.
+ */
+export async function waitAllEnded(
+  address: string,
+  txIds: Iterable<string>,
+  views: Map<string, TxView>,
+  timeoutMs: number,
+  what: string,
+  quiet: () => boolean | Promise<boolean>,
+): Promise<void> {
+  const open = new Set(txIds);
+  const client = new VerdictClient(address, { callTimeoutMs: 2_000 });
+  try {
+    await poll(what, timeoutMs, async () => {
+      await Promise.all(
+        [...open].map(async (txId) => {
+          const view = await client.get(txId).catch(() => undefined);
+          if (!view) return;
+          views.set(txId, view);
+          if (view.state === 'ended') open.delete(txId);
+        }),
+      );
+      return open.size === 0 && (await quiet());
+    });
+  } finally {
+    client.close();
   }
 }
 

@@ -28,7 +28,7 @@ import { COORDINATOR_CRASH_POINTS, processTarget } from '../faults/chaos.js';
 import { FAULT_KINDS, buildSchedule } from '../faults/chaos-schedule.js';
 import { armFailpointsFrom, disarmFailpoint, parseFailpointSpec } from '../faults/failpoints.js';
 import { FaultProxy } from '../faults/fault-proxy.js';
-import { CoordinatorProcess, fixedPort, poll } from '../faults/process-cluster.js';
+import { CoordinatorProcess, fixedPort, poll, waitAllEnded } from '../faults/process-cluster.js';
 import { Participant } from '../participant/participant.js';
 import { ParticipantLog, type AppStore } from '../participant/participant-log.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
@@ -496,23 +496,10 @@ async function waitConnected(hosted: readonly HostedParticipant[]): Promise<void
 
 /** Polls until every transaction ended at the coordinator and nothing is in doubt anywhere. */
 async function waitSettled(address: string, hosted: readonly HostedParticipant[], txs: readonly ChaosTx[], views: Map<string, TxView>, timeoutMs: number): Promise<void> {
-  const open = new Set(txs.flatMap((t) => (t.txId ? [t.txId] : [])));
-  const client = new VerdictClient(address, { callTimeoutMs: 2_000 });
-  try {
-    await poll('every transaction to end at the coordinator and nothing in doubt', timeoutMs, async () => {
-      await Promise.all(
-        [...open].map(async (txId) => {
-          const view = await client.get(txId).catch(() => undefined);
-          if (!view) return;
-          views.set(txId, view);
-          if (view.state === 'ended') open.delete(txId);
-        }),
-      );
-      return open.size === 0 && hosted.every((h) => (h.participant?.inDoubt().length ?? 0) === 0);
-    });
-  } finally {
-    client.close();
-  }
+  const txIds = txs.flatMap((t) => (t.txId ? [t.txId] : []));
+  await waitAllEnded(address, txIds, views, timeoutMs, 'every transaction to end at the coordinator and nothing in doubt', () =>
+    hosted.every((h) => (h.participant?.inDoubt().length ?? 0) === 0),
+  );
 }
 
 /** Throws an AssertionError listing every violation of `report` (for test runners). */
