@@ -68,8 +68,14 @@ export class ParticipantLog {
 
   /** This participant's record of `txId`, if any. */
   async get(txId: string): Promise<ParticipantRecord | undefined> {
-    const value = await this.#log.get(txId);
-    return value === undefined ? undefined : this.#decode(txId, value);
+    const [record] = await this.getMany([txId]);
+    return record;
+  }
+
+  /** This participant's records of `txIds`, in the same order (undefined where there is none). */
+  async getMany(txIds: readonly string[]): Promise<(ParticipantRecord | undefined)[]> {
+    const values = await this.#log.getMany(txIds as string[]);
+    return values.map((value, i) => (value === undefined ? undefined : this.#decode(txIds[i] ?? '', value)));
   }
 
   /** Writes `record` with the application's staged writes, atomically. */

@@ -88,6 +88,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #closeController = new AbortController();
   readonly #prepareOps = new Map<string, StagedOp[]>();
   readonly #applyOps = new Map<string, StagedOp[]>();
+  /** Lookups asked for in this turn, read from the log together in one `getMany`. */
+  #lookups: Extract<ParticipantEffect, { type: 'lookup' }>[] = [];
   readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: NodeJS.Timeout; txId: string }>();
   #nextEnlistId = 0;
   #call: ClientDuplexStream<SessionRequest, SessionResponse> | undefined;
@@ -412,10 +414,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         return;
       }
       case 'lookup':
-        this.#store.get(effect.txId).then(
-          (record) => this.#dispatch({ type: 'lookup-result', txId: effect.txId, record, pending: effect.pending }),
-          (e: unknown) => this.#fail(e, effect.txId),
-        );
+        // A frame carries many first Prepares: one read for all of them costs one log call.
+        if (this.#lookups.push(effect) === 1) queueMicrotask(this.#readLookups);
         return;
       case 'set-timer':
         return this.#timers.set(effect.key, effect.at, effect.jitterMs);
@@ -429,6 +429,17 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         return;
     }
   }
+
+  readonly #readLookups = (): void => {
+    const lookups = this.#lookups;
+    this.#lookups = [];
+    this.#store.getMany(lookups.map((l) => l.txId)).then(
+      (records) => {
+        for (const [i, l] of lookups.entries()) this.#dispatch({ type: 'lookup-result', txId: l.txId, record: records[i], pending: l.pending });
+      },
+      (e: unknown) => this.#fail(e, lookups[0]?.txId ?? ''),
+    );
+  };
 
   async #runPrepare(txId: string, payload: Uint8Array, deadline: number, onePhase: boolean): Promise<void> {
     // The signal (and its deadline timer) is made only if the hook reads it: most hooks never
