@@ -1,12 +1,17 @@
 // Group commit: writes that arrive while a batch is being written wait and go out together in the
 // next one, synced if any of them asked to be forced. One fsync then covers many transactions.
 
-import type { AbstractBatchOperation } from 'abstract-level';
+import type { AbstractSublevel } from 'abstract-level';
 import type { Level } from 'level';
 
-/** One operation in a LevelDB batch (possibly aimed at a sublevel). */
+/** A sublevel of the log's database, whatever its value encoding. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type BatchOp = AbstractBatchOperation<Level<string, Uint8Array>, string, any>;
+export type LogSublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, any>;
+
+/** One operation in a LevelDB batch, on the root database or on `sublevel`. */
+export type BatchOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: unknown; readonly sublevel?: LogSublevel }
+  | { readonly type: 'del'; readonly key: string; readonly sublevel?: LogSublevel };
 
 /** Counters of a GroupCommitter. */
 export interface GroupCommitStats {
@@ -55,7 +60,7 @@ export class GroupCommitter {
       const sync = group.some((p) => p.force);
       const ops = group.length === 1 ? (group[0]?.ops ?? []) : group.flatMap((p) => p.ops);
       try {
-        await this.#db.batch(ops as BatchOp[], { sync });
+        await this.#commit(ops, sync);
         this.stats.batches++;
         if (sync) this.stats.syncedBatches++;
         this.stats.writes += group.length;
@@ -65,5 +70,24 @@ export class GroupCommitter {
       }
     }
     this.#writing = false;
+  }
+
+  /**
+   * One atomic LevelDB write. A chained batch, not `db.batch(array)`: the array form clones and
+   * re-normalises every operation, which costs about a fifth of the log's CPU per transaction.
+   */
+  async #commit(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    const batch = this.#db.batch();
+    try {
+      for (const op of ops) {
+        const options = op.sublevel ? { sublevel: op.sublevel } : {};
+        if (op.type === 'put') batch.put(op.key, op.value as Uint8Array, options);
+        else batch.del(op.key, options);
+      }
+    } catch (e) {
+      await batch.close();
+      throw e;
+    }
+    await batch.write({ sync });
   }
 }

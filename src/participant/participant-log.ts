@@ -1,12 +1,14 @@
 // The participant's durable log and application store, in one LevelDB so that a hook's writes
-// and the protocol record commit in one atomic batch. Sublevel `log` maps tx id → versioned
-// protobuf ParticipantRecord; `prepared` indexes the records in doubt (recovery reads only those,
-// so its cost follows unfinished work, not history); `ended` indexes finished records by time for
-// garbage collection; `app` is the application's JSON key-value store.
+// and the protocol record commit in one atomic batch. Sublevel `prepared` holds the records in
+// doubt (recovery reads only those, so its cost follows unfinished work, not history); `log` maps
+// tx id → the outcome record of a finished transaction; `ended` indexes those by time for garbage
+// collection; `app` is the application's JSON key-value store. Records are versioned protobuf.
+// A PREPARED record is written once (under `prepared`) and an outcome replaces it: a transaction
+// in doubt is always in memory, so only finished ones are ever looked up by id.
 
 import type { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
-import { GroupCommitter, type BatchOp } from '../common/group-commit.js';
+import { GroupCommitter, type BatchOp, type LogSublevel } from '../common/group-commit.js';
 import { openLevel } from '../common/level-errors.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
@@ -66,13 +68,11 @@ export class ParticipantLog {
     return out;
   }
 
-  /** This participant's record of `txId`, if any. */
-  async get(txId: string): Promise<ParticipantRecord | undefined> {
-    const [record] = await this.getMany([txId]);
-    return record;
-  }
-
-  /** This participant's records of `txIds`, in the same order (undefined where there is none). */
+  /**
+   * The outcome records (COMMITTED or ABORTED) of `txIds`, in the same order: undefined where the
+   * transaction has not finished here (or its record was collected). PREPARED records are read
+   * by `loadPrepared` only.
+   */
   async getMany(txIds: readonly string[]): Promise<(ParticipantRecord | undefined)[]> {
     const values = await this.#log.getMany(txIds as string[]);
     return values.map((value, i) => (value === undefined ? undefined : this.#decode(txIds[i] ?? '', value)));
@@ -80,18 +80,14 @@ export class ParticipantLog {
 
   /** Writes `record` with the application's staged writes, atomically. */
   write(record: ParticipantRecord, appOps: readonly StagedOp[], force: boolean): Promise<void> {
-    const ops: BatchOp[] = appOps.map((op) =>
-      op.type === 'put'
-        ? ({ type: 'put', sublevel: this.app, key: op.key, value: op.value } as unknown as BatchOp)
-        : ({ type: 'del', sublevel: this.app, key: op.key } as unknown as BatchOp),
-    );
+    const ops: BatchOp[] = appOps.map((op) => ({ ...op, sublevel: this.app }));
     const value = encode(record);
-    ops.push(put(this.#log, record.txId, value));
     if (record.state === ParticipantRecordState.PREPARED) {
-      ops.push(put(this.#prepared, record.txId, value));
+      ops.push({ type: 'put', sublevel: this.#prepared, key: record.txId, value });
     } else {
-      ops.push({ type: 'del', sublevel: this.#prepared, key: record.txId } as unknown as BatchOp);
-      ops.push(put(this.#ended, endedKey(Date.now(), record.txId), EMPTY));
+      ops.push({ type: 'put', sublevel: this.#log, key: record.txId, value });
+      ops.push({ type: 'del', sublevel: this.#prepared, key: record.txId });
+      ops.push({ type: 'put', sublevel: this.#ended, key: endedKey(Date.now(), record.txId), value: EMPTY });
     }
     return this.#writer.write(ops, force);
   }
@@ -107,8 +103,8 @@ export class ParticipantLog {
       const keys = await this.#ended.keys({ lt: endedKey(cutoffMs, ''), limit: batchSize }).all();
       if (keys.length === 0) return dropped;
       const ops = keys.flatMap((key): BatchOp[] => [
-        { type: 'del', sublevel: this.#ended, key } as unknown as BatchOp,
-        { type: 'del', sublevel: this.#log, key: key.slice(key.indexOf('/') + 1) } as unknown as BatchOp,
+        { type: 'del', sublevel: this.#ended, key },
+        { type: 'del', sublevel: this.#log, key: key.slice(key.indexOf('/') + 1) },
       ]);
       await this.#writer.write(ops, false);
       dropped += keys.length;
@@ -140,12 +136,10 @@ export class ParticipantLog {
   }
 }
 
-type BinarySublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, Uint8Array>;
+type BinarySublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, Uint8Array> & LogSublevel;
 
 const EMPTY = new Uint8Array(0);
 const endedKey = (ms: number, txId: string): string => `${String(ms).padStart(15, '0')}/${txId}`;
-const put = (sublevel: BinarySublevel, key: string, value: Uint8Array): BatchOp =>
-  ({ type: 'put', sublevel, key, value }) as unknown as BatchOp;
 
 /** One staged application write. */
 export type StagedOp = { readonly type: 'put'; readonly key: string; readonly value: unknown } | { readonly type: 'del'; readonly key: string };

@@ -276,6 +276,10 @@ export class SimParticipant implements ParticipantEndpoint {
     const ops: DiskOp[] = [...(withPrepare ? (this.#prepareOps.get(txId) ?? []) : []), ...(this.#applyOps.get(txId) ?? [])];
     this.#prepareOps.delete(txId);
     this.#applyOps.delete(txId);
+    // One record key per transaction, whatever its state. participant-log.ts keeps a PREPARED
+    // record under `prepared/` only and moves it to `log/` with its outcome; the machine cannot
+    // tell the two apart, because an in-doubt transaction is always in memory and a lookup treats
+    // a PREPARED record as none.
     ops.push({ type: 'put', key: LOG + txId, value: record });
     if (record.state === ParticipantRecordState.PREPARED) ops.push({ type: 'put', key: PREPARED + txId, value: record });
     else ops.push({ type: 'del', key: PREPARED + txId });

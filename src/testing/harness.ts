@@ -426,13 +426,13 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     for (const h of hosted) {
       const log = await ParticipantLog.open(h.dataDir, { groupCommit: false });
       try {
-        prepared.set(h.name, (await log.loadPrepared()).map((r) => r.txId));
+        const inDoubt = await log.loadPrepared();
+        prepared.set(h.name, inDoubt.map((r) => r.txId));
+        const mine = workload.txs.filter((t) => t.txId && t.participants.includes(h.name)).map((t) => t.txId ?? '');
         const states = new Map<string, string>();
-        for (const t of workload.txs) {
-          if (!t.txId || !t.participants.includes(h.name)) continue;
-          const record = await log.get(t.txId);
-          if (record) states.set(t.txId, record.state);
-        }
+        for (const [i, record] of (await log.getMany(mine)).entries()) if (record) states.set(mine[i] ?? '', record.state);
+        const wanted = new Set(mine);
+        for (const r of inDoubt) if (wanted.has(r.txId)) states.set(r.txId, r.state);
         records.set(h.name, states);
       } finally {
         await log.close();
