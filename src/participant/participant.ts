@@ -13,7 +13,7 @@ import { checkFailpointEnv, failpoint } from '../faults/failpoints.js';
 import { ParticipantServiceClient, type SessionRequest, type SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
-import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput } from '../protocol/participant-events.js';
+import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, type ParticipantRecord } from '../protocol/participant-events.js';
 import { DEFAULT_PARTICIPANT_MACHINE_CONFIG, ParticipantMachine } from '../protocol/participant-machine.js';
 import { Outcome, Vote } from '../protocol/types.js';
 import { ParticipantLog, type AppStore, type StagedOp } from './participant-log.js';
@@ -88,7 +88,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #closeController = new AbortController();
   readonly #prepareOps = new Map<string, StagedOp[]>();
   readonly #applyOps = new Map<string, StagedOp[]>();
-  /** Lookups asked for in this turn, read from the log together in one `getMany`. */
+  /** Lookups asked for in this turn, read from the log once its effects are carried out. */
   #lookups: Extract<ParticipantEffect, { type: 'lookup' }>[] = [];
   readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: NodeJS.Timeout; txId: string }>();
   #nextEnlistId = 0;
@@ -414,7 +414,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         return;
       }
       case 'lookup':
-        // A frame carries many first Prepares: one read for all of them costs one log call.
+        // Answered after this turn's effects, as an asynchronous read would be.
         if (this.#lookups.push(effect) === 1) queueMicrotask(this.#readLookups);
         return;
       case 'set-timer':
@@ -433,12 +433,15 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #readLookups = (): void => {
     const lookups = this.#lookups;
     this.#lookups = [];
-    this.#store.getMany(lookups.map((l) => l.txId)).then(
-      (records) => {
-        for (const [i, l] of lookups.entries()) this.#dispatch({ type: 'lookup-result', txId: l.txId, record: records[i], pending: l.pending });
-      },
-      (e: unknown) => this.#fail(e, lookups[0]?.txId ?? ''),
-    );
+    for (const l of lookups) {
+      let record: ParticipantRecord | undefined;
+      try {
+        record = this.#store.outcomeOf(l.txId);
+      } catch (e) {
+        return this.#fail(e, l.txId);
+      }
+      this.#dispatch({ type: 'lookup-result', txId: l.txId, record, pending: l.pending });
+    }
   };
 
   async #runPrepare(txId: string, payload: Uint8Array, deadline: number, onePhase: boolean): Promise<void> {

@@ -430,7 +430,10 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
         prepared.set(h.name, inDoubt.map((r) => r.txId));
         const mine = workload.txs.filter((t) => t.txId && t.participants.includes(h.name)).map((t) => t.txId ?? '');
         const states = new Map<string, string>();
-        for (const [i, record] of (await log.getMany(mine)).entries()) if (record) states.set(mine[i] ?? '', record.state);
+        for (const txId of mine) {
+          const record = log.outcomeOf(txId);
+          if (record) states.set(txId, record.state);
+        }
         const wanted = new Set(mine);
         for (const r of inDoubt) if (wanted.has(r.txId)) states.set(r.txId, r.state);
         records.set(h.name, states);
