@@ -49,6 +49,11 @@ export interface CoordinatorOptions {
   readonly gcIntervalMs?: number;
   /** Group commit of forced writes (default on); off writes every record on its own. */
   readonly groupCommit?: boolean;
+  /**
+   * Messages queued for a participant in one event-loop turn leave as one stream frame (default
+   * on); off writes every message as its own frame. Off is only for measuring what batching buys.
+   */
+  readonly frameBatching?: boolean;
   /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
   readonly logger?: Logger;
 }

@@ -119,7 +119,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#maxCallMs = options.maxCallMs ?? DEFAULT_MAX_CALL_MS;
     this.#machine = new CoordinatorMachine({ ...DEFAULT_COORDINATOR_MACHINE_CONFIG, ...options.protocol, epoch });
     this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }));
-    this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }));
+    this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }), {
+      batching: options.frameBatching ?? true,
+    });
     const maxMessage = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#server = new Server({
       'grpc.max_receive_message_length': maxMessage,

@@ -1,6 +1,7 @@
 // Participant sessions: one long-lived bidirectional stream per participant name. Incoming frames
 // are validated and turned into protocol inputs; outgoing messages are queued per session and
-// flushed as one frame per event-loop turn, so a burst of prepares costs one stream write.
+// flushed as one frame per event-loop turn, so a burst of prepares costs one stream write (unless
+// frame batching is off, the benchmark's naive baseline).
 
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
@@ -44,12 +45,15 @@ export class ParticipantSessions {
   readonly #dispatch: (input: CoordinatorInput) => void;
   readonly #log: Logger;
   readonly #epoch: number;
+  readonly #batching: boolean;
   #flushScheduled = false;
   readonly #dirty = new Set<Session>();
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
-  constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger) {
+  /** With `batching` false every message is written as its own frame at once (the naive baseline). */
+  constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: { batching?: boolean } = {}) {
     this.#epoch = epoch;
+    this.#batching = options.batching ?? true;
     this.#dispatch = dispatch;
     this.#log = log;
   }
@@ -109,6 +113,7 @@ export class ParticipantSessions {
         break;
     }
     this.#dirty.add(session);
+    if (!this.#batching) return this.#flush();
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);

@@ -82,6 +82,11 @@ export interface ParticipantOptions {
   readonly retentionMs?: number;
   /** Group commit of forced writes (default on). */
   readonly groupCommit?: boolean;
+  /**
+   * Votes and acks queued in one event-loop turn leave as one stream frame (default on); off
+   * writes every message as its own frame. Off is only for measuring what batching buys.
+   */
+  readonly frameBatching?: boolean;
   /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
   readonly logger?: Logger;
 }

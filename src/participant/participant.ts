@@ -95,6 +95,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   #call: ClientDuplexStream<SessionRequest, SessionResponse> | undefined;
   #frame: SessionRequest | undefined;
   #flushScheduled = false;
+  readonly #frameBatching: boolean;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #state: ParticipantState = 'connecting';
   #closing: Promise<void> | undefined;
@@ -107,6 +108,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     super();
     this.#name = options.name;
     this.#hooks = options.hooks;
+    this.#frameBatching = options.frameBatching ?? true;
     this.#log = log;
     this.#store = store;
     this.#machine = new ParticipantMachine({ ...DEFAULT_PARTICIPANT_MACHINE_CONFIG, ...options.protocol });
@@ -352,6 +354,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         });
         break;
     }
+    if (!this.#frameBatching) return this.#flush();
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
