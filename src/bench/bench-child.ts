@@ -88,6 +88,17 @@ export class BenchChild {
     return m.report;
   }
 
+  /**
+   * The child's current RSS, in kB. Several samples may be outstanding at once: the child
+   * answers in order, and each answer goes to the oldest waiting request.
+   */
+  async sample(): Promise<number> {
+    this.#send({ type: 'sample' });
+    const m = await this.#await('sampled', CHILD_REQUEST_TIMEOUT_MS);
+    if (m.type !== 'sampled') throw new Error(`${this.#label} answered ${m.type} to sample`);
+    return m.rssKb;
+  }
+
   /** Asks the child to close and exit; SIGKILL when it does not within the stop timeout. */
   async stop(): Promise<void> {
     if (this.#gone) return;

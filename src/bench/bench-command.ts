@@ -1,12 +1,21 @@
 // The `bench` command's flags and action, shared by `npm run bench` (src/bench/cli.ts) and
-// `verdict bench` (add it to the program with `addBenchCommand`). The table goes to stdout,
-// progress to stderr, machine-readable results to `--json FILE`.
+// `verdict bench` (add it to the program with `addBenchCommand`). The table (and, with
+// `--interval`, the samples over time) goes to stdout, progress to stderr, machine-readable
+// results to `--json FILE`.
 
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { formatTable, runBench, type BenchResult } from './bench.js';
-import { DEFAULT_DURATION_S, DEFAULT_INFLIGHT_COUNTS, DEFAULT_PARTICIPANT_COUNTS, DEFAULT_PAYLOAD_BYTES, DEFAULT_WARMUP_S } from './bench-options.js';
+import { formatIntervals, formatTable, runBench, type BenchResult } from './bench.js';
+import {
+  DEFAULT_DURATION_S,
+  DEFAULT_INFLIGHT_COUNTS,
+  DEFAULT_PARTICIPANT_COUNTS,
+  DEFAULT_PAYLOAD_BYTES,
+  DEFAULT_WARMUP_S,
+  resolveBenchOptions,
+  type BenchOptions,
+} from './bench-options.js';
 import { formatProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 
 /** Functions listed per profile after a `--cpu-prof` run. */
@@ -24,6 +33,7 @@ export interface BenchCommandOptions {
   readonly payloadBytes: number;
   readonly json?: string;
   readonly cpuProf?: string;
+  readonly interval?: number;
 }
 
 /** Adds the bench flags and action to `command` (a subcommand, or a standalone program). */
@@ -39,9 +49,15 @@ export function configureBenchCommand(command: Command): Command {
     .option('--warmup <seconds>', 'unmeasured warm-up seconds per configuration', parseSeconds, DEFAULT_WARMUP_S)
     .option('--ceiling-duration <seconds>', 'measured seconds of each transport-ceiling run (default: --duration)', parseSeconds)
     .option('--no-ceiling', 'skip the transport-ceiling (echo) runs')
-    .option('--baseline', 'also run every configuration on the naive path (no group commit) and show the ratios')
+    .option('--baseline', 'also run every configuration on the naive path (no group commit, one frame per message) and show the ratios')
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
     .option('--json <file>', 'also write the results as a JSON array to FILE')
+    .option(
+      '--interval <seconds>',
+      'also sample the measured window every SECONDS (at most half of --duration): tx/s, p50/p99 and the current RSS of every process, ' +
+        'with RSS growth and p99 spread from the first sample to the last; a remainder under half an interval joins the last interval',
+      parsePositiveSeconds,
+    )
     .option('--cpu-prof <dir>', 'CPU-profile the coordinator and participants over the measured window, write the profiles to DIR and list their top functions')
     .action(async (options: BenchCommandOptions) => {
       await runBenchCommand(options);
@@ -53,10 +69,13 @@ export function addBenchCommand(program: Command): void {
   configureBenchCommand(program.command('bench'));
 }
 
-/** Runs the benchmark as the flags say; prints the table (and profile summaries). */
+/**
+ * Runs the benchmark as the flags say; prints the table (and the samples over time, profile
+ * summaries). Flags that conflict throw commander's InvalidArgumentError before anything runs.
+ */
 export async function runBenchCommand(options: BenchCommandOptions): Promise<BenchResult[]> {
   const started = Date.now();
-  const results = await runBench({
+  const benchOptions: BenchOptions = {
     ...(options.participants ? { participants: options.participants } : {}),
     ...(options.inflight ? { inflight: options.inflight } : {}),
     durationS: options.duration,
@@ -66,9 +85,22 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     baseline: options.baseline ?? false,
     payloadBytes: options.payloadBytes,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
+    ...(options.interval !== undefined ? { intervalS: options.interval } : {}),
     onProgress: (line) => process.stderr.write(`bench: ${line}\n`),
-  });
+  };
+  // Flags that are fine alone but not together (--interval over half of --duration) are a usage
+  // error like any bad flag, not a failure of the run.
+  try {
+    resolveBenchOptions(benchOptions);
+  } catch (e) {
+    if (e instanceof RangeError) throw new InvalidArgumentError(`invalid flags: ${e.message}`);
+    throw e;
+  }
+  const results = await runBench(benchOptions);
   process.stdout.write(`${formatTable(results)}\n`);
+  for (const r of results) {
+    if (r.intervals) process.stdout.write(`\n${formatIntervals(r)}\n`);
+  }
   process.stderr.write(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   if (options.json) {
     writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
@@ -96,6 +128,12 @@ function parseCountList(value: string): number[] {
 function parseSeconds(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds, e.g. 10 or 0.5');
+  return n;
+}
+
+function parsePositiveSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds, e.g. 5 or 0.5');
   return n;
 }
 

@@ -1,6 +1,6 @@
 // The messages between the bench parent and its child processes over the fork IPC channel. Once
 // a child says it `booted`, the parent starts it with `init`, brackets the measurement window with `mark` and `report`,
-// and ends it with `stop`; the child answers each in turn.
+// may ask for `sample`s of its memory in between, and ends it with `stop`; the child answers each in turn.
 
 /** What a bench child runs. */
 export const BenchRole = {
@@ -24,8 +24,11 @@ export interface BenchNodeSpec {
   readonly dataDir?: string;
   /** The coordinator's `host:port` (participants). */
   readonly coordinator?: string;
-  /** Group commit of the node's log (real nodes); false is the naive baseline. */
-  readonly groupCommit?: boolean;
+  /**
+   * The optimized path (real nodes): group commit of the log and one frame per turn on sessions.
+   * False is the naive baseline: every record its own write, every message its own frame.
+   */
+  readonly optimized?: boolean;
   /** When set, the node profiles its main thread from `mark` to `report` and writes the V8 CPU profile here. */
   readonly cpuProfile?: string;
 }
@@ -59,6 +62,8 @@ export type BenchParentMessage =
   | { readonly type: 'init'; readonly spec: BenchNodeSpec }
   | { readonly type: 'mark' }
   | { readonly type: 'report' }
+  /** What the process's memory is now (answered by `sampled`); any time after `booted`. */
+  | { readonly type: 'sample' }
   | { readonly type: 'stop' };
 
 /** Child → parent. */
@@ -68,5 +73,7 @@ export type BenchChildMessage =
   | { readonly type: 'ready'; readonly address: string }
   | { readonly type: 'marked' }
   | { readonly type: 'report'; readonly report: BenchNodeReport }
+  /** Current resident set size, in kB (`process.memoryUsage.rss()`, not the peak). */
+  | { readonly type: 'sampled'; readonly rssKb: number }
   | { readonly type: 'stopped' }
   | { readonly type: 'failed'; readonly message: string };

@@ -1,7 +1,7 @@
 // Child-process entry of `verdict bench` (forked with `--import tsx`): runs one node — a real
 // coordinator, a real participant with no-op hooks, or an echo node of the transport ceiling —
-// and reports its CPU, peak RSS and log counters to the parent over the IPC channel. It exits
-// when told to stop, and at once if the parent goes away.
+// and reports its CPU, peak RSS and log counters (and, when sampled, its current RSS) to the
+// parent over the IPC channel. It exits when told to stop, and at once if the parent goes away.
 
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -52,7 +52,13 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
   };
   switch (spec.role) {
     case BenchRole.COORDINATOR: {
-      const c = await Coordinator.start({ listen: '127.0.0.1:0', dataDir: required(spec.dataDir, 'dataDir'), groupCommit: spec.groupCommit ?? true, logger });
+      const c = await Coordinator.start({
+        listen: '127.0.0.1:0',
+        dataDir: required(spec.dataDir, 'dataDir'),
+        groupCommit: spec.optimized ?? true,
+        frameBatching: spec.optimized ?? true,
+        logger,
+      });
       c.on('error', fail);
       return {
         address: c.address,
@@ -67,7 +73,8 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         coordinator: required(spec.coordinator, 'coordinator'),
         dataDir: required(spec.dataDir, 'dataDir'),
         hooks: NO_OP_HOOKS,
-        groupCommit: spec.groupCommit ?? true,
+        groupCommit: spec.optimized ?? true,
+        frameBatching: spec.optimized ?? true,
         logger,
       });
       p.on('error', fail);
@@ -176,6 +183,9 @@ function main(): void {
         );
         return;
       }
+      case 'sample':
+        send({ type: 'sampled', rssKb: process.memoryUsage.rss() / 1024 });
+        return;
       case 'stop':
         // A clean close (then exit), as a real deployment would shut down.
         void (node?.close() ?? Promise.resolve())

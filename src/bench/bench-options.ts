@@ -1,5 +1,5 @@
 // Options of `verdict bench`: which configurations to run, for how long, and what to measure
-// alongside them (the transport ceiling, the naive baseline, CPU profiles).
+// alongside them (the transport ceiling, the naive baseline, CPU profiles, samples over time).
 
 /** Participant counts of the default matrix. */
 export const DEFAULT_PARTICIPANT_COUNTS: readonly number[] = [1, 3, 5];
@@ -21,6 +21,16 @@ export const CHILD_STOP_TIMEOUT_MS = 15_000;
 export const DRAIN_TIMEOUT_MS = 15_000;
 /** Per-call deadline of the load generator's commits, in ms. */
 export const LOAD_CALL_TIMEOUT_MS = 10_000;
+/**
+ * The shortest sampling interval accepted, in seconds: every sample is an IPC round trip to each
+ * child, and a shorter interval holds too few transactions for a meaningful p99.
+ */
+export const MIN_INTERVAL_S = 0.1;
+/**
+ * A remainder of the window shorter than this fraction of an interval is folded into the last
+ * interval instead of being sampled on its own (a sliver would give a p99 of a handful of txs).
+ */
+export const MIN_FINAL_INTERVAL_FRACTION = 0.5;
 /** The largest matrix axis value accepted (a sanity bound, not a protocol limit). */
 export const MAX_PARTICIPANTS = 64;
 /** The most concurrent workers accepted. */
@@ -28,9 +38,9 @@ export const MAX_INFLIGHT = 10_000;
 
 /** What runs the protocol in a measurement. */
 export const BenchVariant = {
-  /** The production path: group commit of forced writes at coordinator and participants. */
+  /** The production path: group commit of forced writes and frame batching on sessions, at coordinator and participants. */
   OPTIMIZED: 'optimized',
-  /** The naive path: every log write is its own (forced when required) batch. */
+  /** The naive path: every log write is its own (forced when required) batch, every session message its own frame. */
   BASELINE: 'baseline',
 } as const;
 export type BenchVariant = (typeof BenchVariant)[keyof typeof BenchVariant];
@@ -62,6 +72,13 @@ export interface BenchOptions {
   readonly payloadBytes?: number;
   /** When set, every Verdict child runs with `--cpu-prof` and writes its profile here. */
   readonly cpuProfDir?: string;
+  /**
+   * When set, the measured window (not the warm-up, not the ceiling) is cut into intervals of
+   * this many seconds and memory and latency are sampled at the end of each (see
+   * `sampleTimesS`). At least `MIN_INTERVAL_S` and at most half of `durationS`, so that there
+   * are two samples or more. Default: no sampling.
+   */
+  readonly intervalS?: number;
   /** Progress lines (one per phase), e.g. to stderr. */
   readonly onProgress?: (line: string) => void;
 }
@@ -77,6 +94,7 @@ export interface ResolvedBenchOptions {
   readonly ceilingDurationS: number;
   readonly payloadBytes: number;
   readonly cpuProfDir: string | undefined;
+  readonly intervalS: number | undefined;
   readonly onProgress: (line: string) => void;
 }
 
@@ -91,6 +109,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   if (!Number.isSafeInteger(payloadBytes) || payloadBytes < 0 || payloadBytes > 1024 * 1024) {
     throw new RangeError(`payloadBytes must be an integer from 0 to 1 MiB, got ${payloadBytes}`);
   }
+  const intervalS = options.intervalS === undefined ? undefined : checkInterval(options.intervalS, durationS);
   return {
     participants,
     inflight,
@@ -101,6 +120,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     ceilingDurationS,
     payloadBytes,
     cpuProfDir: options.cpuProfDir,
+    intervalS,
     onProgress: options.onProgress ?? (() => undefined),
   };
 }
@@ -115,6 +135,32 @@ export function benchConfigurations(options: ResolvedBenchOptions): BenchConfigu
     }
   }
   return out;
+}
+
+/**
+ * When the samples of a window of `durationS` are taken, in seconds since it opened: at every
+ * multiple of `intervalS`, and at the window's end. A remainder of at least
+ * `MIN_FINAL_INTERVAL_FRACTION` of an interval is a shorter last interval of its own; a smaller
+ * one is folded into the last interval, so the last sample always falls at the window's end.
+ */
+export function sampleTimesS(durationS: number, intervalS: number): number[] {
+  // The epsilon keeps 0.3 / 0.1 (= 2.9999…) from losing an interval to rounding.
+  const whole = Math.floor(durationS / intervalS + 1e-9);
+  const times = Array.from({ length: whole }, (_, i) => (i + 1) * intervalS);
+  const remainder = durationS - whole * intervalS;
+  if (remainder >= MIN_FINAL_INTERVAL_FRACTION * intervalS || times.length === 0) times.push(durationS);
+  else times[times.length - 1] = durationS;
+  return times;
+}
+
+function checkInterval(value: number, durationS: number): number {
+  if (!Number.isFinite(value) || value < MIN_INTERVAL_S) {
+    throw new RangeError(`intervalS must be a number of seconds ≥ ${MIN_INTERVAL_S}, got ${value}`);
+  }
+  if (value > durationS / 2) {
+    throw new RangeError(`intervalS must be at most half of durationS (${durationS / 2} s) so that there are at least two samples, got ${value}`);
+  }
+  return value;
 }
 
 function checkAxis(name: string, values: readonly number[], max: number): readonly number[] {

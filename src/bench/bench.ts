@@ -2,7 +2,9 @@
 // coordinator and P participants as separate processes, drives them from this process for a
 // warm-up and a measured window, and collects throughput, latency, CPU, forced writes and peak
 // RSS. The same configuration runs once more against the bare echo (the transport ceiling), so
-// each result also says how much of the transport's capacity the protocol keeps.
+// each result also says how much of the transport's capacity the protocol keeps. With an
+// interval, the window is also sampled over time (memory, tail latency), to show a long run stays
+// flat.
 
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -19,11 +21,12 @@ import {
   CHILD_STOP_TIMEOUT_MS,
   DRAIN_TIMEOUT_MS,
   resolveBenchOptions,
+  sampleTimesS,
   type BenchConfiguration,
   type BenchOptions,
   type ResolvedBenchOptions,
 } from './bench-options.js';
-import { LoadGenerator, quantile, type LoadWindow } from './load.js';
+import { LoadGenerator, quantile, type LoadInterval, type LoadWindow } from './load.js';
 
 /** Slack on top of a measurement's planned phases before its watchdog kills it, in ms. */
 const WATCHDOG_SLACK_MS = 10_000;
@@ -40,6 +43,24 @@ export interface BaselineComparison {
   readonly participantForcedWritesPerTx: number;
   /** Coordinator CPU per tx, optimized ÷ baseline. */
   readonly coordinatorCpuUsPerTx: number;
+}
+
+/** One sample of a measured window (`BenchOptions.intervalS`): the interval that ends at it. */
+export interface BenchInterval {
+  /** When the sample was taken, in s since the measured window opened (the warm-up excluded). */
+  readonly elapsedS: number;
+  /** Committed tx/s over the interval. */
+  readonly committedPerSec: number;
+  /** p50 latency of the transactions committed in the interval, in ms (NaN when none). */
+  readonly p50Ms: number;
+  /** p99 latency of the transactions committed in the interval, in ms (NaN when none). */
+  readonly p99Ms: number;
+  /** The coordinator's current RSS (not its peak), in MB. */
+  readonly coordinatorRssMb: number;
+  /** The highest current RSS among the participants, in MB. */
+  readonly participantRssMb: number;
+  /** The load generator's (this process's) current RSS, in MB. */
+  readonly loadRssMb: number;
 }
 
 /** One configuration's measurement. */
@@ -103,6 +124,31 @@ export interface BenchResult {
   readonly cpuCeilingRatio: number | null;
   /** For optimized results when the baseline ran too. */
   readonly vsBaseline?: BaselineComparison;
+  /** The window's samples, in time order (only with `BenchOptions.intervalS`). */
+  readonly intervals?: readonly BenchInterval[];
+  /**
+   * (coordinator RSS at the last sample − at the first) ÷ at the first; 0.05 is +5 %. Only with
+   * intervals. The first sample is taken at the end of the first interval after the warm-up, not
+   * when the window opens, so start-up allocation (JIT, connection buffers, caches filling) does
+   * not count as growth.
+   */
+  readonly rssGrowth?: number;
+  /** The same as `rssGrowth` for the highest participant RSS of each sample. */
+  readonly participantRssGrowth?: number;
+  /**
+   * Highest interval p99 ÷ lowest interval p99 (intervals without commits are skipped): 1 is a
+   * perfectly steady tail. Only with intervals.
+   */
+  readonly p99Spread?: number;
+}
+
+/** What one sample saw: the load's interval and every process's current RSS. */
+interface Sample {
+  readonly interval: LoadInterval;
+  readonly loadRssKb: number;
+  readonly coordinatorRssKb: number;
+  /** The highest among the participants. */
+  readonly participantRssKb: number;
 }
 
 interface Measurement {
@@ -110,6 +156,8 @@ interface Measurement {
   readonly hostLoad: number;
   readonly coordinator: BenchNodeReport;
   readonly participants: readonly BenchNodeReport[];
+  /** Only when the window was sampled. */
+  readonly samples?: readonly Sample[];
 }
 
 type ClusterKind = 'verdict' | 'echo';
@@ -155,7 +203,7 @@ function label(c: BenchConfiguration): string {
  * the end (killed on any failure); a watchdog kills everything if a phase hangs.
  */
 async function measure(kind: ClusterKind, config: BenchConfiguration, opts: ResolvedBenchOptions, dir: string): Promise<Measurement> {
-  const groupCommit = config.variant === BenchVariant.OPTIMIZED;
+  const optimized = config.variant === BenchVariant.OPTIMIZED;
   const durationS = kind === 'echo' ? opts.ceilingDurationS : opts.durationS;
   // The measured window only: a whole-process --cpu-prof would be dominated, on a busy machine,
   // by the seconds tsx spends loading modules at start-up.
@@ -165,6 +213,9 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       : {};
   const children: BenchChild[] = [];
   let expired = false;
+  // Sampling needs no share of its own: samples are sent without waiting for their answers, so
+  // the window ends on time however slowly children answer, and those still outstanding then are
+  // awaited alongside the reports, each under its own CHILD_REQUEST_TIMEOUT_MS.
   const budgetMs =
     2 * CHILD_START_TIMEOUT_MS + (opts.warmupS + durationS) * 1000 + 2 * CHILD_REQUEST_TIMEOUT_MS + DRAIN_TIMEOUT_MS + CHILD_STOP_TIMEOUT_MS + WATCHDOG_SLACK_MS;
   const watchdog = setTimeout(() => {
@@ -183,7 +234,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       role: kind === 'verdict' ? BenchRole.COORDINATOR : BenchRole.ECHO_COORDINATOR,
       name: 'coordinator',
       dataDir: join(dir, 'coordinator'),
-      groupCommit,
+      optimized,
       ...profile('coordinator'),
     });
     await Promise.all(
@@ -193,7 +244,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
           name: names[i] ?? '',
           coordinator: address,
           dataDir: join(dir, names[i] ?? ''),
-          groupCommit,
+          optimized,
           ...profile(names[i] ?? ''),
         }),
       ),
@@ -210,17 +261,36 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
     await Promise.all(children.map((c) => c.mark()));
     load.startRecording();
-    await sleep(durationS * 1000);
+    const windowStart = performance.now();
+    // The ceiling is a throughput reference; memory and tail over time are the protocol's.
+    const sampling = kind === 'verdict' && opts.intervalS !== undefined;
+    // Both schedules end at durationS, so the last sample and the window's end share one turn.
+    const boundariesS = sampling && opts.intervalS !== undefined ? sampleTimesS(durationS, opts.intervalS) : [durationS];
+    const pending: Promise<Sample>[] = [];
+    let sampleFailure: Error | undefined;
+    for (const atS of boundariesS) {
+      // Absolute deadlines: a late wake-up does not shift the boundaries after it.
+      await sleep(Math.max(0, windowStart + atS * 1000 - performance.now()));
+      // A child that died mid-run ends a long run now, not at its end.
+      if (sampleFailure) throw sampleFailure;
+      if (!sampling) continue;
+      const sample = takeSample(load, coordinator, participants);
+      void sample.then(
+        (x) => opts.onProgress(`${label(config)} ${config.variant}: ${formatSampleProgress(x)}`),
+        (e: unknown) => (sampleFailure ??= e instanceof Error ? e : new Error(String(e))),
+      );
+      pending.push(sample);
+    }
     const window = load.stopRecording();
     const hostLoad = loadavg()[0] ?? Number.NaN;
-    const [coordinatorReport, ...participantReports] = await Promise.all(children.map((c) => c.report()));
+    const [[coordinatorReport, ...participantReports], samples] = await Promise.all([Promise.all(children.map((c) => c.report())), Promise.all(pending)]);
     if (!(await load.stop(DRAIN_TIMEOUT_MS))) throw new Error(`transactions still in flight ${DRAIN_TIMEOUT_MS} ms after the measurement`);
     if (!coordinatorReport) throw new Error('the coordinator sent no report');
     client.close();
     client = undefined;
     await Promise.all(children.map((c) => c.stop()));
     ok = true;
-    return { window, hostLoad, coordinator: coordinatorReport, participants: participantReports };
+    return { window, hostLoad, coordinator: coordinatorReport, participants: participantReports, ...(sampling ? { samples } : {}) };
   } catch (e) {
     if (expired) throw new Error(`${kind} ${label(config)} ${config.variant} exceeded its ${budgetMs} ms budget and was killed`, { cause: e });
     throw e;
@@ -230,6 +300,55 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     client?.close();
     if (!ok) await Promise.all(children.map((c) => c.kill()));
   }
+}
+
+/**
+ * Ends the load's current interval now, and asks every child for its current RSS. The interval is
+ * cut before this returns, so the caller may close the window right after.
+ */
+function takeSample(load: LoadGenerator, coordinator: BenchChild, participants: readonly BenchChild[]): Promise<Sample> {
+  const interval = load.takeInterval();
+  const loadRssKb = process.memoryUsage.rss() / 1024;
+  return Promise.all([coordinator.sample(), ...participants.map((p) => p.sample())]).then(([coordinatorRssKb = Number.NaN, ...participantRssKb]) => ({
+    interval,
+    loadRssKb,
+    coordinatorRssKb,
+    participantRssKb: Math.max(0, ...participantRssKb),
+  }));
+}
+
+function formatSampleProgress(s: Sample): string {
+  const i = toInterval(s);
+  return (
+    `t=${i.elapsedS.toFixed(1)} s ${i.committedPerSec.toFixed(0)} tx/s, p99 ${i.p99Ms.toFixed(2)} ms, ` +
+    `RSS coordinator ${i.coordinatorRssMb.toFixed(1)} MB, participants ${i.participantRssMb.toFixed(1)} MB, load ${i.loadRssMb.toFixed(1)} MB`
+  );
+}
+
+function toInterval(s: Sample): BenchInterval {
+  const { interval } = s;
+  return {
+    elapsedS: interval.endMs / 1000,
+    committedPerSec: interval.elapsedMs > 0 ? (interval.committed * 1000) / interval.elapsedMs : 0,
+    p50Ms: quantile(interval.latenciesMs, 0.5),
+    p99Ms: quantile(interval.latenciesMs, 0.99),
+    coordinatorRssMb: s.coordinatorRssKb / 1024,
+    participantRssMb: s.participantRssKb / 1024,
+    loadRssMb: s.loadRssKb / 1024,
+  };
+}
+
+/** The summary fields of `BenchResult` over its intervals. */
+function summarizeIntervals(intervals: readonly BenchInterval[]): Pick<BenchResult, 'rssGrowth' | 'participantRssGrowth' | 'p99Spread'> {
+  const first = intervals[0];
+  const last = intervals[intervals.length - 1];
+  const growth = (f: (i: BenchInterval) => number): number => (first && last ? (f(last) - f(first)) / f(first) : Number.NaN);
+  const p99s = intervals.map((i) => i.p99Ms).filter((v) => Number.isFinite(v));
+  return {
+    rssGrowth: growth((i) => i.coordinatorRssMb),
+    participantRssGrowth: growth((i) => i.participantRssMb),
+    p99Spread: p99s.length > 0 ? Math.max(...p99s) / Math.min(...p99s) : Number.NaN,
+  };
 }
 
 function perSec(count: number, window: LoadWindow): number {
@@ -251,6 +370,7 @@ function toResult(config: BenchConfiguration, m: Measurement, ceiling: Measureme
   const committedPerSec = perSec(committed, window);
   const ceilingPerSec = ceiling ? perSec(ceiling.window.committed, ceiling.window) : null;
   const ceilingTotal = ceiling ? perTx(totalCpuUs(ceiling), ceiling.window.committed) : null;
+  const intervals = m.samples?.map(toInterval);
   return {
     participants: config.participants,
     inflight: config.inflight,
@@ -280,6 +400,7 @@ function toResult(config: BenchConfiguration, m: Measurement, ceiling: Measureme
     ceilingTotalCpuUsPerTx: ceilingTotal,
     ceilingRatio: ceilingPerSec ? committedPerSec / ceilingPerSec : null,
     cpuCeilingRatio: ceilingTotal !== null && committed > 0 ? ceilingTotal / perTx(totalCpuUs(m), committed) : null,
+    ...(intervals ? { intervals, ...summarizeIntervals(intervals) } : {}),
   };
 }
 
@@ -302,16 +423,18 @@ function compareWithBaseline(results: BenchResult[]): BenchResult[] {
   });
 }
 
-interface Column {
+interface Column<T> {
   readonly title: string;
-  readonly value: (r: BenchResult) => string;
+  readonly value: (row: T) => string;
 }
 
 const fixed = (digits: number) => (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
 
 const percent = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)} %`);
 
-const COLUMNS: readonly Column[] = [
+const signedPercent = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %`);
+
+const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'P', value: (r) => String(r.participants) },
   { title: 'inflight', value: (r) => String(r.inflight) },
   { title: 'variant', value: (r) => r.variant },
@@ -335,13 +458,40 @@ const COLUMNS: readonly Column[] = [
   { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
 ];
 
+const INTERVAL_COLUMNS: readonly Column<BenchInterval>[] = [
+  { title: 't s', value: (i) => fixed(1)(i.elapsedS) },
+  { title: 'commit/s', value: (i) => fixed(0)(i.committedPerSec) },
+  { title: 'p50 ms', value: (i) => fixed(2)(i.p50Ms) },
+  { title: 'p99 ms', value: (i) => fixed(2)(i.p99Ms) },
+  { title: 'coord RSS MB', value: (i) => fixed(1)(i.coordinatorRssMb) },
+  { title: 'max part RSS MB', value: (i) => fixed(1)(i.participantRssMb) },
+  { title: 'load RSS MB', value: (i) => fixed(1)(i.loadRssMb) },
+];
+
+/** Aligns `rows` under a header and a rule: the first `leftColumns` columns left, the rest right. */
+function alignTable<T>(columns: readonly Column<T>[], rows: readonly T[], leftColumns: number): string[] {
+  const cells = [columns.map((c) => c.title), ...rows.map((r) => columns.map((c) => c.value(r)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i]?.length ?? 0)));
+  const line = (row: readonly string[]): string => row.map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(cells[0] ?? []), rule, ...cells.slice(1).map(line)];
+}
+
 /** Renders results as an aligned text table (one row per configuration). */
 export function formatTable(results: readonly BenchResult[]): string {
   const withBaseline = results.some((r) => r.vsBaseline);
   const columns = COLUMNS.filter((c) => withBaseline || c.title !== '× baseline');
-  const rows = [columns.map((c) => c.title), ...results.map((r) => columns.map((c) => c.value(r)))];
-  const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]?.length ?? 0)));
-  const line = (row: readonly string[]): string => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  return [line(rows[0] ?? []), rule, ...rows.slice(1).map(line)].join('\n');
+  return alignTable(columns, results, 3).join('\n');
+}
+
+/**
+ * Renders a result's samples over time: a title line, a table with one row per interval, and a
+ * summary line of RSS growth and p99 spread. '' for a result without intervals.
+ */
+export function formatIntervals(result: BenchResult): string {
+  if (!result.intervals) return '';
+  const summary =
+    `RSS growth coordinator ${signedPercent(result.rssGrowth)}, participants ${signedPercent(result.participantRssGrowth)}; ` +
+    `p99 spread ${fixed(2)(result.p99Spread)}× (max/min interval p99)`;
+  return [`P=${result.participants} inflight=${result.inflight} ${result.variant}, over time:`, ...alignTable(INTERVAL_COLUMNS, result.intervals, 0), summary].join('\n');
 }

@@ -1,6 +1,7 @@
 // The load generator: N workers, each running one-shot transactions back to back through the
 // initiator client, so that exactly N are in flight. Only completions inside the recording
-// window count (throughput, latency); the warm-up before it and the drain after it do not.
+// window count (throughput, latency); the warm-up before it and the drain after it do not. The
+// window can also be cut into consecutive intervals, each read without disturbing the whole.
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { BranchInput } from '../client/client-options.js';
@@ -25,6 +26,18 @@ export interface LoadWindow {
   readonly cpuUs: number;
 }
 
+/** What the load generator saw between two consecutive `takeInterval` calls (or the window's start). */
+export interface LoadInterval {
+  /** When the interval ended, in ms since the window opened. */
+  readonly endMs: number;
+  /** Length of the interval, in ms. */
+  readonly elapsedMs: number;
+  /** Transactions committed in the interval. */
+  readonly committed: number;
+  /** Latencies of the transactions committed in the interval, in ms, sorted ascending. */
+  readonly latenciesMs: Float64Array;
+}
+
 /** Runs `inflight` concurrent workers committing `branches` until stopped. */
 export class LoadGenerator {
   readonly #client: VerdictClient;
@@ -40,6 +53,9 @@ export class LoadGenerator {
   #firstError: string | undefined;
   #windowStart = 0;
   #cpuStart = process.cpuUsage();
+  /** Start of the current interval, and the index in #latencies of its first commit. */
+  #intervalStart = 0;
+  #intervalFrom = 0;
 
   constructor(client: VerdictClient, branches: readonly BranchInput[], inflight: number) {
     this.#client = client;
@@ -59,9 +75,30 @@ export class LoadGenerator {
     this.#latencies = [];
     this.#committed = this.#aborted = this.#errors = 0;
     this.#firstError = undefined;
-    this.#windowStart = performance.now();
+    this.#windowStart = this.#intervalStart = performance.now();
+    this.#intervalFrom = 0;
     this.#cpuStart = process.cpuUsage();
     this.#recording = true;
+  }
+
+  /**
+   * Ends the current interval of the recording window and starts the next: what was committed
+   * since the previous call (or since `startRecording`). The window's own figures are untouched,
+   * so `stopRecording` still returns the whole window. Call it while recording.
+   */
+  takeInterval(): LoadInterval {
+    const now = performance.now();
+    // Every commit in the window appends one latency, so the interval is a suffix of #latencies.
+    const latenciesMs = Float64Array.from(this.#latencies.slice(this.#intervalFrom)).sort();
+    const interval: LoadInterval = {
+      endMs: now - this.#windowStart,
+      elapsedMs: now - this.#intervalStart,
+      committed: latenciesMs.length,
+      latenciesMs,
+    };
+    this.#intervalStart = now;
+    this.#intervalFrom = this.#latencies.length;
+    return interval;
   }
 
   /** Closes the window and returns what it recorded; the workers keep running until `stop`. */

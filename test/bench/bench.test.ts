@@ -1,10 +1,19 @@
 // The benchmark harness end to end on a tiny configuration: real child processes, the echo
-// ceiling, and results whose fields are sane. Performance itself is never asserted: this machine
-// is shared and noisy, and a benchmark is read by people, not by CI.
+// ceiling, samples over time, and results whose fields are sane. Performance itself is never
+// asserted: this machine is shared and noisy, and a benchmark is read by people, not by CI.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { formatTable, runBench, type BenchResult } from '../../src/bench/index.js';
+import { Command, CommanderError } from 'commander';
+import {
+  configureBenchCommand,
+  formatIntervals,
+  formatTable,
+  resolveBenchOptions,
+  runBench,
+  sampleTimesS,
+  type BenchResult,
+} from '../../src/bench/index.js';
 
 /** Generous: a run forks 2 × (1 + P) processes through tsx on a busy 2-core machine. */
 const TEST_TIMEOUT_MS = 180_000;
@@ -24,6 +33,98 @@ describe('verdict bench', () => {
 
     const table = formatTable(results);
     assert.equal(table.split('\n').length, 2 + results.length, 'a header, a rule and one row per configuration');
+    assert.ok(results.every((r) => r.intervals === undefined && r.rssGrowth === undefined), 'no samples without an interval');
+  });
+
+  it('samples throughput, tail latency and current RSS at every interval of the window', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [r, ...rest] = await runBench({ participants: [1], inflight: [4], durationS: 3, warmupS: 0.5, ceiling: false, intervalS: 1 });
+
+    assert.ok(r && rest.length === 0, 'one configuration, one result');
+    const intervals = r.intervals ?? [];
+    assert.ok(intervals.length >= 2, `at least two samples (got ${intervals.length})`);
+    intervals.forEach((i, n) => {
+      const where = `interval ${n} (t=${i.elapsedS} s)`;
+      assert.ok(i.committedPerSec > 0, `${where}: committed something`);
+      assert.ok(Number.isFinite(i.p99Ms) && i.p50Ms <= i.p99Ms, `${where}: p50 ${i.p50Ms} ≤ p99 ${i.p99Ms}`);
+      assert.ok(i.coordinatorRssMb > 0 && i.participantRssMb > 0 && i.loadRssMb > 0, `${where}: every RSS reported`);
+      if (n > 0) assert.ok(i.elapsedS > (intervals[n - 1]?.elapsedS ?? 0), `${where}: samples in time order`);
+    });
+    // Cutting the window into intervals leaves it whole: the intervals' commits add up to its own.
+    const committed = intervals.reduce((acc, i, n) => acc + i.committedPerSec * (i.elapsedS - (intervals[n - 1]?.elapsedS ?? 0)), 0);
+    const windowCommitted = r.committedPerSec * r.durationS;
+    assert.ok(Math.abs(committed - windowCommitted) < 1, `intervals add up to the window (${committed} vs ${windowCommitted})`);
+    for (const key of ['rssGrowth', 'participantRssGrowth', 'p99Spread'] as const) {
+      assert.ok(Number.isFinite(r[key]), `${key} is a finite number (${r[key]})`);
+    }
+    assert.ok((r.p99Spread ?? 0) >= 1, 'the spread is max ÷ min');
+
+    const text = formatIntervals(r).split('\n');
+    assert.equal(text.length, 1 + 2 + intervals.length + 1, 'a title, a header, a rule, one row per sample and a summary');
+    assert.match(text.at(-1) ?? '', /^RSS growth coordinator [+-]\d+\.\d %, participants [+-]\d+\.\d %; p99 spread \d+\.\d\d× \(max\/min interval p99\)$/);
+    // The JSON contract of --json.
+    const json = JSON.parse(JSON.stringify(r)) as { intervals: Record<string, unknown>[]; rssGrowth: unknown; p99Spread: unknown };
+    assert.equal(json.intervals.length, intervals.length);
+    assert.equal(typeof json.intervals[0]?.['coordinatorRssMb'], 'number');
+    assert.equal(typeof json.rssGrowth, 'number');
+    assert.equal(typeof json.p99Spread, 'number');
+  });
+});
+
+describe('verdict bench --interval', () => {
+  /** Parses `args` as the bench command would, without running anything. */
+  async function parse(args: readonly string[]): Promise<unknown> {
+    const command = configureBenchCommand(new Command('bench'))
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
+    try {
+      await command.parseAsync([...args], { from: 'user' });
+      return undefined;
+    } catch (e) {
+      return e;
+    }
+  }
+
+  for (const bad of ['0', '-1', 'abc', '']) {
+    it(`rejects ${JSON.stringify(bad)} as a flag value, naming the flag`, async () => {
+      const e = await parse(['--interval', bad]);
+      assert.ok(e instanceof CommanderError, `a commander error (got ${String(e)})`);
+      assert.equal(e.code, 'commander.invalidArgument');
+      assert.match(e.message, /--interval/);
+      assert.match(e.message, /positive number of seconds/);
+    });
+  }
+
+  it('rejects an interval over half the duration as a usage error, before anything runs', async () => {
+    const e = await parse(['--duration', '4', '--interval', '3']);
+    assert.ok(e instanceof CommanderError, `a commander error (got ${String(e)})`);
+    assert.equal(e.code, 'commander.invalidArgument');
+    assert.match(e.message, /intervalS must be at most half of durationS/);
+  });
+
+  it('accepts a positive interval up to half the duration, and none by default', () => {
+    assert.equal(resolveBenchOptions({ durationS: 10 }).intervalS, undefined);
+    assert.equal(resolveBenchOptions({ durationS: 10, intervalS: 5 }).intervalS, 5);
+    assert.equal(resolveBenchOptions({ durationS: 10, intervalS: 0.5 }).intervalS, 0.5);
+  });
+
+  for (const [intervalS, why] of [
+    [0, 'zero'],
+    [-1, 'negative'],
+    [Number.NaN, 'not a number'],
+    [0.01, 'below the minimum'],
+    [6, 'more than half the duration (fewer than two samples)'],
+  ] as const) {
+    it(`refuses an interval that is ${why}`, () => {
+      assert.throws(() => resolveBenchOptions({ durationS: 10, intervalS }), (e: unknown) => e instanceof RangeError && /intervalS/.test(e.message));
+    });
+  }
+
+  it('ends the last interval at the end of the window, keeping a long remainder and folding a short one', () => {
+    assert.deepEqual(sampleTimesS(20, 5), [5, 10, 15, 20]);
+    assert.deepEqual(sampleTimesS(3, 1), [1, 2, 3]);
+    assert.deepEqual(sampleTimesS(13, 5), [5, 10, 13], 'a remainder of half an interval or more is an interval of its own');
+    assert.deepEqual(sampleTimesS(12, 5), [5, 12], 'a shorter remainder joins the last interval');
+    assert.deepEqual(sampleTimesS(0.3, 0.1), [0.1, 0.2, 0.3], 'no interval lost to rounding');
   });
 });
 
