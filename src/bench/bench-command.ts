@@ -6,7 +6,8 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { formatIntervals, formatTable, runBench, type BenchResult } from './bench.js';
+import { formatIntervals, formatTable } from './bench-format.js';
+import { runBench, type BenchResult } from './bench.js';
 import {
   DEFAULT_DURATION_S,
   DEFAULT_INFLIGHT_COUNTS,

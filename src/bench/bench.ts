@@ -26,7 +26,8 @@ import {
   type BenchOptions,
   type ResolvedBenchOptions,
 } from './bench-options.js';
-import { LoadGenerator, quantile, type LoadInterval, type LoadWindow } from './load.js';
+import { formatSampleProgress, summarizeIntervals, takeSample, toInterval, type BenchInterval, type Sample } from './bench-intervals.js';
+import { LoadGenerator, quantile, type LoadWindow } from './load.js';
 
 /** Slack on top of a measurement's planned phases before its watchdog kills it, in ms. */
 const WATCHDOG_SLACK_MS = 10_000;
@@ -43,24 +44,6 @@ export interface BaselineComparison {
   readonly participantForcedWritesPerTx: number;
   /** Coordinator CPU per tx, optimized ÷ baseline. */
   readonly coordinatorCpuUsPerTx: number;
-}
-
-/** One sample of a measured window (`BenchOptions.intervalS`): the interval that ends at it. */
-export interface BenchInterval {
-  /** When the sample was taken, in s since the measured window opened (the warm-up excluded). */
-  readonly elapsedS: number;
-  /** Committed tx/s over the interval. */
-  readonly committedPerSec: number;
-  /** p50 latency of the transactions committed in the interval, in ms (NaN when none). */
-  readonly p50Ms: number;
-  /** p99 latency of the transactions committed in the interval, in ms (NaN when none). */
-  readonly p99Ms: number;
-  /** The coordinator's current RSS (not its peak), in MB. */
-  readonly coordinatorRssMb: number;
-  /** The highest current RSS among the participants, in MB. */
-  readonly participantRssMb: number;
-  /** The load generator's (this process's) current RSS, in MB. */
-  readonly loadRssMb: number;
 }
 
 /** One configuration's measurement. */
@@ -140,15 +123,6 @@ export interface BenchResult {
    * perfectly steady tail. Only with intervals.
    */
   readonly p99Spread?: number;
-}
-
-/** What one sample saw: the load's interval and every process's current RSS. */
-interface Sample {
-  readonly interval: LoadInterval;
-  readonly loadRssKb: number;
-  readonly coordinatorRssKb: number;
-  /** The highest among the participants. */
-  readonly participantRssKb: number;
 }
 
 interface Measurement {
@@ -302,55 +276,6 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
   }
 }
 
-/**
- * Ends the load's current interval now, and asks every child for its current RSS. The interval is
- * cut before this returns, so the caller may close the window right after.
- */
-function takeSample(load: LoadGenerator, coordinator: BenchChild, participants: readonly BenchChild[]): Promise<Sample> {
-  const interval = load.takeInterval();
-  const loadRssKb = process.memoryUsage.rss() / 1024;
-  return Promise.all([coordinator.sample(), ...participants.map((p) => p.sample())]).then(([coordinatorRssKb = Number.NaN, ...participantRssKb]) => ({
-    interval,
-    loadRssKb,
-    coordinatorRssKb,
-    participantRssKb: Math.max(0, ...participantRssKb),
-  }));
-}
-
-function formatSampleProgress(s: Sample): string {
-  const i = toInterval(s);
-  return (
-    `t=${i.elapsedS.toFixed(1)} s ${i.committedPerSec.toFixed(0)} tx/s, p99 ${i.p99Ms.toFixed(2)} ms, ` +
-    `RSS coordinator ${i.coordinatorRssMb.toFixed(1)} MB, participants ${i.participantRssMb.toFixed(1)} MB, load ${i.loadRssMb.toFixed(1)} MB`
-  );
-}
-
-function toInterval(s: Sample): BenchInterval {
-  const { interval } = s;
-  return {
-    elapsedS: interval.endMs / 1000,
-    committedPerSec: interval.elapsedMs > 0 ? (interval.committed * 1000) / interval.elapsedMs : 0,
-    p50Ms: quantile(interval.latenciesMs, 0.5),
-    p99Ms: quantile(interval.latenciesMs, 0.99),
-    coordinatorRssMb: s.coordinatorRssKb / 1024,
-    participantRssMb: s.participantRssKb / 1024,
-    loadRssMb: s.loadRssKb / 1024,
-  };
-}
-
-/** The summary fields of `BenchResult` over its intervals. */
-function summarizeIntervals(intervals: readonly BenchInterval[]): Pick<BenchResult, 'rssGrowth' | 'participantRssGrowth' | 'p99Spread'> {
-  const first = intervals[0];
-  const last = intervals[intervals.length - 1];
-  const growth = (f: (i: BenchInterval) => number): number => (first && last ? (f(last) - f(first)) / f(first) : Number.NaN);
-  const p99s = intervals.map((i) => i.p99Ms).filter((v) => Number.isFinite(v));
-  return {
-    rssGrowth: growth((i) => i.coordinatorRssMb),
-    participantRssGrowth: growth((i) => i.participantRssMb),
-    p99Spread: p99s.length > 0 ? Math.max(...p99s) / Math.min(...p99s) : Number.NaN,
-  };
-}
-
 function perSec(count: number, window: LoadWindow): number {
   return window.elapsedMs > 0 ? (count * 1000) / window.elapsedMs : 0;
 }
@@ -421,77 +346,4 @@ function compareWithBaseline(results: BenchResult[]): BenchResult[] {
       },
     };
   });
-}
-
-interface Column<T> {
-  readonly title: string;
-  readonly value: (row: T) => string;
-}
-
-const fixed = (digits: number) => (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
-
-const percent = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)} %`);
-
-const signedPercent = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %`);
-
-const COLUMNS: readonly Column<BenchResult>[] = [
-  { title: 'P', value: (r) => String(r.participants) },
-  { title: 'inflight', value: (r) => String(r.inflight) },
-  { title: 'variant', value: (r) => r.variant },
-  { title: 'commit/s', value: (r) => fixed(0)(r.committedPerSec) },
-  { title: 'abort/s', value: (r) => fixed(0)(r.abortedPerSec) },
-  { title: 'err/s', value: (r) => fixed(0)(r.errorsPerSec) },
-  { title: 'p50 ms', value: (r) => fixed(2)(r.p50Ms) },
-  { title: 'p95 ms', value: (r) => fixed(2)(r.p95Ms) },
-  { title: 'p99 ms', value: (r) => fixed(2)(r.p99Ms) },
-  { title: 'coord µs/tx', value: (r) => fixed(0)(r.coordinatorCpuUsPerTx) },
-  { title: 'parts µs/tx', value: (r) => fixed(0)(r.participantCpuUsPerTx) },
-  { title: 'all µs/tx', value: (r) => fixed(0)(r.totalCpuUsPerTx) },
-  { title: 'coord fsync/tx', value: (r) => fixed(3)(r.forcedWritesPerTx) },
-  { title: 'parts fsync/tx', value: (r) => fixed(3)(r.participantForcedWritesPerTx) },
-  { title: 'msg/frame', value: (r) => fixed(1)(r.messagesPerFrame) },
-  { title: 'RSS MB', value: (r) => fixed(0)(r.peakRssMb) },
-  { title: 'load', value: (r) => fixed(1)(r.hostLoad) },
-  { title: 'ceiling/s', value: (r) => fixed(0)(r.ceilingPerSec) },
-  { title: 'of ceiling', value: (r) => percent(r.ceilingRatio) },
-  { title: 'CPU of ceiling', value: (r) => percent(r.cpuCeilingRatio) },
-  { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
-];
-
-const INTERVAL_COLUMNS: readonly Column<BenchInterval>[] = [
-  { title: 't s', value: (i) => fixed(1)(i.elapsedS) },
-  { title: 'commit/s', value: (i) => fixed(0)(i.committedPerSec) },
-  { title: 'p50 ms', value: (i) => fixed(2)(i.p50Ms) },
-  { title: 'p99 ms', value: (i) => fixed(2)(i.p99Ms) },
-  { title: 'coord RSS MB', value: (i) => fixed(1)(i.coordinatorRssMb) },
-  { title: 'max part RSS MB', value: (i) => fixed(1)(i.participantRssMb) },
-  { title: 'load RSS MB', value: (i) => fixed(1)(i.loadRssMb) },
-];
-
-/** Aligns `rows` under a header and a rule: the first `leftColumns` columns left, the rest right. */
-function alignTable<T>(columns: readonly Column<T>[], rows: readonly T[], leftColumns: number): string[] {
-  const cells = [columns.map((c) => c.title), ...rows.map((r) => columns.map((c) => c.value(r)))];
-  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i]?.length ?? 0)));
-  const line = (row: readonly string[]): string => row.map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
-  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  return [line(cells[0] ?? []), rule, ...cells.slice(1).map(line)];
-}
-
-/** Renders results as an aligned text table (one row per configuration). */
-export function formatTable(results: readonly BenchResult[]): string {
-  const withBaseline = results.some((r) => r.vsBaseline);
-  const columns = COLUMNS.filter((c) => withBaseline || c.title !== '× baseline');
-  return alignTable(columns, results, 3).join('\n');
-}
-
-/**
- * Renders a result's samples over time: a title line, a table with one row per interval, and a
- * summary line of RSS growth and p99 spread. '' for a result without intervals.
- */
-export function formatIntervals(result: BenchResult): string {
-  if (!result.intervals) return '';
-  const summary =
-    `RSS growth coordinator ${signedPercent(result.rssGrowth)}, participants ${signedPercent(result.participantRssGrowth)}; ` +
-    `p99 spread ${fixed(2)(result.p99Spread)}× (max/min interval p99)`;
-  return [`P=${result.participants} inflight=${result.inflight} ${result.variant}, over time:`, ...alignTable(INTERVAL_COLUMNS, result.intervals, 0), summary].join('\n');
 }

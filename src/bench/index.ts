@@ -1,3 +1,5 @@
 export * from './bench.js';
 export * from './bench-command.js';
+export * from './bench-format.js';
+export type { BenchInterval } from './bench-intervals.js';
 export * from './bench-options.js';

@@ -1,0 +1,77 @@
+// The bench's text output: one aligned row per configuration, and a table per sampled run.
+
+import type { BenchResult } from './bench.js';
+import type { BenchInterval } from './bench-intervals.js';
+
+interface Column<T> {
+  readonly title: string;
+  readonly value: (row: T) => string;
+}
+
+const fixed = (digits: number) => (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+
+const percent = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)} %`);
+
+const signedPercent = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %`);
+
+const COLUMNS: readonly Column<BenchResult>[] = [
+  { title: 'P', value: (r) => String(r.participants) },
+  { title: 'inflight', value: (r) => String(r.inflight) },
+  { title: 'variant', value: (r) => r.variant },
+  { title: 'commit/s', value: (r) => fixed(0)(r.committedPerSec) },
+  { title: 'abort/s', value: (r) => fixed(0)(r.abortedPerSec) },
+  { title: 'err/s', value: (r) => fixed(0)(r.errorsPerSec) },
+  { title: 'p50 ms', value: (r) => fixed(2)(r.p50Ms) },
+  { title: 'p95 ms', value: (r) => fixed(2)(r.p95Ms) },
+  { title: 'p99 ms', value: (r) => fixed(2)(r.p99Ms) },
+  { title: 'coord µs/tx', value: (r) => fixed(0)(r.coordinatorCpuUsPerTx) },
+  { title: 'parts µs/tx', value: (r) => fixed(0)(r.participantCpuUsPerTx) },
+  { title: 'all µs/tx', value: (r) => fixed(0)(r.totalCpuUsPerTx) },
+  { title: 'coord fsync/tx', value: (r) => fixed(3)(r.forcedWritesPerTx) },
+  { title: 'parts fsync/tx', value: (r) => fixed(3)(r.participantForcedWritesPerTx) },
+  { title: 'msg/frame', value: (r) => fixed(1)(r.messagesPerFrame) },
+  { title: 'RSS MB', value: (r) => fixed(0)(r.peakRssMb) },
+  { title: 'load', value: (r) => fixed(1)(r.hostLoad) },
+  { title: 'ceiling/s', value: (r) => fixed(0)(r.ceilingPerSec) },
+  { title: 'of ceiling', value: (r) => percent(r.ceilingRatio) },
+  { title: 'CPU of ceiling', value: (r) => percent(r.cpuCeilingRatio) },
+  { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
+];
+
+const INTERVAL_COLUMNS: readonly Column<BenchInterval>[] = [
+  { title: 't s', value: (i) => fixed(1)(i.elapsedS) },
+  { title: 'commit/s', value: (i) => fixed(0)(i.committedPerSec) },
+  { title: 'p50 ms', value: (i) => fixed(2)(i.p50Ms) },
+  { title: 'p99 ms', value: (i) => fixed(2)(i.p99Ms) },
+  { title: 'coord RSS MB', value: (i) => fixed(1)(i.coordinatorRssMb) },
+  { title: 'max part RSS MB', value: (i) => fixed(1)(i.participantRssMb) },
+  { title: 'load RSS MB', value: (i) => fixed(1)(i.loadRssMb) },
+];
+
+/** Aligns `rows` under a header and a rule: the first `leftColumns` columns left, the rest right. */
+function alignTable<T>(columns: readonly Column<T>[], rows: readonly T[], leftColumns: number): string[] {
+  const cells = [columns.map((c) => c.title), ...rows.map((r) => columns.map((c) => c.value(r)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i]?.length ?? 0)));
+  const line = (row: readonly string[]): string => row.map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(cells[0] ?? []), rule, ...cells.slice(1).map(line)];
+}
+
+/** Renders results as an aligned text table (one row per configuration). */
+export function formatTable(results: readonly BenchResult[]): string {
+  const withBaseline = results.some((r) => r.vsBaseline);
+  const columns = COLUMNS.filter((c) => withBaseline || c.title !== '× baseline');
+  return alignTable(columns, results, 3).join('\n');
+}
+
+/**
+ * Renders a result's samples over time: a title line, a table with one row per interval, and a
+ * summary line of RSS growth and p99 spread. '' for a result without intervals.
+ */
+export function formatIntervals(result: BenchResult): string {
+  if (!result.intervals) return '';
+  const summary =
+    `RSS growth coordinator ${signedPercent(result.rssGrowth)}, participants ${signedPercent(result.participantRssGrowth)}; ` +
+    `p99 spread ${fixed(2)(result.p99Spread)}× (max/min interval p99)`;
+  return [`P=${result.participants} inflight=${result.inflight} ${result.variant}, over time:`, ...alignTable(INTERVAL_COLUMNS, result.intervals, 0), summary].join('\n');
+}
