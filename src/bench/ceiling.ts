@@ -15,7 +15,8 @@ import {
   type ServerDuplexStream,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
-import { DEFAULT_KEEPALIVE_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES } from '../coordinator/coordinator-options.js';
+import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
+import { coordinatorServerOptions } from '../coordinator/coordinator-options.js';
 import { Outcome as WireOutcome, Vote as WireVote } from '../gen/verdict/v1/common.js';
 import {
   ParticipantServiceClient,
@@ -67,13 +68,7 @@ export class EchoCoordinator {
 
   private constructor() {
     // The real coordinator's server options, so that HTTP/2 behaves the same.
-    this.#server = new Server({
-      'grpc.max_receive_message_length': DEFAULT_MAX_MESSAGE_BYTES,
-      'grpc.max_send_message_length': DEFAULT_MAX_MESSAGE_BYTES,
-      'grpc.keepalive_time_ms': DEFAULT_KEEPALIVE_MS,
-      'grpc.keepalive_timeout_ms': DEFAULT_KEEPALIVE_TIMEOUT_MS,
-      'grpc.max_concurrent_streams': 1_000,
-    });
+    this.#server = new Server(coordinatorServerOptions());
     const unimplemented = (_call: unknown, callback: sendUnaryData<never>): void => {
       callback({ code: Status.UNIMPLEMENTED, details: 'the echo coordinator only implements Commit' });
     };
@@ -197,7 +192,7 @@ export class EchoParticipant {
   #frame: SessionRequest | undefined;
 
   private constructor(name: string, coordinator: string) {
-    this.#client = new ParticipantServiceClient(coordinator, credentials.createInsecure());
+    this.#client = new ParticipantServiceClient(coordinator, credentials.createInsecure(), COMMON_CHANNEL_OPTIONS);
     this.#call = this.#client.session();
     this.#welcomed = new Promise((resolve, reject) => {
       // Also the listener of the CANCELLED error that close() causes: a rejection after the

@@ -8,6 +8,7 @@ import { viewFromWire } from '../common/wire.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { TransactionServiceClient } from '../gen/verdict/v1/transaction.js';
 import type { TxView } from '../protocol/coordinator-events.js';
+import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import { DEFAULT_CALL_TIMEOUT_MS, type BeginOptions, type BranchInput, type CommitOptions, type VerdictClientOptions } from './client-options.js';
 
 /** A transaction begun with `begin`. */
@@ -37,7 +38,7 @@ export class VerdictClient {
   readonly #timeoutMs: number;
 
   constructor(address: string, options: VerdictClientOptions = {}) {
-    this.#client = new TransactionServiceClient(address, credentials.createInsecure());
+    this.#client = new TransactionServiceClient(address, credentials.createInsecure(), COMMON_CHANNEL_OPTIONS);
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   }
 

@@ -1,5 +1,6 @@
 // Options of the coordinator process.
 
+import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import type { Logger } from '../common/logger.js';
 import type { CoordinatorMachineConfig } from '../protocol/coordinator-machine.js';
 
@@ -23,6 +24,19 @@ export const DEFAULT_GC_INTERVAL_MS = 60_000;
 export const GC_BATCH_SIZE = 10_000;
 /** How long `close()` lets calls finish before cutting them, in ms. */
 export const DEFAULT_CLOSE_GRACE_MS = 2_000;
+
+/** The gRPC server options of a coordinator started with `options` (shared with the benchmark's echo). */
+export function coordinatorServerOptions(options: Pick<CoordinatorOptions, 'maxMessageBytes' | 'keepaliveMs' | 'keepaliveTimeoutMs'> = {}): Record<string, number> {
+  const maxMessage = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  return {
+    ...COMMON_CHANNEL_OPTIONS,
+    'grpc.max_receive_message_length': maxMessage,
+    'grpc.max_send_message_length': maxMessage,
+    'grpc.keepalive_time_ms': options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+    'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    'grpc.max_concurrent_streams': 1_000,
+  };
+}
 
 /** Options of `Coordinator.start`. */
 export interface CoordinatorOptions {

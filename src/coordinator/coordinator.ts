@@ -41,11 +41,9 @@ import {
   DEFAULT_GC_INTERVAL_MS,
   DEFAULT_RETENTION_MS,
   GC_BATCH_SIZE,
-  DEFAULT_KEEPALIVE_MS,
-  DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_LISTEN,
   DEFAULT_MAX_CALL_MS,
-  DEFAULT_MAX_MESSAGE_BYTES,
+  coordinatorServerOptions,
   type CoordinatorOptions,
 } from './coordinator-options.js';
 import { DecisionLog } from './decision-log.js';
@@ -122,14 +120,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }), {
       batching: options.frameBatching ?? true,
     });
-    const maxMessage = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.#server = new Server({
-      'grpc.max_receive_message_length': maxMessage,
-      'grpc.max_send_message_length': maxMessage,
-      'grpc.keepalive_time_ms': options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
-      'grpc.max_concurrent_streams': 1_000,
-    });
+    this.#server = new Server(coordinatorServerOptions(options));
     this.#server.addService(TransactionServiceService, {
       begin: this.#begin,
       commit: this.#commit,

@@ -4,6 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import { credentials, status as Status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import { Backoff } from '../common/backoff.js';
 import { KeyedTimers } from '../common/keyed-timers.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
@@ -114,6 +115,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#machine = new ParticipantMachine({ ...DEFAULT_PARTICIPANT_MACHINE_CONFIG, ...options.protocol });
     this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }));
     this.#client = new ParticipantServiceClient(options.coordinator, credentials.createInsecure(), {
+      ...COMMON_CHANNEL_OPTIONS,
       'grpc.keepalive_time_ms': SESSION_KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': SESSION_KEEPALIVE_TIMEOUT_MS,
       'grpc.keepalive_permit_without_calls': 1,
