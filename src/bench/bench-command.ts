@@ -5,10 +5,11 @@
 
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { formatIntervals, formatTable } from './bench-format.js';
 import { runBench, type BenchResult } from './bench.js';
 import {
+  BenchInitiator,
   DEFAULT_DURATION_S,
   DEFAULT_INFLIGHT_COUNTS,
   DEFAULT_PARTICIPANT_COUNTS,
@@ -32,6 +33,7 @@ export interface BenchCommandOptions {
   readonly ceilingDuration?: number;
   readonly baseline?: boolean;
   readonly payloadBytes: number;
+  readonly initiator: BenchInitiator;
   readonly json?: string;
   readonly cpuProf?: string;
   readonly interval?: number;
@@ -52,6 +54,11 @@ export function configureBenchCommand(command: Command): Command {
     .option('--no-ceiling', 'skip the transport-ceiling (echo) runs')
     .option('--baseline', 'also run every configuration on the naive path (no group commit, one frame per message) and show the ratios')
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
+    .addOption(
+      new Option('--initiator <kind>', 'how the load generator (and the ceiling) sends commits: over one CommitStream, or one unary call each')
+        .choices(Object.values(BenchInitiator))
+        .default(BenchInitiator.STREAM),
+    )
     .option('--json <file>', 'also write the results as a JSON array to FILE')
     .option(
       '--interval <seconds>',
@@ -85,6 +92,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     ...(options.ceilingDuration !== undefined ? { ceilingDurationS: options.ceilingDuration } : {}),
     baseline: options.baseline ?? false,
     payloadBytes: options.payloadBytes,
+    initiator: options.initiator,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
     ...(options.interval !== undefined ? { intervalS: options.interval } : {}),
     onProgress: (line) => process.stderr.write(`bench: ${line}\n`),

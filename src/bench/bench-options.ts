@@ -52,6 +52,15 @@ export interface BenchConfiguration {
   readonly variant: BenchVariant;
 }
 
+/** How the load generator sends its commits. */
+export const BenchInitiator = {
+  /** Every commit over one shared CommitStream. */
+  STREAM: 'stream',
+  /** One unary Commit call per transaction. */
+  UNARY: 'unary',
+} as const;
+export type BenchInitiator = (typeof BenchInitiator)[keyof typeof BenchInitiator];
+
 /** Options of `runBench`. */
 export interface BenchOptions {
   /** Participant counts to run (one axis of the matrix). Default 1, 3, 5. */
@@ -70,6 +79,11 @@ export interface BenchOptions {
   readonly ceilingDurationS?: number;
   /** Payload bytes per branch. Default 64. */
   readonly payloadBytes?: number;
+  /**
+   * How the load generator (and the ceiling's) sends its commits: over one CommitStream
+   * (`VerdictClientOptions.streamCommits`, the default) or as one unary call each.
+   */
+  readonly initiator?: BenchInitiator;
   /** When set, every Verdict child runs with `--cpu-prof` and writes its profile here. */
   readonly cpuProfDir?: string;
   /**
@@ -93,6 +107,7 @@ export interface ResolvedBenchOptions {
   readonly ceiling: boolean;
   readonly ceilingDurationS: number;
   readonly payloadBytes: number;
+  readonly initiator: BenchInitiator;
   readonly cpuProfDir: string | undefined;
   readonly intervalS: number | undefined;
   readonly onProgress: (line: string) => void;
@@ -109,6 +124,9 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   if (!Number.isSafeInteger(payloadBytes) || payloadBytes < 0 || payloadBytes > 1024 * 1024) {
     throw new RangeError(`payloadBytes must be an integer from 0 to 1 MiB, got ${payloadBytes}`);
   }
+  if (options.initiator !== undefined && !Object.values(BenchInitiator).includes(options.initiator)) {
+    throw new RangeError(`initiator must be one of ${Object.values(BenchInitiator).join(', ')}, got ${String(options.initiator)}`);
+  }
   const intervalS = options.intervalS === undefined ? undefined : checkInterval(options.intervalS, durationS);
   return {
     participants,
@@ -119,6 +137,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     ceiling: options.ceiling ?? true,
     ceilingDurationS,
     payloadBytes,
+    initiator: options.initiator ?? BenchInitiator.STREAM,
     cpuProfDir: options.cpuProfDir,
     intervalS,
     onProgress: options.onProgress ?? (() => undefined),

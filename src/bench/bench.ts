@@ -14,6 +14,7 @@ import { VerdictClient } from '../client/client.js';
 import { BenchChild } from './bench-child.js';
 import { BenchRole, type BenchNodeReport } from './bench-ipc.js';
 import {
+  BenchInitiator,
   BenchVariant,
   benchConfigurations,
   CHILD_REQUEST_TIMEOUT_MS,
@@ -51,6 +52,8 @@ export interface BenchResult {
   readonly participants: number;
   readonly inflight: number;
   readonly variant: BenchVariant;
+  /** How the load generator sent its commits (the ceiling's too). */
+  readonly initiator: BenchInitiator;
   /** Length of the measured window, in s. */
   readonly durationS: number;
   readonly committedPerSec: number;
@@ -153,9 +156,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         ceilings.set(key, echo);
         opts.onProgress(`${label(config)} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
       }
-      opts.onProgress(`${label(config)} ${config.variant}: ${opts.warmupS} s + ${opts.durationS} s`);
+      opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
       const m = await measure('verdict', config, opts, join(root, `run-${++run}`));
-      const result = toResult(config, m, ceilings.get(key));
+      const result = toResult(config, opts.initiator, m, ceilings.get(key));
       results.push(result);
       opts.onProgress(
         `${label(config)} ${config.variant}: ${result.committedPerSec.toFixed(0)} tx/s, p50 ${result.p50Ms.toFixed(2)} ms (host load ${result.hostLoad.toFixed(1)})` +
@@ -224,7 +227,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       ),
     );
 
-    client = new VerdictClient(address);
+    client = new VerdictClient(address, { streamCommits: opts.initiator === BenchInitiator.STREAM });
     const payload = Buffer.alloc(opts.payloadBytes, 0x61);
     load = new LoadGenerator(
       client,
@@ -288,7 +291,7 @@ function totalCpuUs(m: Measurement): number {
   return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0);
 }
 
-function toResult(config: BenchConfiguration, m: Measurement, ceiling: Measurement | undefined): BenchResult {
+function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined): BenchResult {
   const { window } = m;
   const committed = window.committed;
   const sum = (f: (r: BenchNodeReport) => number): number => m.participants.reduce((acc, r) => acc + f(r), 0);
@@ -300,6 +303,7 @@ function toResult(config: BenchConfiguration, m: Measurement, ceiling: Measureme
     participants: config.participants,
     inflight: config.inflight,
     variant: config.variant,
+    initiator,
     durationS: window.elapsedMs / 1000,
     committedPerSec,
     abortedPerSec: perSec(window.aborted, window),

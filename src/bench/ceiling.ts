@@ -25,6 +25,10 @@ import {
   type SessionResponse,
 } from '../gen/verdict/v1/participant.js';
 import { TransactionServiceService, type CommitRequest, type CommitResponse } from '../gen/verdict/v1/transaction.js';
+import { CommitStreams } from '../coordinator/commit-streams.js';
+import { ErrorCode } from '../errors.js';
+import type { CoordinatorReply } from '../protocol/coordinator-events.js';
+import { pino } from 'pino';
 
 /** Deadline an echo prepare carries (the participant ignores it; it only fills the field). */
 const ECHO_TX_TIMEOUT_MS = 10_000;
@@ -32,6 +36,8 @@ const ECHO_TX_TIMEOUT_MS = 10_000;
 const ECHO_EPOCH = 1;
 
 type SessionCall = ServerDuplexStream<SessionRequest, SessionResponse>;
+
+const noop = (): void => undefined;
 
 interface EchoSession {
   readonly name: string;
@@ -45,7 +51,7 @@ interface EchoTx {
   /** Votes (then acks) still awaited. */
   remaining: number;
   phase: 'prepare' | 'decide';
-  readonly callback: sendUnaryData<CommitResponse>;
+  readonly answer: (reply: CoordinatorReply) => void;
 }
 
 /** Counters of the echo coordinator. */
@@ -59,6 +65,8 @@ export interface EchoStats {
 export class EchoCoordinator {
   readonly #server: Server;
   readonly #sessions = new Map<string, EchoSession>();
+  /** The coordinator's own CommitStream handler, in front of the echo. */
+  readonly #commitStreams = new CommitStreams((request, answer) => this.#start(request, answer), pino({ level: 'silent' }));
   readonly #txs = new Map<string, EchoTx>();
   readonly #dirty = new Set<EchoSession>();
   #flushScheduled = false;
@@ -77,6 +85,7 @@ export class EchoCoordinator {
       commit: this.#commit,
       abort: unimplemented,
       getTransaction: unimplemented,
+      commitStream: this.#commitStreams.handle,
     });
     this.#server.addService(ParticipantServiceService, { session: this.#session });
   }
@@ -106,22 +115,37 @@ export class EchoCoordinator {
   }
 
   readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
-    const branches = call.request.branches;
+    this.#start(call.request, (reply) => {
+      if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: WireOutcome.OUTCOME_COMMITTED });
+      else callback({ code: Status.NOT_FOUND, details: reply.type === 'error' ? reply.error.message : reply.type });
+    });
+  };
+
+  /** One echo commit, for the unary call and for CommitStream alike. */
+  #start(request: CommitRequest, answer: (reply: CoordinatorReply) => void): () => void {
+    const branches = request.branches;
     const sessions: EchoSession[] = [];
     for (const b of branches) {
       const s = this.#sessions.get(b.participant);
-      if (!s) return callback({ code: Status.NOT_FOUND, details: `participant ${b.participant} is not connected` });
+      if (!s) {
+        answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: `participant ${b.participant} is not connected` } });
+        return noop;
+      }
       sessions.push(s);
     }
-    if (sessions.length === 0) return callback({ code: Status.INVALID_ARGUMENT, details: 'no branches' });
-    const tx: EchoTx = { id: `tx-${ECHO_EPOCH}-${++this.#seq}`, sessions, remaining: sessions.length, phase: 'prepare', callback };
+    if (sessions.length === 0) {
+      answer({ type: 'error', error: { code: ErrorCode.INVALID_ARGUMENT, message: 'no branches' } });
+      return noop;
+    }
+    const tx: EchoTx = { id: `tx-${ECHO_EPOCH}-${++this.#seq}`, sessions, remaining: sessions.length, phase: 'prepare', answer };
     this.#txs.set(tx.id, tx);
     const deadlineUnixMs = Date.now() + ECHO_TX_TIMEOUT_MS;
     const onePhase = sessions.length === 1;
     for (const [i, s] of sessions.entries()) {
       this.#frameOf(s).prepares.push({ txId: tx.id, payload: branches[i]?.payload ?? Buffer.alloc(0), deadlineUnixMs, onePhase });
     }
-  };
+    return noop;
+  }
 
   readonly #session = (call: SessionCall): void => {
     let session: EchoSession | undefined;
@@ -157,7 +181,7 @@ export class EchoCoordinator {
     }
     this.#txs.delete(txId);
     this.stats.committed++;
-    tx.callback(null, { txId, outcome: WireOutcome.OUTCOME_COMMITTED });
+    tx.answer({ type: 'committed', txId });
   }
 
   /** The frame queued for `s`, flushed with every other one at the end of this turn. */

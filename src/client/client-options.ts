@@ -7,6 +7,14 @@ export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 export interface VerdictClientOptions {
   /** Default per-call deadline in ms (each call may pass its own). */
   readonly callTimeoutMs?: number;
+  /**
+   * Send `commit` and `transact` calls over one shared CommitStream instead of one unary call
+   * each (default false). For initiators with many transactions in flight: a stream message
+   * costs a fraction of a unary call's CPU at both ends, and calls made together leave together.
+   * Answers, errors and OUTCOME_UNKNOWN are the same as with unary calls; if the stream breaks,
+   * every call on it fails with OUTCOME_UNKNOWN and the next call opens a new one.
+   */
+  readonly streamCommits?: boolean;
 }
 
 /** A branch of a transaction: a participant and the payload its prepare hook receives. */

@@ -9,6 +9,7 @@ import { ErrorCode, VerdictError } from '../errors.js';
 import { TransactionServiceClient } from '../gen/verdict/v1/transaction.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
+import { CommitStreamClient } from './commit-stream.js';
 import { DEFAULT_CALL_TIMEOUT_MS, type BeginOptions, type BranchInput, type CommitOptions, type VerdictClientOptions } from './client-options.js';
 
 /** A transaction begun with `begin`. */
@@ -36,10 +37,12 @@ export interface CommitResult {
 export class VerdictClient {
   readonly #client: TransactionServiceClient;
   readonly #timeoutMs: number;
+  readonly #stream: CommitStreamClient | undefined;
 
   constructor(address: string, options: VerdictClientOptions = {}) {
     this.#client = new TransactionServiceClient(address, credentials.createInsecure(), COMMON_CHANNEL_OPTIONS);
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.#stream = options.streamCommits ? new CommitStreamClient(this.#client) : undefined;
   }
 
   /** Begins an interactive transaction; participants may `enlist` in it until it is committed. */
@@ -75,6 +78,9 @@ export class VerdictClient {
       timeoutMs: options.timeoutMs ?? 0,
       waitForCompletion: options.waitForCompletion ?? false,
     };
+    if (this.#stream) {
+      return this.#stream.commit(request, options.callTimeoutMs ?? this.#timeoutMs).then((res) => ({ txId: res.txId, outcome: 'committed' }));
+    }
     return new Promise((resolve, reject) => {
       this.#client.commit(request, new Metadata(), { deadline: this.#deadline(options.callTimeoutMs) }, (e, res) => {
         if (e) return reject(fromServiceError(e, { ...(txId ? { txId } : {}), outcomeUnknown: true }));
@@ -105,8 +111,9 @@ export class VerdictClient {
     });
   }
 
-  /** Closes the connection. */
+  /** Closes the connection; calls still waiting on the commit stream fail with OUTCOME_UNKNOWN. */
   close(): void {
+    this.#stream?.close();
     this.#client.close();
   }
 

@@ -3,6 +3,7 @@
 
 import { Metadata, status as Status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { ErrorCode, verdictError, VerdictError } from '../errors.js';
+import type { CallError } from '../gen/verdict/v1/transaction.js';
 import type { ProtocolError } from '../protocol/types.js';
 
 const STATUS_FOR: Record<ErrorCode, Status> = {
@@ -35,6 +36,19 @@ export function toStatus(error: ProtocolError | VerdictError): Partial<StatusObj
   if (error.txId) metadata.set(TX_KEY, error.txId);
   if (error.reason) metadata.set(REASON_KEY, Buffer.from(error.reason, 'utf8'));
   return { code: STATUS_FOR[error.code], details: error.message, metadata };
+}
+
+/** Turns an error into the CallError that answers one call on a stream (what a unary status would carry). */
+export function toCallError(error: ProtocolError | VerdictError): CallError {
+  return { grpcStatus: STATUS_FOR[error.code], message: error.message, code: error.code, txId: error.txId ?? '', reason: error.reason ?? '' };
+}
+
+/** Rebuilds the typed error from a CallError; an unknown code becomes INTERNAL, never a guess. */
+export function fromCallError(e: CallError, context: { txId?: string } = {}): VerdictError {
+  const txId = e.txId || context.txId;
+  const options = { ...(txId ? { txId } : {}), ...(e.reason ? { reason: e.reason } : {}) };
+  if (e.code in STATUS_FOR) return verdictError(e.code as ErrorCode, e.message, options);
+  return verdictError(ErrorCode.INTERNAL, `the coordinator answered with unknown error code ${JSON.stringify(e.code)}: ${e.message}`, options);
 }
 
 /** Rebuilds the typed error from a failed call; `outcomeUnknown` makes transport failures honest. */

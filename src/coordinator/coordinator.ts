@@ -46,6 +46,7 @@ import {
   coordinatorServerOptions,
   type CoordinatorOptions,
 } from './coordinator-options.js';
+import { CommitStreams, type CommitStreamStats } from './commit-streams.js';
 import { DecisionLog } from './decision-log.js';
 import { ParticipantSessions, type SessionStats } from './participant-sessions.js';
 
@@ -62,6 +63,8 @@ export interface CoordinatorStats {
   /** Log writes (batches) and synced batches: group commit shows as synced < forced records. */
   log: { batches: number; syncedBatches: number; writes: number };
   sessions: SessionStats;
+  /** Initiators' CommitStreams: streams opened, answer frames and answers written. */
+  commitStreams: CommitStreamStats;
   /** Transactions not yet ended. */
   live: number;
 }
@@ -94,6 +97,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly #machine: CoordinatorMachine;
   readonly #server: Server;
   readonly #sessions: ParticipantSessions;
+  readonly #commitStreams: CommitStreams;
   readonly #timers: KeyedTimers;
   readonly #pending = new Map<number, Pending>();
   readonly #maxCallMs: number;
@@ -120,12 +124,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }), {
       batching: options.frameBatching ?? true,
     });
+    this.#commitStreams = new CommitStreams((request, answer) => this.#startCommit(request, answer), log.child({ component: 'commit-streams' }));
     this.#server = new Server(coordinatorServerOptions(options));
     this.#server.addService(TransactionServiceService, {
       begin: this.#begin,
       commit: this.#commit,
       abort: this.#abort,
       getTransaction: this.#getTransaction,
+      commitStream: this.#commitStreams.handle,
     });
     this.#server.addService(ParticipantServiceService, { session: this.#sessions.handle });
   }
@@ -176,7 +182,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Counters for monitoring and benchmarks. */
   get stats(): CoordinatorStats {
-    return { ...this.#counters, ignored: { ...this.#counters.ignored }, log: { ...this.#decisionLog.stats }, sessions: { ...this.#sessions.stats }, live: this.#machine.liveCount };
+    return {
+      ...this.#counters,
+      ignored: { ...this.#counters.ignored },
+      log: { ...this.#decisionLog.stats },
+      sessions: { ...this.#sessions.stats },
+      commitStreams: { ...this.#commitStreams.stats },
+      live: this.#machine.liveCount,
+    };
   }
 
   /** Describes a live transaction without a gRPC round trip (for embedders and tests). */
@@ -209,6 +222,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           : { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' };
       pending.answer({ type: 'error', error });
     }
+    // After the answers above: each stream writes them, then ends.
+    this.#commitStreams.closeAll();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.#server.forceShutdown();
@@ -359,8 +374,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return this.#decisionLog.write(ops, force);
   }
 
-  /** Registers a request and returns its id; the reply (or a timeout, or cancellation) settles it. */
-  #request(kind: InitiatorRequest['type'], call: ServerUnaryCall<unknown, unknown>, answer: (reply: CoordinatorReply) => void): number {
+  /**
+   * Registers a request: returns its id and what stops waiting for it. The reply (or a timeout,
+   * or the cancel) settles it.
+   */
+  #request(kind: InitiatorRequest['type'], answer: (reply: CoordinatorReply) => void): { requestId: number; cancel: () => void } {
     const requestId = ++this.#nextRequestId;
     const timer = setTimeout(() => {
       if (this.#pending.delete(requestId)) {
@@ -375,29 +393,27 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         answer(reply);
       },
     });
-    call.on('cancelled', () => {
+    const cancel = (): void => {
       clearTimeout(timer);
       this.#pending.delete(requestId);
-    });
+    };
+    return { requestId, cancel };
+  }
+
+  /** A unary call's request: cancelled with the call. */
+  #unaryRequest(kind: InitiatorRequest['type'], call: ServerUnaryCall<unknown, unknown>, answer: (reply: CoordinatorReply) => void): number {
+    const { requestId, cancel } = this.#request(kind, answer);
+    call.on('cancelled', cancel);
     return requestId;
   }
 
-  // ---- TransactionService -------------------------------------------------------------------
-
-  readonly #begin = (call: ServerUnaryCall<BeginRequest, BeginResponse>, callback: sendUnaryData<BeginResponse>): void => {
-    const requestId = this.#request('begin', call, (reply) => {
-      if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
-      else fail(callback, reply);
-    });
-    this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
-  };
-
-  readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
-    const req = call.request;
-    const requestId = this.#request('commit', call, (reply) => {
-      if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
-      else fail(callback, reply);
-    });
+  /** Starts a Commit for the unary call and for CommitStream alike. */
+  #startCommit(req: CommitRequest, answer: (reply: CoordinatorReply) => void): () => void {
+    if (this.#state !== 'running') {
+      answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
+      return () => undefined;
+    }
+    const { requestId, cancel } = this.#request('commit', answer);
     this.#dispatch({
       type: 'commit',
       requestId,
@@ -406,10 +422,29 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       timeoutMs: req.timeoutMs,
       waitForCompletion: req.waitForCompletion,
     });
+    return cancel;
+  }
+
+  // ---- TransactionService -------------------------------------------------------------------
+
+  readonly #begin = (call: ServerUnaryCall<BeginRequest, BeginResponse>, callback: sendUnaryData<BeginResponse>): void => {
+    const requestId = this.#unaryRequest('begin', call, (reply) => {
+      if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
+      else fail(callback, reply);
+    });
+    this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
+  };
+
+  readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
+    const cancel = this.#startCommit(call.request, (reply) => {
+      if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
+      else fail(callback, reply);
+    });
+    call.on('cancelled', cancel);
   };
 
   readonly #abort = (call: ServerUnaryCall<AbortRequest, AbortResponse>, callback: sendUnaryData<AbortResponse>): void => {
-    const requestId = this.#request('abort', call, (reply) => {
+    const requestId = this.#unaryRequest('abort', call, (reply) => {
       if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
       else fail(callback, reply);
     });
@@ -420,7 +455,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     call: ServerUnaryCall<GetTransactionRequest, GetTransactionResponse>,
     callback: sendUnaryData<GetTransactionResponse>,
   ): void => {
-    const requestId = this.#request('get', call, (reply) => {
+    const requestId = this.#unaryRequest('get', call, (reply) => {
       if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
       else fail(callback, reply);
     });

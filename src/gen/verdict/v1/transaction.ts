@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -200,6 +202,52 @@ export interface BranchStatus {
   attempts: number;
   /** The last problem seen with this branch (a NO vote's reason, an unavailable participant). */
   lastError: string;
+}
+
+/** CommitStreamRequest is one frame of Commit calls on a CommitStream. */
+export interface CommitStreamRequest {
+  /** The calls, started in order. */
+  commits: StreamedCommit[];
+}
+
+/** StreamedCommit is one Commit call on a CommitStream. */
+export interface StreamedCommit {
+  /** Chosen by the client; unique among its calls still unanswered on this stream. */
+  callId: number;
+  /** The call, exactly as for the unary Commit. */
+  request?: CommitRequest | undefined;
+}
+
+/** CommitStreamResponse is one frame of answers on a CommitStream. */
+export interface CommitStreamResponse {
+  /** The answers, in no particular order. */
+  results: StreamedCommitResult[];
+}
+
+/** StreamedCommitResult answers one StreamedCommit. */
+export interface StreamedCommitResult {
+  /** The call answered. */
+  callId: number;
+  /** The transaction committed. */
+  committed?:
+    | CommitResponse
+    | undefined;
+  /** The call failed: the status and metadata the unary Commit would have failed with. */
+  error?: CallError | undefined;
+}
+
+/** CallError is a failed call on a stream. */
+export interface CallError {
+  /** The gRPC status code (ABORTED for a transaction that aborted, and so on). */
+  grpcStatus: number;
+  /** What went wrong, for people. */
+  message: string;
+  /** Verdict's error code, as in the `verdict-code` metadata of a unary call (e.g. TX_ABORTED). */
+  code: string;
+  /** The transaction concerned, when known. */
+  txId: string;
+  /** Why the transaction aborted, when it did. */
+  reason: string;
 }
 
 function createBaseBeginRequest(): BeginRequest {
@@ -1332,10 +1380,493 @@ export const BranchStatus: MessageFns<BranchStatus> = {
   },
 };
 
+function createBaseCommitStreamRequest(): CommitStreamRequest {
+  return { commits: [] };
+}
+
+export const CommitStreamRequest: MessageFns<CommitStreamRequest> = {
+  encode(message: CommitStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.commits) {
+      StreamedCommit.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commits.push(StreamedCommit.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommitStreamRequest {
+    return {
+      commits: globalThis.Array.isArray(object?.commits)
+        ? object.commits.map((e: any) => StreamedCommit.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CommitStreamRequest): unknown {
+    const obj: any = {};
+    if (message.commits?.length) {
+      obj.commits = message.commits.map((e) => StreamedCommit.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CommitStreamRequest>): CommitStreamRequest {
+    return CommitStreamRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitStreamRequest>): CommitStreamRequest {
+    const message = createBaseCommitStreamRequest();
+    message.commits = object.commits?.map((e) => StreamedCommit.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStreamedCommit(): StreamedCommit {
+  return { callId: 0, request: undefined };
+}
+
+export const StreamedCommit: MessageFns<StreamedCommit> = {
+  encode(message: StreamedCommit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.request !== undefined) {
+      CommitRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamedCommit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamedCommit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = CommitRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamedCommit {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      request: isSet(object.request) ? CommitRequest.fromJSON(object.request) : undefined,
+    };
+  },
+
+  toJSON(message: StreamedCommit): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.request !== undefined) {
+      obj.request = CommitRequest.toJSON(message.request);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamedCommit>): StreamedCommit {
+    return StreamedCommit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamedCommit>): StreamedCommit {
+    const message = createBaseStreamedCommit();
+    message.callId = object.callId ?? 0;
+    message.request = (object.request !== undefined && object.request !== null)
+      ? CommitRequest.fromPartial(object.request)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCommitStreamResponse(): CommitStreamResponse {
+  return { results: [] };
+}
+
+export const CommitStreamResponse: MessageFns<CommitStreamResponse> = {
+  encode(message: CommitStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      StreamedCommitResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(StreamedCommitResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommitStreamResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => StreamedCommitResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CommitStreamResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => StreamedCommitResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CommitStreamResponse>): CommitStreamResponse {
+    return CommitStreamResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitStreamResponse>): CommitStreamResponse {
+    const message = createBaseCommitStreamResponse();
+    message.results = object.results?.map((e) => StreamedCommitResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStreamedCommitResult(): StreamedCommitResult {
+  return { callId: 0, committed: undefined, error: undefined };
+}
+
+export const StreamedCommitResult: MessageFns<StreamedCommitResult> = {
+  encode(message: StreamedCommitResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.committed !== undefined) {
+      CommitResponse.encode(message.committed, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== undefined) {
+      CallError.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamedCommitResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamedCommitResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.committed = CommitResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = CallError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamedCommitResult {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      committed: isSet(object.committed) ? CommitResponse.fromJSON(object.committed) : undefined,
+      error: isSet(object.error) ? CallError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: StreamedCommitResult): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.committed !== undefined) {
+      obj.committed = CommitResponse.toJSON(message.committed);
+    }
+    if (message.error !== undefined) {
+      obj.error = CallError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamedCommitResult>): StreamedCommitResult {
+    return StreamedCommitResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamedCommitResult>): StreamedCommitResult {
+    const message = createBaseStreamedCommitResult();
+    message.callId = object.callId ?? 0;
+    message.committed = (object.committed !== undefined && object.committed !== null)
+      ? CommitResponse.fromPartial(object.committed)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? CallError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCallError(): CallError {
+  return { grpcStatus: 0, message: "", code: "", txId: "", reason: "" };
+}
+
+export const CallError: MessageFns<CallError> = {
+  encode(message: CallError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.grpcStatus !== 0) {
+      writer.uint32(8).int32(message.grpcStatus);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.code !== "") {
+      writer.uint32(26).string(message.code);
+    }
+    if (message.txId !== "") {
+      writer.uint32(34).string(message.txId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.grpcStatus = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.txId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallError {
+    return {
+      grpcStatus: isSet(object.grpcStatus)
+        ? globalThis.Number(object.grpcStatus)
+        : isSet(object.grpc_status)
+        ? globalThis.Number(object.grpc_status)
+        : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      txId: isSet(object.txId)
+        ? globalThis.String(object.txId)
+        : isSet(object.tx_id)
+        ? globalThis.String(object.tx_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CallError): unknown {
+    const obj: any = {};
+    if (message.grpcStatus !== 0) {
+      obj.grpcStatus = Math.round(message.grpcStatus);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.txId !== "") {
+      obj.txId = message.txId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CallError>): CallError {
+    return CallError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CallError>): CallError {
+    const message = createBaseCallError();
+    message.grpcStatus = object.grpcStatus ?? 0;
+    message.message = object.message ?? "";
+    message.code = object.code ?? "";
+    message.txId = object.txId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
 /**
  * TransactionService is the initiator's API: begin, commit, abort and inspect global transactions.
- * Every call is unary. A Commit that ends in an abort fails with status ABORTED; the trailing
- * metadata then carries `verdict-tx-id` and `verdict-reason`.
+ * Every call is unary but CommitStream. A Commit that ends in an abort fails with status ABORTED;
+ * the trailing metadata then carries `verdict-tx-id` and `verdict-reason`.
  */
 export type TransactionServiceService = typeof TransactionServiceService;
 export const TransactionServiceService = {
@@ -1387,6 +1918,23 @@ export const TransactionServiceService = {
       Buffer.from(GetTransactionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetTransactionResponse => GetTransactionResponse.decode(value),
   },
+  /**
+   * CommitStream carries many Commit calls on one stream, for initiators that keep many
+   * transactions in flight: a unary call costs several times the CPU of a stream message. Each
+   * frame holds any number of calls; each call is answered once, in any order, by its call_id,
+   * with what the unary Commit would have answered. The stream itself fails only for a malformed
+   * frame or a coordinator going away (then every unanswered call's outcome is unknown).
+   */
+  commitStream: {
+    path: "/verdict.v1.TransactionService/CommitStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: CommitStreamRequest): Buffer => Buffer.from(CommitStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CommitStreamRequest => CommitStreamRequest.decode(value),
+    responseSerialize: (value: CommitStreamResponse): Buffer =>
+      Buffer.from(CommitStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CommitStreamResponse => CommitStreamResponse.decode(value),
+  },
 } as const;
 
 export interface TransactionServiceServer extends UntypedServiceImplementation {
@@ -1404,6 +1952,14 @@ export interface TransactionServiceServer extends UntypedServiceImplementation {
   abort: handleUnaryCall<AbortRequest, AbortResponse>;
   /** GetTransaction reports a transaction's state, outcome and per-branch progress. */
   getTransaction: handleUnaryCall<GetTransactionRequest, GetTransactionResponse>;
+  /**
+   * CommitStream carries many Commit calls on one stream, for initiators that keep many
+   * transactions in flight: a unary call costs several times the CPU of a stream message. Each
+   * frame holds any number of calls; each call is answered once, in any order, by its call_id,
+   * with what the unary Commit would have answered. The stream itself fails only for a malformed
+   * frame or a coordinator going away (then every unanswered call's outcome is unknown).
+   */
+  commitStream: handleBidiStreamingCall<CommitStreamRequest, CommitStreamResponse>;
 }
 
 export interface TransactionServiceClient extends Client {
@@ -1477,6 +2033,19 @@ export interface TransactionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetTransactionResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * CommitStream carries many Commit calls on one stream, for initiators that keep many
+   * transactions in flight: a unary call costs several times the CPU of a stream message. Each
+   * frame holds any number of calls; each call is answered once, in any order, by its call_id,
+   * with what the unary Commit would have answered. The stream itself fails only for a malformed
+   * frame or a coordinator going away (then every unanswered call's outcome is unknown).
+   */
+  commitStream(): ClientDuplexStream<CommitStreamRequest, CommitStreamResponse>;
+  commitStream(options: Partial<CallOptions>): ClientDuplexStream<CommitStreamRequest, CommitStreamResponse>;
+  commitStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<CommitStreamRequest, CommitStreamResponse>;
 }
 
 export const TransactionServiceClient = makeGenericClientConstructor(
