@@ -2,6 +2,8 @@
 
 /** Default deadline of a call that gives none, in ms. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Default most bytes one CommitStream frame carries: a quarter of the coordinator's default maxMessageBytes. */
+export const DEFAULT_STREAM_FRAME_BYTES = 1024 * 1024;
 
 /** Options of `VerdictClient`. */
 export interface VerdictClientOptions {
@@ -15,6 +17,12 @@ export interface VerdictClientOptions {
    * every call on it fails with OUTCOME_UNKNOWN and the next call opens a new one.
    */
   readonly streamCommits?: boolean;
+  /**
+   * With `streamCommits`: the most bytes one frame of calls carries (default 1 MiB). Keep it under
+   * the coordinator's `maxMessageBytes` (default 4 MiB). A call too large for a frame of its own
+   * goes as a unary call, so that it fails alone if the coordinator refuses its size.
+   */
+  readonly streamFrameBytes?: number;
 }
 
 /** A branch of a transaction: a participant and the payload its prepare hook receives. */

@@ -10,7 +10,7 @@ import { TransactionServiceClient } from '../gen/verdict/v1/transaction.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import { CommitStreamClient } from './commit-stream.js';
-import { DEFAULT_CALL_TIMEOUT_MS, type BeginOptions, type BranchInput, type CommitOptions, type VerdictClientOptions } from './client-options.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_STREAM_FRAME_BYTES, type BeginOptions, type BranchInput, type CommitOptions, type VerdictClientOptions } from './client-options.js';
 
 /** A transaction begun with `begin`. */
 export interface BegunTransaction {
@@ -42,7 +42,11 @@ export class VerdictClient {
   constructor(address: string, options: VerdictClientOptions = {}) {
     this.#client = new TransactionServiceClient(address, credentials.createInsecure(), COMMON_CHANNEL_OPTIONS);
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    this.#stream = options.streamCommits ? new CommitStreamClient(this.#client) : undefined;
+    const frameBytes = options.streamFrameBytes ?? DEFAULT_STREAM_FRAME_BYTES;
+    if (!Number.isSafeInteger(frameBytes) || frameBytes < 1024) {
+      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `streamFrameBytes must be an integer of at least 1024, got ${frameBytes}`);
+    }
+    this.#stream = options.streamCommits ? new CommitStreamClient(this.#client, frameBytes) : undefined;
   }
 
   /** Begins an interactive transaction; participants may `enlist` in it until it is committed. */
@@ -78,7 +82,7 @@ export class VerdictClient {
       timeoutMs: options.timeoutMs ?? 0,
       waitForCompletion: options.waitForCompletion ?? false,
     };
-    if (this.#stream) {
+    if (this.#stream?.fits(request)) {
       return this.#stream.commit(request, options.callTimeoutMs ?? this.#timeoutMs).then((res) => ({ txId: res.txId, outcome: 'committed' }));
     }
     return new Promise((resolve, reject) => {

@@ -1,10 +1,11 @@
 // The client side of CommitStream: Commit calls multiplexed on one stream, opened on first use and
-// reopened after it breaks. Calls made in one event-loop turn leave as one frame. A call whose
-// answer cannot come any more (deadline, broken stream) fails with OUTCOME_UNKNOWN: the commit
-// may have been decided, exactly as when a unary call loses its connection.
+// reopened after it breaks. Calls made in one event-loop turn leave together, in frames of at most
+// `maxFrameBytes`. A call whose answer cannot come any more (deadline, broken stream) fails with
+// OUTCOME_UNKNOWN: the commit may have been decided, exactly as when a unary call loses its
+// connection.
 
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
-import { fromCallError, fromServiceError } from '../common/grpc-errors.js';
+import { fromCallError } from '../common/grpc-errors.js';
 import { ErrorCode, OutcomeUnknownError, verdictError, VerdictError } from '../errors.js';
 import type {
   CommitRequest,
@@ -14,6 +15,9 @@ import type {
   StreamedCommit,
   TransactionServiceClient,
 } from '../gen/verdict/v1/transaction.js';
+
+/** Bytes a frame carries besides its calls' own estimates (headroom for field tags, lengths). */
+const FRAME_OVERHEAD_BYTES = 64;
 
 interface Waiting {
   readonly txId: string;
@@ -27,18 +31,31 @@ interface Waiting {
 /** Commit calls over one CommitStream of `client`. */
 export class CommitStreamClient {
   readonly #client: TransactionServiceClient;
+  readonly #maxFrameBytes: number;
   #stream: ClientDuplexStream<CommitStreamRequest, CommitStreamResponse> | undefined;
   #frame: StreamedCommit[] = [];
+  /** Upper bound of the encoded size of `#frame`. */
+  #frameBytes = 0;
   #flushScheduled = false;
   #nextCallId = 0;
   readonly #waiting = new Map<number, Waiting>();
   #closed = false;
 
-  constructor(client: TransactionServiceClient) {
+  /** `maxFrameBytes`: the most one frame of calls may carry; keep it under the coordinator's maxMessageBytes. */
+  constructor(client: TransactionServiceClient, maxFrameBytes: number) {
     this.#client = client;
+    this.#maxFrameBytes = maxFrameBytes;
   }
 
-  /** Sends one Commit; settles with its answer, or OUTCOME_UNKNOWN after `timeoutMs` without one. */
+  /** Whether `request` fits in a frame on its own (a larger one must go as a unary call). */
+  fits(request: CommitRequest): boolean {
+    return commitBytes(request) + FRAME_OVERHEAD_BYTES <= this.#maxFrameBytes;
+  }
+
+  /**
+   * Sends one Commit (which must `fit`); settles with its answer, or OUTCOME_UNKNOWN after
+   * `timeoutMs` without one.
+   */
   commit(request: CommitRequest, timeoutMs: number): Promise<CommitResponse> {
     if (this.#closed) return Promise.reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
     const stream = (this.#stream ??= this.#open());
@@ -50,7 +67,10 @@ export class CommitStreamClient {
         reject(new OutcomeUnknownError(`no answer within ${timeoutMs} ms; the outcome is unknown: ask again with get()`, txId ? { txId } : {}));
       }, timeoutMs);
       this.#waiting.set(callId, { txId, resolve, reject, timer, stream });
+      const bytes = commitBytes(request);
+      if (this.#frame.length > 0 && this.#frameBytes + bytes + FRAME_OVERHEAD_BYTES > this.#maxFrameBytes) this.#flush();
       this.#frame.push({ callId, request });
+      this.#frameBytes += bytes;
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(this.#flush);
@@ -64,6 +84,7 @@ export class CommitStreamClient {
     const stream = this.#stream;
     this.#stream = undefined;
     this.#frame = [];
+    this.#frameBytes = 0;
     if (stream) {
       stream.cancel();
       this.#failAll(stream, new OutcomeUnknownError('the client was closed before the answer came; the outcome is unknown: ask again with get()'));
@@ -74,6 +95,7 @@ export class CommitStreamClient {
     this.#flushScheduled = false;
     const commits = this.#frame;
     this.#frame = [];
+    this.#frameBytes = 0;
     if (commits.length > 0) this.#stream?.write({ commits });
   };
 
@@ -95,10 +117,14 @@ export class CommitStreamClient {
         // The next call opens a new stream; calls queued for this one fail with it.
         this.#stream = undefined;
         this.#frame = [];
+        this.#frameBytes = 0;
       }
       this.#failAll(stream, e);
     };
-    stream.on('error', (e: ServiceError) => broken(fromServiceError(e, { outcomeUnknown: true })));
+    // Whatever broke the stream, a call sent on it may have been decided: never a plain failure.
+    stream.on('error', (e: ServiceError) =>
+      broken(new OutcomeUnknownError(`the commit stream failed (${e.details || e.message}); the outcome is unknown: ask again with get()`, { cause: e })),
+    );
     stream.on('end', () => broken(new OutcomeUnknownError('the coordinator ended the stream before answering; the outcome is unknown: ask again with get()')));
     return stream;
   }
@@ -112,4 +138,14 @@ export class CommitStreamClient {
       waiting.reject(waiting.txId && !e.txId ? verdictError(e.code, e.message, { txId: waiting.txId, cause: e.cause }) : e);
     }
   }
+}
+
+/**
+ * An upper bound of `request`'s encoded size inside a frame: at most 11 bytes of tag and length a
+ * field, 3 UTF-8 bytes a UTF-16 unit of a string. Cheaper than encoding every call twice.
+ */
+function commitBytes(request: CommitRequest): number {
+  let bytes = 64 + 3 * request.txId.length;
+  for (const b of request.branches) bytes += 24 + 3 * b.participant.length + b.payload.length;
+  return bytes;
 }

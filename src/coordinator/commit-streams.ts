@@ -19,10 +19,15 @@ type CommitStreamCall = ServerDuplexStream<CommitStreamRequest, CommitStreamResp
 /** Starts one Commit; `answer` is called once with its reply. Returns what cancels the wait. */
 export type StartCommit = (request: CommitRequest, answer: (reply: CoordinatorReply) => void) => () => void;
 
+/** Bytes a frame carries besides its answers' own estimates (headroom for field tags, lengths). */
+const FRAME_OVERHEAD_BYTES = 64;
+
 class OpenStream {
   /** Unanswered calls by id, with what stops waiting for each. */
   readonly inFlight = new Map<number, () => void>();
   results: StreamedCommitResult[] = [];
+  /** Upper bound of the encoded size of `results`. */
+  resultBytes = 0;
   flushScheduled = false;
   /** The client sent its last call: end once every call is answered. */
   halfClosed = false;
@@ -45,12 +50,18 @@ export interface CommitStreamStats {
 export class CommitStreams {
   readonly #start: StartCommit;
   readonly #log: Logger;
+  readonly #maxFrameBytes: number;
   readonly #streams = new Set<OpenStream>();
   readonly stats: CommitStreamStats = { opened: 0, framesOut: 0, resultsOut: 0 };
 
-  constructor(start: StartCommit, log: Logger) {
+  /**
+   * `maxFrameBytes`: the largest message the server may send (its max_send_message_length); a
+   * turn's answers are split over as many frames as that takes.
+   */
+  constructor(start: StartCommit, log: Logger, maxFrameBytes: number) {
     this.#start = start;
     this.#log = log;
+    this.#maxFrameBytes = maxFrameBytes;
   }
 
   /** The gRPC handler for `TransactionService.CommitStream`. */
@@ -109,7 +120,10 @@ export class CommitStreams {
 
   #queue(stream: OpenStream, result: StreamedCommitResult): void {
     if (stream.closed) return;
+    const bytes = resultBytes(result);
+    if (stream.results.length > 0 && stream.resultBytes + bytes + FRAME_OVERHEAD_BYTES > this.#maxFrameBytes) this.#flush(stream);
     stream.results.push(result);
+    stream.resultBytes += bytes;
     if (!stream.flushScheduled) {
       stream.flushScheduled = true;
       setImmediate(() => this.#flush(stream));
@@ -121,6 +135,7 @@ export class CommitStreams {
     if (stream.closed || stream.results.length === 0) return;
     const results = stream.results;
     stream.results = [];
+    stream.resultBytes = 0;
     this.stats.framesOut++;
     this.stats.resultsOut += results.length;
     stream.call.write({ results });
@@ -147,6 +162,7 @@ export class CommitStreams {
     for (const cancel of stream.inFlight.values()) cancel();
     stream.inFlight.clear();
     stream.results = [];
+    stream.resultBytes = 0;
   }
 }
 
@@ -165,4 +181,14 @@ function resultOf(callId: number, reply: CoordinatorReply): StreamedCommitResult
     default:
       return { callId, error: toCallError({ code: ErrorCode.INTERNAL, message: `unexpected reply ${reply.type} to a commit` }) };
   }
+}
+
+/**
+ * An upper bound of `result`'s encoded size: tags and varints take at most 11 bytes a field, and a
+ * string at most 3 UTF-8 bytes a UTF-16 unit. Cheaper than encoding every answer twice.
+ */
+function resultBytes(r: StreamedCommitResult): number {
+  const e = r.error;
+  const strings = e ? e.message.length + e.code.length + e.txId.length + e.reason.length : (r.committed?.txId.length ?? 0);
+  return 64 + 3 * strings;
 }

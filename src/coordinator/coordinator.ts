@@ -43,6 +43,7 @@ import {
   GC_BATCH_SIZE,
   DEFAULT_LISTEN,
   DEFAULT_MAX_CALL_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
   coordinatorServerOptions,
   type CoordinatorOptions,
 } from './coordinator-options.js';
@@ -124,8 +125,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }), {
       batching: options.frameBatching ?? true,
     });
-    this.#commitStreams = new CommitStreams((request, answer) => this.#startCommit(request, answer), log.child({ component: 'commit-streams' }));
-    this.#server = new Server(coordinatorServerOptions(options));
+    const serverOptions = coordinatorServerOptions(options);
+    this.#commitStreams = new CommitStreams(
+      (request, answer) => this.#startCommit(request, answer),
+      log.child({ component: 'commit-streams' }),
+      serverOptions['grpc.max_send_message_length'] ?? DEFAULT_MAX_MESSAGE_BYTES,
+    );
+    this.#server = new Server(serverOptions);
     this.#server.addService(TransactionServiceService, {
       begin: this.#begin,
       commit: this.#commit,

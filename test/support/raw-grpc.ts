@@ -22,7 +22,10 @@ import {
   type BeginResponse,
   type CommitRequest,
   type CommitResponse,
+  type CommitStreamRequest,
+  type CommitStreamResponse,
   type GetTransactionResponse,
+  type StreamedCommitResult,
 } from '../../src/gen/verdict/v1/transaction.js';
 
 /** Deadline of every raw unary call, in ms: a hung call fails the test instead of hanging it. */
@@ -35,6 +38,7 @@ const deadline = (): Date => new Date(Date.now() + RAW_CALL_TIMEOUT_MS);
 /** The TransactionService through its generated client: every field as given, nothing checked. */
 export class RawTransactions {
   readonly client: TransactionServiceClient;
+  readonly #streams: RawCommitStream[] = [];
 
   constructor(address: string) {
     this.client = new TransactionServiceClient(address, credentials.createInsecure());
@@ -59,6 +63,13 @@ export class RawTransactions {
     });
   }
 
+  /** A CommitStream with nothing sent yet (cancelled by `close` if still open). */
+  commitStream(): RawCommitStream {
+    const s = new RawCommitStream(this.client);
+    this.#streams.push(s);
+    return s;
+  }
+
   get(txId: string): Promise<GetTransactionResponse> {
     return new Promise((resolve, reject) => {
       this.client.getTransaction({ txId }, new Metadata(), { deadline: deadline() }, (e, res) => (e ? reject(e) : resolve(res)));
@@ -66,6 +77,7 @@ export class RawTransactions {
   }
 
   close(): void {
+    for (const s of this.#streams) s.cancel();
     this.client.close();
   }
 }
@@ -111,21 +123,24 @@ export function metadataText(e: ServiceError, key: string): string | undefined {
 
 const emptyFrame = (): SessionRequest => ({ hello: undefined, votes: [], acks: [], inquiries: [], enlists: [] });
 
-/** One participant session stream, driven by hand; every frame received is kept in order. */
-export class RawSession {
-  readonly call: ClientDuplexStream<SessionRequest, SessionResponse>;
-  readonly frames: SessionResponse[] = [];
+/**
+ * A bidi stream driven by hand: every frame received is kept in order, and the final status is
+ * kept once it comes. A failed stream emits 'error' and then 'status': the status carries
+ * everything needed.
+ */
+export class RawDuplex<Req, Res> {
+  readonly call: ClientDuplexStream<Req, Res>;
+  readonly frames: Res[] = [];
   #final: StatusObject | undefined;
   readonly #changed = new EventEmitter();
 
-  constructor(client: ParticipantServiceClient) {
+  constructor(call: ClientDuplexStream<Req, Res>) {
     this.#changed.setMaxListeners(0);
-    this.call = client.session();
-    this.call.on('data', (frame: SessionResponse) => {
+    this.call = call;
+    this.call.on('data', (frame: Res) => {
       this.frames.push(frame);
       this.#changed.emit('change');
     });
-    // A failed stream emits 'error' and then 'status': the status carries everything needed.
     this.call.on('error', () => undefined);
     this.call.on('status', (s: StatusObject) => {
       this.#final = s;
@@ -136,6 +151,61 @@ export class RawSession {
   /** Whether the stream has ended (with any status). */
   get ended(): boolean {
     return this.#final !== undefined;
+  }
+
+  /**
+   * Resolves with `find()`'s first truthy value, re-checked at every frame received. Rejects when
+   * the stream ends first or after `timeoutMs`.
+   */
+  until<T>(what: string, find: () => T | undefined | null | false, timeoutMs = RAW_WAIT_TIMEOUT_MS): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const check = (): boolean => {
+        const value = find();
+        if (value) {
+          finish();
+          resolve(value);
+          return true;
+        }
+        if (this.#final) {
+          finish();
+          reject(new Error(`the stream ended (status ${this.#final.code}: ${this.#final.details}) while waiting for ${what}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#changed.off('change', check);
+      };
+      if (!check()) this.#changed.on('change', check);
+    });
+  }
+
+  /** Waits (bounded) for the stream's final status. */
+  final(timeoutMs = RAW_WAIT_TIMEOUT_MS): Promise<StatusObject> {
+    return this.until('the end of the stream', () => this.#final, timeoutMs);
+  }
+
+  /** Half-closes the stream and waits (bounded) for the server's final status. */
+  end(): Promise<StatusObject> {
+    if (!this.ended) this.call.end();
+    return this.final();
+  }
+
+  /** Cancels the stream if it is still open. */
+  cancel(): void {
+    if (!this.ended) this.call.cancel();
+  }
+}
+
+/** One participant session stream, driven by hand; every frame received is kept in order. */
+export class RawSession extends RawDuplex<SessionRequest, SessionResponse> {
+  constructor(client: ParticipantServiceClient) {
+    super(client.session());
   }
 
   /** Sends one frame; absent fields are empty. */
@@ -179,38 +249,6 @@ export class RawSession {
     return this.decisions.filter((d) => d.txId === txId).map((d) => d.outcome);
   }
 
-  /**
-   * Resolves with `find()`'s first truthy value, re-checked at every frame received. Rejects when
-   * the stream ends first or after `timeoutMs`.
-   */
-  until<T>(what: string, find: () => T | undefined | null | false, timeoutMs = RAW_WAIT_TIMEOUT_MS): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const check = (): boolean => {
-        const value = find();
-        if (value) {
-          finish();
-          resolve(value);
-          return true;
-        }
-        if (this.#final) {
-          finish();
-          reject(new Error(`the session ended (status ${this.#final.code}: ${this.#final.details}) while waiting for ${what}`));
-          return true;
-        }
-        return false;
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.#changed.off('change', check);
-      };
-      if (!check()) this.#changed.on('change', check);
-    });
-  }
-
   /** Waits for the Prepare of `txId`. */
   prepareFor(txId: string): Promise<Prepare> {
     return this.until(`a Prepare for ${txId}`, () => this.prepares.find((p) => p.txId === txId));
@@ -223,21 +261,32 @@ export class RawSession {
       return d.length >= count ? d : undefined;
     });
   }
+}
 
-  /** Waits (bounded) for the stream's final status. */
-  final(timeoutMs = RAW_WAIT_TIMEOUT_MS): Promise<StatusObject> {
-    return this.until('the end of the stream', () => this.#final, timeoutMs);
+/** One CommitStream, driven by hand: calls go out exactly as given, every answer frame is kept. */
+export class RawCommitStream extends RawDuplex<CommitStreamRequest, CommitStreamResponse> {
+  constructor(client: TransactionServiceClient) {
+    super(client.commitStream());
   }
 
-  /** Half-closes the stream and waits (bounded) for the server's final status. */
-  end(): Promise<StatusObject> {
-    if (!this.ended) this.call.end();
-    return this.final();
+  /** Sends one frame with one call per entry; a call without `request` is sent without one. */
+  send(...calls: { callId: number; request?: Partial<CommitRequest> }[]): void {
+    this.call.write({
+      commits: calls.map(({ callId, request }) => ({
+        callId,
+        request: request && { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, ...request },
+      })),
+    });
   }
 
-  /** Cancels the stream if it is still open. */
-  cancel(): void {
-    if (!this.ended) this.call.cancel();
+  /** Every answer received, in order. */
+  get results(): StreamedCommitResult[] {
+    return this.frames.flatMap((f) => f.results);
+  }
+
+  /** Waits for the answer to `callId`; with `nth`, for its nth answer (an id may be reused once answered). */
+  resultFor(callId: number, nth = 1): Promise<StreamedCommitResult> {
+    return this.until(`answer ${nth} to call ${callId}`, () => this.results.filter((r) => r.callId === callId)[nth - 1]);
   }
 }
 
