@@ -3,6 +3,7 @@
 // (`entry/<txId>/<n>` → delta) and a hold per prepared one (`hold/<txId>` → delta); a transfer
 // moves an amount from one participant to another, so the entries of all participants sum to 0.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AppStore, ParticipantHooks } from '../../src/index.js';
 import type { ChaosParticipant, InvariantContext, TransactionContext } from '../../src/testing/index.js';
 
@@ -24,16 +25,21 @@ function delta(payload: Uint8Array): number {
   return (JSON.parse(Buffer.from(payload).toString('utf8')) as { delta: number }).delta;
 }
 
-/** A ledger participant with the given behaviour. */
-export function ledgerParticipant(name: string, variant: LedgerVariant = 'correct'): ChaosParticipant {
+/**
+ * A ledger participant with the given behaviour. `prepareMs` makes its prepare hook take that
+ * long on average (a participant doing real work), which keeps the other branches of its
+ * transactions in doubt meanwhile. Each prepare takes a random 0…2 × `prepareMs`, so that
+ * transactions started together do not stay in lockstep.
+ */
+export function ledgerParticipant(name: string, variant: LedgerVariant = 'correct', prepareMs = 0): ChaosParticipant {
   return {
     name,
-    createHooks: ({ store, incarnation }) => hooksFor(variant, () => store, incarnation),
+    createHooks: ({ store, incarnation }) => hooksFor(variant, () => store, incarnation, prepareMs),
     effects: ({ store }) => countEntries(store),
   };
 }
 
-function hooksFor(variant: LedgerVariant, store: () => AppStore, incarnation: number): ParticipantHooks {
+function hooksFor(variant: LedgerVariant, store: () => AppStore, incarnation: number, prepareMs: number): ParticipantHooks {
   const inMemory = new Map<string, number>();
   let cleaned: Promise<void> | undefined;
   // The bug of 'forgets-prepared-on-restart': on the first request after a restart, every hold
@@ -50,6 +56,7 @@ function hooksFor(variant: LedgerVariant, store: () => AppStore, incarnation: nu
   return {
     async prepare(txId, payload, { batch }) {
       await startup();
+      if (prepareMs > 0) await delay(Math.random() * 2 * prepareMs);
       const d = delta(payload);
       if (variant === 'votes-yes-without-persisting') inMemory.set(txId, d);
       else batch.put(HOLD + txId, d);
