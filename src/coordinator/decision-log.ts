@@ -9,7 +9,7 @@ import {
   CoordinatorRecordKind as WireKind,
 } from '../gen/verdict/v1/log.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
-import { GroupCommitter, type BatchOp } from '../common/group-commit.js';
+import { GroupCommitter, INDEX_VALUE, type BatchOp } from '../common/group-commit.js';
 import { openLevel } from '../common/level-errors.js';
 import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorRecordKind, type CoordinatorLogOp, type CoordinatorRecord } from '../protocol/coordinator-events.js';
@@ -98,7 +98,7 @@ export class DecisionLog {
         batch.push({ type: 'put', key: OPEN + op.record.txId, value: encode(op.record, now) });
       } else {
         batch.push({ type: 'put', key: DONE + op.record.txId, value: encode(op.record, now) });
-        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: EMPTY });
+        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: INDEX_VALUE });
         this.#ending.set(op.record.txId, op.record);
         ending.push(op.record);
       }
@@ -185,7 +185,6 @@ export class DecisionLog {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 
 function encode(record: CoordinatorRecord, now: number): Uint8Array {
   return WireRecord.encode({

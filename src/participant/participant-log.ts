@@ -8,7 +8,7 @@
 
 import type { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
-import { GroupCommitter, type BatchOp, type LogSublevel } from '../common/group-commit.js';
+import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogSublevel } from '../common/group-commit.js';
 import { openLevel } from '../common/level-errors.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
@@ -89,7 +89,7 @@ export class ParticipantLog {
     } else {
       ops.push({ type: 'put', sublevel: this.#log, key: record.txId, value });
       ops.push({ type: 'del', sublevel: this.#prepared, key: record.txId });
-      ops.push({ type: 'put', sublevel: this.#ended, key: endedKey(Date.now(), record.txId), value: EMPTY });
+      ops.push({ type: 'put', sublevel: this.#ended, key: endedKey(Date.now(), record.txId), value: INDEX_VALUE });
     }
     return this.#writer.write(ops, force);
   }
@@ -140,7 +140,6 @@ export class ParticipantLog {
 
 type BinarySublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, Uint8Array> & LogSublevel;
 
-const EMPTY = new Uint8Array(0);
 const endedKey = (ms: number, txId: string): string => `${String(ms).padStart(15, '0')}/${txId}`;
 
 /** One staged application write. */
