@@ -89,8 +89,9 @@ export class BenchChild {
   }
 
   /**
-   * The child's current RSS, in kB. Several samples may be outstanding at once: the child
-   * answers in order, and each answer goes to the oldest waiting request.
+   * The child's mean RSS since the window opened or its previous sample, in kB. Several samples
+   * may be outstanding at once: the child answers in order, and each answer goes to the oldest
+   * waiting request.
    */
   async sample(): Promise<number> {
     this.#send({ type: 'sample' });

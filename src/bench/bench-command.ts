@@ -62,7 +62,7 @@ export function configureBenchCommand(command: Command): Command {
     .option('--json <file>', 'also write the results as a JSON array to FILE')
     .option(
       '--interval <seconds>',
-      'also sample the measured window every SECONDS (at most half of --duration): tx/s, p50/p99 and the current RSS of every process, ' +
+      'also sample the measured window every SECONDS (at most half of --duration): tx/s, p50/p99 and the mean RSS of every process over the interval, ' +
         'with RSS growth and p99 spread from the first sample to the last; a remainder under half an interval joins the last interval',
       parsePositiveSeconds,
     )

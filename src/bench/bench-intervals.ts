@@ -1,10 +1,11 @@
 // Samples of a long measured window (`verdict bench --interval`): at every boundary the load
-// generator cuts its interval and every process reports its current RSS, so a run shows whether
-// memory and the latency tail stay flat over time.
+// generator cuts its interval and every process reports its mean RSS over the interval (read
+// every second), so a run shows whether memory and the latency tail stay flat over time.
 
 import type { BenchChild } from './bench-child.js';
 import type { BenchResult } from './bench.js';
-import { quantile, type LoadGenerator, type LoadInterval } from './load.js';
+import type { LoadGenerator, LoadInterval } from './load.js';
+import type { RssMeter } from './rss-meter.js';
 
 /** One sample of a measured window (`BenchOptions.intervalS`): the interval that ends at it. */
 export interface BenchInterval {
@@ -16,16 +17,16 @@ export interface BenchInterval {
   readonly p50Ms: number;
   /** p99 latency of the transactions committed in the interval, in ms (NaN when none). */
   readonly p99Ms: number;
-  /** The coordinator's current RSS (not its peak), in MB. */
+  /** The coordinator's mean RSS over the interval (not its peak), in MB. */
   readonly coordinatorRssMb: number;
-  /** The highest current RSS among the participants, in MB. */
+  /** The highest mean RSS over the interval among the participants, in MB. */
   readonly participantRssMb: number;
-  /** The load generator's (this process's) current RSS, in MB. */
+  /** The load generator's (this process's) mean RSS over the interval, in MB. */
   readonly loadRssMb: number;
 }
 
 
-/** What one sample saw: the load's interval and every process's current RSS. */
+/** What one sample saw: the load's interval and every process's mean RSS over it. */
 export interface Sample {
   readonly interval: LoadInterval;
   readonly loadRssKb: number;
@@ -36,12 +37,13 @@ export interface Sample {
 
 
 /**
- * Ends the load's current interval now, and asks every child for its current RSS. The interval is
- * cut before this returns, so the caller may close the window right after.
+ * Ends the load's current interval now, and asks every child for its mean RSS over it (`rss` is
+ * this process's meter). The interval is cut before this returns, so the caller may close the
+ * window right after.
  */
-export function takeSample(load: LoadGenerator, coordinator: BenchChild, participants: readonly BenchChild[]): Promise<Sample> {
+export function takeSample(load: LoadGenerator, rss: RssMeter, coordinator: BenchChild, participants: readonly BenchChild[]): Promise<Sample> {
   const interval = load.takeInterval();
-  const loadRssKb = process.memoryUsage.rss() / 1024;
+  const loadRssKb = rss.take();
   return Promise.all([coordinator.sample(), ...participants.map((p) => p.sample())]).then(([coordinatorRssKb = Number.NaN, ...participantRssKb]) => ({
     interval,
     loadRssKb,
@@ -65,8 +67,8 @@ export function toInterval(s: Sample): BenchInterval {
   return {
     elapsedS: interval.endMs / 1000,
     committedPerSec: interval.elapsedMs > 0 ? (interval.committed * 1000) / interval.elapsedMs : 0,
-    p50Ms: quantile(interval.latenciesMs, 0.5),
-    p99Ms: quantile(interval.latenciesMs, 0.99),
+    p50Ms: interval.latency.p50Ms,
+    p99Ms: interval.latency.p99Ms,
     coordinatorRssMb: s.coordinatorRssKb / 1024,
     participantRssMb: s.participantRssKb / 1024,
     loadRssMb: s.loadRssKb / 1024,

@@ -62,7 +62,7 @@ export type BenchParentMessage =
   | { readonly type: 'init'; readonly spec: BenchNodeSpec }
   | { readonly type: 'mark' }
   | { readonly type: 'report' }
-  /** What the process's memory is now (answered by `sampled`); any time after `booted`. */
+  /** What the process's memory was since the last sample (answered by `sampled`); any time after `booted`. */
   | { readonly type: 'sample' }
   | { readonly type: 'stop' };
 
@@ -73,7 +73,7 @@ export type BenchChildMessage =
   | { readonly type: 'ready'; readonly address: string }
   | { readonly type: 'marked' }
   | { readonly type: 'report'; readonly report: BenchNodeReport }
-  /** Current resident set size, in kB (`process.memoryUsage.rss()`, not the peak). */
+  /** Mean resident set size since the window opened or the previous sample, in kB (read every second; not the peak). */
   | { readonly type: 'sampled'; readonly rssKb: number }
   | { readonly type: 'stopped' }
   | { readonly type: 'failed'; readonly message: string };

@@ -1,7 +1,8 @@
 // Child-process entry of `verdict bench` (forked with `--import tsx`): runs one node — a real
 // coordinator, a real participant with no-op hooks, or an echo node of the transport ceiling —
-// and reports its CPU, peak RSS and log counters (and, when sampled, its current RSS) to the
-// parent over the IPC channel. It exits when told to stop, and at once if the parent goes away.
+// and reports its CPU, peak RSS and log counters (and, when sampled, its mean RSS since the last
+// sample) to the parent over the IPC channel. It exits when told to stop, and at once if the
+// parent goes away.
 
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -12,6 +13,7 @@ import type { ParticipantHooks } from '../participant/participant-options.js';
 import { Vote } from '../protocol/types.js';
 import { BenchRole, type BenchChildMessage, type BenchLogCounters, type BenchNodeReport, type BenchNodeSpec, type BenchParentMessage } from './bench-ipc.js';
 import { EchoCoordinator, EchoParticipant } from './ceiling.js';
+import { RssMeter } from './rss-meter.js';
 
 /** A running node, whatever its role. */
 interface BenchNode {
@@ -134,6 +136,7 @@ function main(): void {
   let spec: BenchNodeSpec | undefined;
   let mark = { at: 0, cpu: process.cpuUsage(), log: NO_LOG, frames: NO_FRAMES };
   let profiler: Promise<WindowProfiler> | undefined;
+  let rss: RssMeter | undefined;
 
   process.on('message', (message: BenchParentMessage) => {
     switch (message.type) {
@@ -152,6 +155,8 @@ function main(): void {
       case 'mark':
         if (spec?.cpuProfile) profiler = WindowProfiler.start();
         if (node) mark = { at: performance.now(), cpu: process.cpuUsage(), log: { ...node.log() }, frames: node.frames() };
+        rss?.stop();
+        rss = new RssMeter();
         send({ type: 'marked' });
         return;
       case 'report': {
@@ -184,7 +189,7 @@ function main(): void {
         return;
       }
       case 'sample':
-        send({ type: 'sampled', rssKb: process.memoryUsage.rss() / 1024 });
+        send({ type: 'sampled', rssKb: rss ? rss.take() : process.memoryUsage.rss() / 1024 });
         return;
       case 'stop':
         // A clean close (then exit), as a real deployment would shut down.

@@ -28,7 +28,8 @@ import {
   type ResolvedBenchOptions,
 } from './bench-options.js';
 import { formatSampleProgress, summarizeIntervals, takeSample, toInterval, type BenchInterval, type Sample } from './bench-intervals.js';
-import { LoadGenerator, quantile, type LoadWindow } from './load.js';
+import { LoadGenerator, type LoadWindow } from './load.js';
+import { RssMeter } from './rss-meter.js';
 
 /** Slack on top of a measurement's planned phases before its watchdog kills it, in ms. */
 const WATCHDOG_SLACK_MS = 10_000;
@@ -201,6 +202,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
   }, budgetMs);
   let client: VerdictClient | undefined;
   let load: LoadGenerator | undefined;
+  let rss: RssMeter | undefined;
   let ok = false;
   try {
     const names = Array.from({ length: config.participants }, (_, i) => `bench-p${i}`);
@@ -238,6 +240,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
     await Promise.all(children.map((c) => c.mark()));
     load.startRecording();
+    rss = new RssMeter();
     const windowStart = performance.now();
     // The ceiling is a throughput reference; memory and tail over time are the protocol's.
     const sampling = kind === 'verdict' && opts.intervalS !== undefined;
@@ -251,7 +254,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       // A child that died mid-run ends a long run now, not at its end.
       if (sampleFailure) throw sampleFailure;
       if (!sampling) continue;
-      const sample = takeSample(load, coordinator, participants);
+      const sample = takeSample(load, rss, coordinator, participants);
       void sample.then(
         (x) => opts.onProgress(`${label(config)} ${config.variant}: ${formatSampleProgress(x)}`),
         (e: unknown) => (sampleFailure ??= e instanceof Error ? e : new Error(String(e))),
@@ -273,6 +276,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     throw e;
   } finally {
     clearTimeout(watchdog);
+    rss?.stop();
     load?.halt();
     client?.close();
     if (!ok) await Promise.all(children.map((c) => c.kill()));
@@ -309,9 +313,9 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     abortedPerSec: perSec(window.aborted, window),
     errorsPerSec: perSec(window.errors, window),
     ...(window.firstError ? { firstError: window.firstError } : {}),
-    p50Ms: quantile(window.latenciesMs, 0.5),
-    p95Ms: quantile(window.latenciesMs, 0.95),
-    p99Ms: quantile(window.latenciesMs, 0.99),
+    p50Ms: window.latency.p50Ms,
+    p95Ms: window.latency.p95Ms,
+    p99Ms: window.latency.p99Ms,
     coordinatorCpuUsPerTx: perTx(m.coordinator.cpuUs, committed),
     participantCpuUsPerTx: perTx(sum((r) => r.cpuUs), committed),
     loadCpuUsPerTx: perTx(window.cpuUs, committed),
@@ -324,7 +328,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     participantPeakRssMb: Math.max(0, ...m.participants.map((r) => r.maxRssKb / 1024)),
     hostLoad: m.hostLoad,
     ceilingPerSec,
-    ceilingP50Ms: ceiling ? quantile(ceiling.window.latenciesMs, 0.5) : null,
+    ceilingP50Ms: ceiling ? ceiling.window.latency.p50Ms : null,
     ceilingCpuUsPerTx: ceiling ? perTx(ceiling.coordinator.cpuUs, ceiling.window.committed) : null,
     ceilingTotalCpuUsPerTx: ceilingTotal,
     ceilingRatio: ceilingPerSec ? committedPerSec / ceilingPerSec : null,

@@ -2,12 +2,22 @@
 // initiator client, so that exactly N are in flight. Only completions inside the recording
 // window count (throughput, latency); the warm-up before it and the drain after it do not. The
 // window can also be cut into consecutive intervals, each read without disturbing the whole.
+// Latencies go into HDR histograms (3 significant digits), so that the generator's memory stays
+// the same over a run of any length (a list of every latency grew by 8 bytes a transaction).
 
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { BranchInput } from '../client/client-options.js';
 import type { VerdictClient } from '../client/client.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { LOAD_CALL_TIMEOUT_MS } from './bench-options.js';
+
+/** Latency quantiles of committed transactions, in ms (to 3 significant digits); NaN when none. */
+export interface LatencyQuantiles {
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+}
 
 /** What the load generator saw in its recording window. */
 export interface LoadWindow {
@@ -20,8 +30,8 @@ export interface LoadWindow {
   readonly errors: number;
   /** The first such failure, for the report. */
   readonly firstError: string | undefined;
-  /** Latencies of committed transactions, in ms, sorted ascending. */
-  readonly latenciesMs: Float64Array;
+  /** Latencies of committed transactions. */
+  readonly latency: LatencyQuantiles;
   /** Load generator CPU in the window (user + system), in µs. */
   readonly cpuUs: number;
 }
@@ -34,8 +44,20 @@ export interface LoadInterval {
   readonly elapsedMs: number;
   /** Transactions committed in the interval. */
   readonly committed: number;
-  /** Latencies of the transactions committed in the interval, in ms, sorted ascending. */
-  readonly latenciesMs: Float64Array;
+  /** Latencies of the transactions committed in the interval. */
+  readonly latency: LatencyQuantiles;
+}
+
+/** Latencies are recorded in µs, from 1 µs to an hour. */
+const HISTOGRAM_MAX_US = 3_600_000_000;
+
+function newHistogram(): RecordableHistogram {
+  return createHistogram({ lowest: 1, highest: HISTOGRAM_MAX_US, figures: 3 });
+}
+
+function quantilesOf(h: RecordableHistogram): LatencyQuantiles {
+  const at = (percentile: number): number => (h.count === 0 ? Number.NaN : h.percentile(percentile) / 1000);
+  return { p50Ms: at(50), p95Ms: at(95), p99Ms: at(99) };
 }
 
 /** Runs `inflight` concurrent workers committing `branches` until stopped. */
@@ -46,14 +68,16 @@ export class LoadGenerator {
   #running = false;
   #recording = false;
   #workers: Promise<void>[] = [];
-  #latencies: number[] = [];
+  /** Latencies of the whole window, and of the current interval. */
+  #window = newHistogram();
+  #interval = newHistogram();
   #committed = 0;
   #aborted = 0;
   #errors = 0;
   #firstError: string | undefined;
   #windowStart = 0;
   #cpuStart = process.cpuUsage();
-  /** Start of the current interval, and the index in #latencies of its first commit. */
+  /** Start of the current interval, and the window's commit count then. */
   #intervalStart = 0;
   #intervalFrom = 0;
 
@@ -72,7 +96,8 @@ export class LoadGenerator {
 
   /** Opens the recording window. */
   startRecording(): void {
-    this.#latencies = [];
+    this.#window.reset();
+    this.#interval.reset();
     this.#committed = this.#aborted = this.#errors = 0;
     this.#firstError = undefined;
     this.#windowStart = this.#intervalStart = performance.now();
@@ -88,16 +113,15 @@ export class LoadGenerator {
    */
   takeInterval(): LoadInterval {
     const now = performance.now();
-    // Every commit in the window appends one latency, so the interval is a suffix of #latencies.
-    const latenciesMs = Float64Array.from(this.#latencies.slice(this.#intervalFrom)).sort();
     const interval: LoadInterval = {
       endMs: now - this.#windowStart,
       elapsedMs: now - this.#intervalStart,
-      committed: latenciesMs.length,
-      latenciesMs,
+      committed: this.#committed - this.#intervalFrom,
+      latency: quantilesOf(this.#interval),
     };
+    this.#interval.reset();
     this.#intervalStart = now;
-    this.#intervalFrom = this.#latencies.length;
+    this.#intervalFrom = this.#committed;
     return interval;
   }
 
@@ -106,14 +130,13 @@ export class LoadGenerator {
     this.#recording = false;
     const elapsedMs = performance.now() - this.#windowStart;
     const cpu = process.cpuUsage(this.#cpuStart);
-    const latenciesMs = Float64Array.from(this.#latencies).sort();
     return {
       elapsedMs,
       committed: this.#committed,
       aborted: this.#aborted,
       errors: this.#errors,
       firstError: this.#firstError,
-      latenciesMs,
+      latency: quantilesOf(this.#window),
       cpuUs: cpu.user + cpu.system,
     };
   }
@@ -140,7 +163,9 @@ export class LoadGenerator {
         await this.#client.transact(this.#branches, { callTimeoutMs: LOAD_CALL_TIMEOUT_MS });
         if (this.#recording) {
           this.#committed++;
-          this.#latencies.push(performance.now() - t0);
+          const us = Math.min(HISTOGRAM_MAX_US, Math.max(1, Math.round((performance.now() - t0) * 1000)));
+          this.#window.record(us);
+          this.#interval.record(us);
         }
       } catch (e) {
         if (this.#recording) {
@@ -157,11 +182,4 @@ export class LoadGenerator {
       }
     }
   }
-}
-
-/** The `q`-quantile (0 < q ≤ 1) of ascending `sorted` values, by the nearest-rank method; NaN when empty. */
-export function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil(q * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? Number.NaN;
 }
