@@ -240,10 +240,10 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
     await Promise.all(children.map((c) => c.mark()));
     load.startRecording();
-    rss = new RssMeter();
     const windowStart = performance.now();
     // The ceiling is a throughput reference; memory and tail over time are the protocol's.
     const sampling = kind === 'verdict' && opts.intervalS !== undefined;
+    if (sampling) rss = new RssMeter();
     // Both schedules end at durationS, so the last sample and the window's end share one turn.
     const boundariesS = sampling && opts.intervalS !== undefined ? sampleTimesS(durationS, opts.intervalS) : [durationS];
     const pending: Promise<Sample>[] = [];
@@ -253,7 +253,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       await sleep(Math.max(0, windowStart + atS * 1000 - performance.now()));
       // A child that died mid-run ends a long run now, not at its end.
       if (sampleFailure) throw sampleFailure;
-      if (!sampling) continue;
+      if (!rss) continue;
       const sample = takeSample(load, rss, coordinator, participants);
       void sample.then(
         (x) => opts.onProgress(`${label(config)} ${config.variant}: ${formatSampleProgress(x)}`),
