@@ -5,6 +5,7 @@
 // connection.
 
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
+import { FrameBuffer } from '../common/frame-buffer.js';
 import { fromCallError } from '../common/grpc-errors.js';
 import { ErrorCode, OutcomeUnknownError, verdictError, VerdictError } from '../errors.js';
 import type {
@@ -15,9 +16,6 @@ import type {
   StreamedCommit,
   TransactionServiceClient,
 } from '../gen/verdict/v1/transaction.js';
-
-/** Bytes a frame carries besides its calls' own estimates (headroom for field tags, lengths). */
-const FRAME_OVERHEAD_BYTES = 64;
 
 interface Waiting {
   readonly txId: string;
@@ -31,12 +29,9 @@ interface Waiting {
 /** Commit calls over one CommitStream of `client`. */
 export class CommitStreamClient {
   readonly #client: TransactionServiceClient;
-  readonly #maxFrameBytes: number;
   #stream: ClientDuplexStream<CommitStreamRequest, CommitStreamResponse> | undefined;
-  #frame: StreamedCommit[] = [];
-  /** Upper bound of the encoded size of `#frame`. */
-  #frameBytes = 0;
-  #flushScheduled = false;
+  /** Calls not yet written, bound for the current stream. */
+  readonly #frame: FrameBuffer<StreamedCommit>;
   #nextCallId = 0;
   readonly #waiting = new Map<number, Waiting>();
   #closed = false;
@@ -44,12 +39,12 @@ export class CommitStreamClient {
   /** `maxFrameBytes`: the most one frame of calls may carry; keep it under the coordinator's maxMessageBytes. */
   constructor(client: TransactionServiceClient, maxFrameBytes: number) {
     this.#client = client;
-    this.#maxFrameBytes = maxFrameBytes;
+    this.#frame = new FrameBuffer(maxFrameBytes, (commits) => this.#stream?.write({ commits }));
   }
 
   /** Whether `request` fits in a frame on its own (a larger one must go as a unary call). */
   fits(request: CommitRequest): boolean {
-    return commitBytes(request) + FRAME_OVERHEAD_BYTES <= this.#maxFrameBytes;
+    return this.#frame.fits(commitBytes(request));
   }
 
   /**
@@ -67,14 +62,7 @@ export class CommitStreamClient {
         reject(new OutcomeUnknownError(`no answer within ${timeoutMs} ms; the outcome is unknown: ask again with get()`, txId ? { txId } : {}));
       }, timeoutMs);
       this.#waiting.set(callId, { txId, resolve, reject, timer, stream });
-      const bytes = commitBytes(request);
-      if (this.#frame.length > 0 && this.#frameBytes + bytes + FRAME_OVERHEAD_BYTES > this.#maxFrameBytes) this.#flush();
-      this.#frame.push({ callId, request });
-      this.#frameBytes += bytes;
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(this.#flush);
-      }
+      this.#frame.add({ callId, request }, commitBytes(request));
     });
   }
 
@@ -83,21 +71,12 @@ export class CommitStreamClient {
     this.#closed = true;
     const stream = this.#stream;
     this.#stream = undefined;
-    this.#frame = [];
-    this.#frameBytes = 0;
+    this.#frame.clear();
     if (stream) {
       stream.cancel();
       this.#failAll(stream, new OutcomeUnknownError('the client was closed before the answer came; the outcome is unknown: ask again with get()'));
     }
   }
-
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
-    const commits = this.#frame;
-    this.#frame = [];
-    this.#frameBytes = 0;
-    if (commits.length > 0) this.#stream?.write({ commits });
-  };
 
   #open(): ClientDuplexStream<CommitStreamRequest, CommitStreamResponse> {
     const stream = this.#client.commitStream();
@@ -116,8 +95,7 @@ export class CommitStreamClient {
       if (this.#stream === stream) {
         // The next call opens a new stream; calls queued for this one fail with it.
         this.#stream = undefined;
-        this.#frame = [];
-        this.#frameBytes = 0;
+        this.#frame.clear();
       }
       this.#failAll(stream, e);
     };

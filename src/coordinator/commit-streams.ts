@@ -4,6 +4,7 @@
 // answered; answers queued in one event-loop turn leave as one frame, as on participant sessions.
 
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { FrameBuffer } from '../common/frame-buffer.js';
 import { toCallError } from '../common/grpc-errors.js';
 import type { Logger } from '../common/logger.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
@@ -19,21 +20,27 @@ type CommitStreamCall = ServerDuplexStream<CommitStreamRequest, CommitStreamResp
 /** Starts one Commit; `answer` is called once with its reply. Returns what cancels the wait. */
 export type StartCommit = (request: CommitRequest, answer: (reply: CoordinatorReply) => void) => () => void;
 
-/** Bytes a frame carries besides its answers' own estimates (headroom for field tags, lengths). */
-const FRAME_OVERHEAD_BYTES = 64;
-
 class OpenStream {
   /** Unanswered calls by id, with what stops waiting for each. */
   readonly inFlight = new Map<number, () => void>();
-  results: StreamedCommitResult[] = [];
-  /** Upper bound of the encoded size of `results`. */
-  resultBytes = 0;
-  flushScheduled = false;
+  /** Answers not yet written. */
+  readonly results: FrameBuffer<StreamedCommitResult>;
   /** The client sent its last call: end once every call is answered. */
   halfClosed = false;
   closed = false;
 
-  constructor(readonly call: CommitStreamCall) {}
+  constructor(
+    readonly call: CommitStreamCall,
+    maxFrameBytes: number,
+    stats: CommitStreamStats,
+  ) {
+    this.results = new FrameBuffer(maxFrameBytes, (results) => {
+      if (this.closed) return;
+      stats.framesOut++;
+      stats.resultsOut += results.length;
+      call.write({ results });
+    });
+  }
 }
 
 /** Counters of the commit streams. */
@@ -66,7 +73,7 @@ export class CommitStreams {
 
   /** The gRPC handler for `TransactionService.CommitStream`. */
   readonly handle = (call: CommitStreamCall): void => {
-    const stream = new OpenStream(call);
+    const stream = new OpenStream(call, this.#maxFrameBytes, this.stats);
     this.#streams.add(stream);
     this.stats.opened++;
     call.on('data', (frame: CommitStreamRequest) => this.#onFrame(stream, frame));
@@ -83,7 +90,7 @@ export class CommitStreams {
   /** Answers what is queued and ends every stream (the coordinator is shutting down). */
   closeAll(): void {
     for (const stream of [...this.#streams]) {
-      this.#flush(stream);
+      stream.results.flush();
       stream.call.end();
       this.#close(stream);
     }
@@ -119,38 +126,19 @@ export class CommitStreams {
   }
 
   #queue(stream: OpenStream, result: StreamedCommitResult): void {
-    if (stream.closed) return;
-    const bytes = resultBytes(result);
-    if (stream.results.length > 0 && stream.resultBytes + bytes + FRAME_OVERHEAD_BYTES > this.#maxFrameBytes) this.#flush(stream);
-    stream.results.push(result);
-    stream.resultBytes += bytes;
-    if (!stream.flushScheduled) {
-      stream.flushScheduled = true;
-      setImmediate(() => this.#flush(stream));
-    }
-  }
-
-  #flush(stream: OpenStream): void {
-    stream.flushScheduled = false;
-    if (stream.closed || stream.results.length === 0) return;
-    const results = stream.results;
-    stream.results = [];
-    stream.resultBytes = 0;
-    this.stats.framesOut++;
-    this.stats.resultsOut += results.length;
-    stream.call.write({ results });
+    if (!stream.closed) stream.results.add(result, resultBytes(result));
   }
 
   #maybeEnd(stream: OpenStream): void {
     if (!stream.halfClosed || stream.inFlight.size > 0 || stream.closed) return;
-    this.#flush(stream);
+    stream.results.flush();
     stream.call.end();
     this.#close(stream);
   }
 
   #refuse(stream: OpenStream, details: string): void {
     this.#log.warn({ details }, 'commit stream refused');
-    this.#flush(stream);
+    stream.results.flush();
     stream.call.emit('error', { code: Status.INVALID_ARGUMENT, details });
     this.#close(stream);
   }
@@ -161,8 +149,7 @@ export class CommitStreams {
     this.#streams.delete(stream);
     for (const cancel of stream.inFlight.values()) cancel();
     stream.inFlight.clear();
-    stream.results = [];
-    stream.resultBytes = 0;
+    stream.results.clear();
   }
 }
 
