@@ -16,6 +16,7 @@ import {
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
+import { systemClock } from '../common/clock.js';
 import { coordinatorServerOptions, DEFAULT_MAX_MESSAGE_BYTES } from '../coordinator/coordinator-options.js';
 import { Outcome as WireOutcome, Vote as WireVote } from '../gen/verdict/v1/common.js';
 import {
@@ -66,7 +67,7 @@ export class EchoCoordinator {
   readonly #server: Server;
   readonly #sessions = new Map<string, EchoSession>();
   /** The coordinator's own CommitStream handler, in front of the echo. */
-  readonly #commitStreams = new CommitStreams((request, answer) => this.#start(request, answer), pino({ level: 'silent' }), DEFAULT_MAX_MESSAGE_BYTES);
+  readonly #commitStreams = new CommitStreams((request, answer) => this.#start(request, answer), pino({ level: 'silent' }), DEFAULT_MAX_MESSAGE_BYTES, systemClock);
   readonly #txs = new Map<string, EchoTx>();
   readonly #dirty = new Set<EchoSession>();
   #flushScheduled = false;

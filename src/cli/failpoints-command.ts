@@ -1,7 +1,7 @@
 // `verdict failpoints`: lists the named failpoints, one line each, and how to arm them.
 
 import type { Command } from 'commander';
-import { FAILPOINTS, FAILPOINTS_ENV } from '../faults/failpoints.js';
+import { FAILPOINTS, FAILPOINTS_ENV } from '../common/failpoints.js';
 
 /** Adds `verdict failpoints` to `program`. */
 export function addFailpointsCommand(program: Command): void {

@@ -1,6 +1,7 @@
 // Capped exponential backoff with jitter: the one policy used for reconnects and retries.
 
 import { backoffDelayMs } from '../protocol/types.js';
+import { systemClock, type Clock } from './clock.js';
 
 /** Backoff tunables. */
 export interface BackoffOptions {
@@ -11,17 +12,19 @@ export interface BackoffOptions {
 /** Produces successive retry delays: doubling from `initialMs` up to `maxMs`, each jittered by up to half. */
 export class Backoff {
   readonly #options: BackoffOptions;
+  readonly #clock: Clock;
   #attempt = 0;
 
-  constructor(options: BackoffOptions) {
+  constructor(options: BackoffOptions, clock: Clock = systemClock) {
     this.#options = options;
+    this.#clock = clock;
   }
 
   /** The next delay in ms. */
   next(): number {
     this.#attempt++;
     const base = backoffDelayMs(this.#attempt, this.#options.initialMs, this.#options.maxMs);
-    return Math.round(base / 2 + Math.random() * (base / 2));
+    return Math.round(base / 2 + this.#clock.random() * (base / 2));
   }
 
   /** Starts over after a success. */

@@ -2,6 +2,9 @@
 // the next item would take a frame over its byte limit. The sizes are estimates that the caller
 // keeps above the encoded size, so that no frame exceeds the peer's message limit.
 
+import { systemClock, type Clock } from './clock.js';
+import { mutant } from './mutants.js';
+
 /** Bytes a frame carries besides its items' own estimates (headroom for field tags, lengths). */
 export const FRAME_OVERHEAD_BYTES = 64;
 
@@ -9,15 +12,17 @@ export const FRAME_OVERHEAD_BYTES = 64;
 export class FrameBuffer<T> {
   readonly #maxBytes: number;
   readonly #write: (items: T[]) => void;
+  readonly #clock: Clock;
   #items: T[] = [];
   /** Upper bound of the encoded size of `#items`. */
   #bytes = 0;
   #scheduled = false;
 
   /** `maxBytes`: the most one frame may carry; keep it under the peer's message limit. */
-  constructor(maxBytes: number, write: (items: T[]) => void) {
+  constructor(maxBytes: number, write: (items: T[]) => void, clock: Clock = systemClock) {
     this.#maxBytes = maxBytes;
     this.#write = write;
+    this.#clock = clock;
   }
 
   /** Whether an item of `bytes` fits in a frame on its own. */
@@ -27,13 +32,18 @@ export class FrameBuffer<T> {
 
   /** Queues `item` (of at most `bytes` encoded) for the current frame. */
   add(item: T, bytes: number): void {
-    if (this.#items.length > 0 && this.#bytes + bytes + FRAME_OVERHEAD_BYTES > this.#maxBytes) this.flush();
+    if (this.#items.length > 0 && this.#bytes + bytes + FRAME_OVERHEAD_BYTES > this.#maxBytes && !mutant('frame-over-limit')) this.flush();
     this.#items.push(item);
     this.#bytes += bytes;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(this.flush);
+      this.#clock.defer(this.flush);
     }
+  }
+
+  /** The items queued for the next frame. */
+  get pending(): readonly T[] {
+    return this.#items;
   }
 
   /** Writes what is queued now, if anything. */

@@ -3,12 +3,19 @@
 // The first batch of a burst also waits for the end of the event-loop turn: a frame of twenty
 // prepares makes twenty writes, in microtasks of one turn, and they belong in one batch.
 
-import type { AbstractSublevel } from 'abstract-level';
-import type { Level } from 'level';
+import type { AbstractLevel, AbstractSublevel } from 'abstract-level';
+import { systemClock, type Clock } from './clock.js';
+import { mutant } from './mutants.js';
+
+/**
+ * The storage seam: the database a log lives in, string keys and binary values. In production a
+ * LevelDB (`level`); in the simulator an in-memory one under a fault layer.
+ */
+export type LogDatabase = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 
 /** A sublevel of the log's database, whatever its value encoding. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type LogSublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, any>;
+export type LogSublevel = AbstractSublevel<LogDatabase, string | Uint8Array, string, any>;
 
 /** One operation in a LevelDB batch, on the root database or on `sublevel`. */
 export type BatchOp =
@@ -34,6 +41,8 @@ export interface GroupCommitStats {
 export const INDEX_VALUE: Uint8Array = new Uint8Array([1]);
 
 const ROOT_OPTIONS = Object.freeze({});
+const SYNC = Object.freeze({ sync: true });
+const NO_SYNC = Object.freeze({ sync: false });
 
 interface Pending {
   readonly ops: readonly BatchOp[];
@@ -44,8 +53,9 @@ interface Pending {
 
 /** Writes atomic groups of operations to a LevelDB, batching concurrent writers. */
 export class GroupCommitter {
-  readonly #db: Level<string, Uint8Array>;
+  readonly #db: LogDatabase;
   readonly #batching: boolean;
+  readonly #clock: Clock;
   #queue: Pending[] = [];
   #writing = false;
   #drainScheduled = false;
@@ -53,9 +63,10 @@ export class GroupCommitter {
   readonly stats: GroupCommitStats = { batches: 0, syncedBatches: 0, writes: 0 };
 
   /** With `batching` false every write is its own batch (the naive baseline for benchmarks). */
-  constructor(db: Level<string, Uint8Array>, options: { batching?: boolean } = {}) {
+  constructor(db: LogDatabase, options: { batching?: boolean; clock?: Clock } = {}) {
     this.#db = db;
     this.#batching = options.batching ?? true;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Writes `ops` atomically; with `force`, resolves only once they are synced to disk. */
@@ -65,7 +76,7 @@ export class GroupCommitter {
       if (this.#writing || this.#drainScheduled) return;
       if (!this.#batching) return void this.#drain();
       this.#drainScheduled = true;
-      setImmediate(this.#startDrain);
+      this.#clock.defer(this.#startDrain);
     });
   }
 
@@ -124,6 +135,6 @@ export class GroupCommitter {
       await batch.close();
       throw e;
     }
-    await batch.write({ sync });
+    await batch.write(sync && !mutant('commit-write-unsynced') ? SYNC : NO_SYNC);
   }
 }

@@ -1,25 +1,27 @@
 // Timers addressed by key, as the state machines ask for them: setting a key replaces its timer.
 
-/** A set of timers addressed by string keys. Timers do not keep the process alive. */
-export class KeyedTimers {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly #fire: (key: string) => void;
-  readonly #now: () => number;
+import { systemClock, type Clock, type Timer } from './clock.js';
 
-  constructor(fire: (key: string) => void, now: () => number = Date.now) {
+/** A set of timers addressed by string keys, on a clock. Timers do not keep the process alive. */
+export class KeyedTimers {
+  readonly #timers = new Map<string, Timer>();
+  readonly #fire: (key: string) => void;
+  readonly #clock: Clock;
+
+  constructor(fire: (key: string) => void, clock: Clock = systemClock) {
     this.#fire = fire;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** Fires `key` at absolute time `at` plus a random delay up to `jitterMs`. */
   set(key: string, at: number, jitterMs: number): void {
     this.cancel(key);
-    const delay = Math.max(0, at - this.#now()) + (jitterMs > 0 ? Math.random() * jitterMs : 0);
-    const timer = setTimeout(() => {
+    const c = this.#clock;
+    const delay = Math.max(0, at - c.now()) + (jitterMs > 0 ? Math.floor(c.random() * jitterMs) : 0);
+    const timer = c.setTimer(() => {
       this.#timers.delete(key);
       this.#fire(key);
     }, delay);
-    timer.unref();
     this.#timers.set(key, timer);
   }
 
@@ -27,14 +29,14 @@ export class KeyedTimers {
   cancel(key: string): void {
     const timer = this.#timers.get(key);
     if (timer) {
-      clearTimeout(timer);
+      timer.cancel();
       this.#timers.delete(key);
     }
   }
 
   /** Cancels every timer. */
   clear(): void {
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
   }
 

@@ -2,9 +2,26 @@
 
 import { Level } from 'level';
 import { ErrorCode, VerdictError } from '../errors.js';
+import type { LogDatabase } from './group-commit.js';
+
+/**
+ * The storage seam of a log: where it lives (for messages) and how to open its database. The
+ * default is a LevelDB directory; the simulator passes an in-memory store under a fault layer.
+ */
+export interface LogStorage {
+  /** Where the log lives, for messages (a directory, or a simulated disk's name). */
+  readonly location: string;
+  /** Opens the database; `what` names the log in errors ("decision log"). */
+  open(what: string): Promise<LogDatabase>;
+}
+
+/** The storage of a log in the LevelDB directory `dir`. */
+export function levelStorage(dir: string): LogStorage {
+  return { location: dir, open: (what) => openLevel(dir, what) };
+}
 
 /** Opens (creating if missing) the LevelDB at `dir` with string keys and binary values. */
-export async function openLevel(dir: string, what: string): Promise<Level<string, Uint8Array>> {
+export async function openLevel(dir: string, what: string): Promise<LogDatabase> {
   const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
   try {
     await db.open();

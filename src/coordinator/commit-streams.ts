@@ -3,7 +3,9 @@
 // commits here. Each call is answered once, by its call id, with what the unary Commit would have
 // answered; answers queued in one event-loop turn leave as one frame, as on participant sessions.
 
-import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import type { Clock } from '../common/clock.js';
+import type { CommitStreamServerStream } from '../common/transport.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
 import { toCallError } from '../common/grpc-errors.js';
 import type { Logger } from '../common/logger.js';
@@ -15,7 +17,7 @@ import { ErrorCode } from '../errors.js';
 /** Most calls one stream may have unanswered; more are refused with LIMIT_EXCEEDED. */
 export const MAX_CALLS_PER_STREAM = 10_000;
 
-type CommitStreamCall = ServerDuplexStream<CommitStreamRequest, CommitStreamResponse>;
+type CommitStreamCall = CommitStreamServerStream;
 
 /** Starts one Commit; `answer` is called once with its reply. Returns what cancels the wait. */
 export type StartCommit = (request: CommitRequest, answer: (reply: CoordinatorReply) => void) => () => void;
@@ -33,13 +35,18 @@ class OpenStream {
     readonly call: CommitStreamCall,
     maxFrameBytes: number,
     stats: CommitStreamStats,
+    clock: Clock,
   ) {
-    this.results = new FrameBuffer(maxFrameBytes, (results) => {
-      if (this.closed) return;
-      stats.framesOut++;
-      stats.resultsOut += results.length;
-      call.write({ results });
-    });
+    this.results = new FrameBuffer(
+      maxFrameBytes,
+      (results) => {
+        if (this.closed) return;
+        stats.framesOut++;
+        stats.resultsOut += results.length;
+        call.write({ results });
+      },
+      clock,
+    );
   }
 }
 
@@ -58,6 +65,7 @@ export class CommitStreams {
   readonly #start: StartCommit;
   readonly #log: Logger;
   readonly #maxFrameBytes: number;
+  readonly #clock: Clock;
   readonly #streams = new Set<OpenStream>();
   readonly stats: CommitStreamStats = { opened: 0, framesOut: 0, resultsOut: 0 };
 
@@ -65,15 +73,16 @@ export class CommitStreams {
    * `maxFrameBytes`: the largest message the server may send (its max_send_message_length); a
    * turn's answers are split over as many frames as that takes.
    */
-  constructor(start: StartCommit, log: Logger, maxFrameBytes: number) {
+  constructor(start: StartCommit, log: Logger, maxFrameBytes: number, clock: Clock) {
     this.#start = start;
     this.#log = log;
     this.#maxFrameBytes = maxFrameBytes;
+    this.#clock = clock;
   }
 
   /** The gRPC handler for `TransactionService.CommitStream`. */
   readonly handle = (call: CommitStreamCall): void => {
-    const stream = new OpenStream(call, this.#maxFrameBytes, this.stats);
+    const stream = new OpenStream(call, this.#maxFrameBytes, this.stats, this.#clock);
     this.#streams.add(stream);
     this.stats.opened++;
     call.on('data', (frame: CommitStreamRequest) => this.#onFrame(stream, frame));

@@ -1,7 +1,11 @@
 // Options of the coordinator process.
 
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
+import type { Clock } from '../common/clock.js';
+import type { LogStorage } from '../common/level-errors.js';
 import type { Logger } from '../common/logger.js';
+import type { ServerTransport } from '../common/transport.js';
+import type { CoordinatorEffect, CoordinatorInput, CoordinatorRecord, TxState } from '../protocol/coordinator-events.js';
 import type { CoordinatorMachineConfig } from '../protocol/coordinator-machine.js';
 
 /** Default listen address. */
@@ -70,4 +74,20 @@ export interface CoordinatorOptions {
   readonly frameBatching?: boolean;
   /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
   readonly logger?: Logger;
+  /** The clock seam (time, timers, deferral, jitter). Default: the system clock. */
+  readonly clock?: Clock;
+  /** The storage seam: where the decision log lives. Default: LevelDB in `dataDir`. */
+  readonly storage?: LogStorage;
+  /** The transport seam: how the coordinator is reached. Default: a gRPC server on `listen`. */
+  readonly transport?: ServerTransport;
+  /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */
+  readonly observer?: CoordinatorObserver;
+}
+
+/** A watcher of the coordinator's protocol steps. It observes; it never changes what happens. */
+export interface CoordinatorObserver {
+  /** Recovery read `open` from the log and resumed `live`. */
+  recovered?(open: readonly CoordinatorRecord[], live: readonly string[]): void;
+  /** One step: the input (undefined for recovery), the effects asked for, the tx's state before it. */
+  step?(input: CoordinatorInput | undefined, effects: readonly CoordinatorEffect[], before: TxState | undefined): void;
 }

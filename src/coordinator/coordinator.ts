@@ -3,15 +3,17 @@
 // its effects in order; nothing else touches protocol state.
 
 import { EventEmitter } from 'node:events';
-import { Server, ServerCredentials, status as Status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import { systemClock, type Clock, type Timer } from '../common/clock.js';
 import { KeyedTimers } from '../common/keyed-timers.js';
+import { levelStorage } from '../common/level-errors.js';
+import { mutant } from '../common/mutants.js';
+import type { CoordinatorHandlers, ServerTransport, UnaryCall, UnaryCallback, UnaryHandler } from '../common/transport.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { toStatus } from '../common/grpc-errors.js';
 import { outcomeToWire, viewToWire } from '../common/wire.js';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { ParticipantServiceService } from '../gen/verdict/v1/participant.js';
 import {
-  TransactionServiceService,
   type AbortRequest,
   type AbortResponse,
   type BeginRequest,
@@ -29,9 +31,10 @@ import type {
   IgnoredReason,
   InitiatorRequest,
   PersistToken,
+  TxState,
   TxView,
 } from '../protocol/coordinator-events.js';
-import { checkFailpointEnv, failpoint } from '../faults/failpoints.js';
+import { checkFailpointEnv, failpoint } from '../common/failpoints.js';
 import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorMachine, DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
 import type { Outcome } from '../protocol/types.js';
@@ -45,8 +48,10 @@ import {
   DEFAULT_MAX_CALL_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
   coordinatorServerOptions,
+  type CoordinatorObserver,
   type CoordinatorOptions,
 } from './coordinator-options.js';
+import { GrpcServerTransport } from './grpc-server-transport.js';
 import { CommitStreams, type CommitStreamStats } from './commit-streams.js';
 import { DecisionLog } from './decision-log.js';
 import { ParticipantSessions, type SessionStats } from './participant-sessions.js';
@@ -74,9 +79,15 @@ export interface CoordinatorStats {
 export interface CoordinatorEvents {
   decided: [txId: string, outcome: Outcome, reason: string | undefined];
   ended: [txId: string, outcome: Outcome];
-  /** An unexpected error stopped the coordinator (fail-stop); restart it to recover. */
+  /**
+   * The coordinator stopped serving (fail-stop): its decision log failed, or an unexpected error
+   * left it unsure of its state. Restart it: recovery decides from what the log holds.
+   */
   error: [error: Error];
 }
+
+/** How many phase-2 retries the `retry-gives-up` mutant allows per transaction. */
+const RETRY_GIVES_UP_AFTER = 2;
 
 interface Pending {
   readonly kind: InitiatorRequest['type'];
@@ -96,7 +107,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly #log: Logger;
   readonly #decisionLog: DecisionLog;
   readonly #machine: CoordinatorMachine;
-  readonly #server: Server;
+  readonly #transport: ServerTransport;
+  readonly #clock: Clock;
+  readonly #observer: CoordinatorObserver | undefined;
   readonly #sessions: ParticipantSessions;
   readonly #commitStreams: CommitStreams;
   readonly #timers: KeyedTimers;
@@ -106,8 +119,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   #state: CoordinatorState = 'running';
   #closing: Promise<void> | undefined;
   #address = '';
-  #gcTimer: NodeJS.Timeout | undefined;
+  #gcTimer: Timer | undefined;
   #gcRunning: Promise<unknown> | undefined;
+  /** Phase-2 retries per transaction, counted only while the `retry-gives-up` mutant is armed. */
+  readonly #retries = new Map<string, number>();
   readonly #counters = {
     committed: 0,
     aborted: 0,
@@ -115,31 +130,35 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     ignored: { 'unknown-tx': 0, 'not-a-branch': 0, duplicate: 0, 'conflicting-vote': 0, late: 0, 'outcome-mismatch': 0, 'never-issued': 0 } as Record<IgnoredReason, number>,
   };
 
-  private constructor(options: CoordinatorOptions, decisionLog: DecisionLog, epoch: number, log: Logger) {
+  private constructor(options: CoordinatorOptions, decisionLog: DecisionLog, epoch: number, log: Logger, clock: Clock) {
     super();
     this.#log = log;
+    this.#clock = clock;
+    this.#observer = options.observer;
     this.#decisionLog = decisionLog;
     this.#maxCallMs = options.maxCallMs ?? DEFAULT_MAX_CALL_MS;
     this.#machine = new CoordinatorMachine({ ...DEFAULT_COORDINATOR_MACHINE_CONFIG, ...options.protocol, epoch });
-    this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }));
+    this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }), clock);
+    const maxFrameBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#sessions = new ParticipantSessions(epoch, (input) => this.#dispatch(input), log.child({ component: 'sessions' }), {
       batching: options.frameBatching ?? true,
+      maxFrameBytes,
+      clock,
     });
-    const serverOptions = coordinatorServerOptions(options);
-    this.#commitStreams = new CommitStreams(
-      (request, answer) => this.#startCommit(request, answer),
-      log.child({ component: 'commit-streams' }),
-      serverOptions['grpc.max_send_message_length'] ?? DEFAULT_MAX_MESSAGE_BYTES,
-    );
-    this.#server = new Server(serverOptions);
-    this.#server.addService(TransactionServiceService, {
+    this.#commitStreams = new CommitStreams((request, answer) => this.#startCommit(request, answer), log.child({ component: 'commit-streams' }), maxFrameBytes, clock);
+    this.#transport = options.transport ?? new GrpcServerTransport(options.listen ?? DEFAULT_LISTEN, coordinatorServerOptions(options));
+  }
+
+  /** What the transport serves. */
+  #handlers(): CoordinatorHandlers {
+    return {
+      session: this.#sessions.handle,
       begin: this.#begin,
       commit: this.#commit,
       abort: this.#abort,
       getTransaction: this.#getTransaction,
       commitStream: this.#commitStreams.handle,
-    });
-    this.#server.addService(ParticipantServiceService, { session: this.#sessions.handle });
+    };
   }
 
   /**
@@ -149,20 +168,24 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   static async start(options: CoordinatorOptions = {}): Promise<Coordinator> {
     checkFailpointEnv();
+    const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
-    const dataDir = options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR;
-    const decisionLog = await DecisionLog.open(dataDir, { groupCommit: options.groupCommit ?? true });
+    const storage = options.storage ?? levelStorage(options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR);
+    const decisionLog = await DecisionLog.open(storage, clock, { groupCommit: options.groupCommit ?? true });
     let coordinator: Coordinator | undefined;
     try {
       // Read everything before writing anything: a log that cannot be read is left untouched.
       const open = await decisionLog.loadOpen();
       const horizon = await decisionLog.loadHorizon();
       const epoch = await decisionLog.bumpEpoch();
-      coordinator = new Coordinator(options, decisionLog, epoch, log);
-      coordinator.#run(coordinator.#machine.recover(open, Date.now(), horizon));
+      coordinator = new Coordinator(options, decisionLog, epoch, log, clock);
+      const effects = coordinator.#machine.recover(open, clock.now(), horizon);
+      coordinator.#observer?.recovered?.(open, coordinator.#machine.liveTxIds());
+      coordinator.#observer?.step?.(undefined, effects, undefined);
+      coordinator.#run(effects);
       coordinator.#startGc(options.retentionMs ?? DEFAULT_RETENTION_MS, options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS);
-      coordinator.#address = await coordinator.#bind(options.listen ?? DEFAULT_LISTEN);
-      log.info({ epoch, recovered: open.length, address: coordinator.#address, dataDir }, 'coordinator started');
+      coordinator.#address = await coordinator.#transport.serve(coordinator.#handlers());
+      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: storage.location }, 'coordinator started');
       return coordinator;
     } catch (e) {
       if (coordinator) await coordinator.close();
@@ -215,7 +238,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   async #doClose(): Promise<void> {
     this.#state = 'closing';
-    if (this.#gcTimer) clearInterval(this.#gcTimer);
+    this.#gcTimer?.cancel();
     await this.#gcRunning;
     this.#timers.clear();
     this.#sessions.closeAll();
@@ -230,16 +253,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     }
     // After the answers above: each stream writes them, then ends.
     this.#commitStreams.closeAll();
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, DEFAULT_CLOSE_GRACE_MS);
-      this.#server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await this.#transport.close(DEFAULT_CLOSE_GRACE_MS);
     // Let in-flight log writes settle before closing the database under them.
     await this.#decisionLog.write([], false).catch(() => undefined);
     await this.#decisionLog.close();
@@ -249,15 +263,17 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Drops END summaries older than the retention, raising the forgotten horizon first. */
   #startGc(retentionMs: number, intervalMs: number): void {
-    this.#gcTimer = setInterval(() => {
-      if (this.#gcRunning || this.#state !== 'running') return;
-      this.#gcRunning = this.collectGarbage(Date.now() - retentionMs)
-        .catch((e: unknown) => this.#log.error({ err: e }, 'garbage collection failed'))
+    const tick = (): void => {
+      if (this.#state !== 'running') return;
+      this.#gcTimer = this.#clock.setTimer(tick, intervalMs);
+      if (this.#gcRunning) return;
+      this.#gcRunning = this.collectGarbage(this.#clock.now() - retentionMs)
+        .catch((e: unknown) => this.#failStop(e, 'garbage collection failed'))
         .finally(() => {
           this.#gcRunning = undefined;
         });
-    }, intervalMs);
-    this.#gcTimer.unref();
+    };
+    this.#gcTimer = this.#clock.setTimer(tick, intervalMs);
   }
 
   /**
@@ -280,29 +296,56 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     }
   }
 
-  #bind(listen: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.#server.bindAsync(listen, ServerCredentials.createInsecure(), (e, port) => {
-        if (e) return reject(new VerdictError(ErrorCode.UNAVAILABLE, `cannot listen on ${listen}: ${e.message}`, { cause: e }));
-        const host = listen.slice(0, listen.lastIndexOf(':'));
-        resolve(`${host}:${port}`);
-      });
-    });
-  }
-
   // ---- the protocol loop --------------------------------------------------------------------
 
   #dispatch(input: CoordinatorInput): void {
     if (this.#state !== 'running') return;
     try {
-      this.#run(this.#machine.handle(input, Date.now()));
+      const observer = this.#observer;
+      if (observer?.step) {
+        const txId = txIdOf(input);
+        const before = txId === undefined ? undefined : this.#machine.view(txId)?.state;
+        const effects = this.#machine.handle(input, this.#clock.now());
+        observer.step(input, effects, before);
+        this.#run(effects);
+      } else {
+        this.#run(this.#machine.handle(input, this.#clock.now()));
+      }
     } catch (e) {
       // An effect half carried out leaves the machine ahead of the world: stop serving
       // (fail-stop); the next start recovers from the log.
-      this.#log.fatal({ err: e }, 'coordinator stopped after an unexpected error');
-      void this.close();
-      if (this.listenerCount('error') > 0) this.emit('error', e as Error);
+      this.#failStop(e, 'coordinator stopped after an unexpected error');
     }
+  }
+
+  /**
+   * Stops serving (fail-stop): waiting callers hear OUTCOME_UNKNOWN, never an outcome this
+   * incarnation cannot vouch for, and the next start decides from what the log holds.
+   */
+  #failStop(e: unknown, what: string): void {
+    if (this.#state !== 'running') return;
+    this.#log.fatal({ err: e }, what);
+    void this.close();
+    if (this.listenerCount('error') > 0) this.emit('error', e instanceof Error ? e : new Error(String(e)));
+  }
+
+  /**
+   * A log write failed. LevelDB may have written the record all the same (a failed sync can leave
+   * it in the log for the next open) and refuses every write after it: the outcome is unknown,
+   * so the transaction's callers hear OUTCOME_UNKNOWN and the coordinator stops.
+   */
+  #writeFailed(e: unknown, token: PersistToken | undefined): void {
+    const message = (e as Error)?.message ?? String(e);
+    this.#log.error({ err: e, txId: token?.txId }, 'decision log write failed');
+    if (token && mutant('abort-on-failed-commit-write')) return this.#dispatch({ type: 'persist-failed', token, message, assumeNotWritten: true });
+    if (token) this.#dispatch({ type: 'persist-failed', token, message });
+    this.#failStop(
+      new VerdictError(ErrorCode.INTERNAL, `the decision log write failed (${message}); the coordinator stopped: restart it to recover from the log`, {
+        cause: e,
+        ...(token ? { txId: token.txId } : {}),
+      }),
+      'decision log write failed; stopping',
+    );
   }
 
   #run(effects: readonly CoordinatorEffect[]): void {
@@ -315,17 +358,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return this.#sessions.send(effect.to, effect.message);
       case 'persist': {
         const { token } = effect;
-        const write = this.#write(effect.ops, effect.force, token);
-        write.then(
+        const commit = token?.kind === 'commit';
+        const early = commit && mutant('commit-before-durable');
+        this.#write(effect.ops, effect.force && !(commit && mutant('commit-record-unforced')), token).then(
           () => {
-            if (token?.kind === 'commit') failpoint('coordinator.after-commit-record');
-            if (token) this.#dispatch({ type: 'persisted', token });
+            if (commit) failpoint('coordinator.after-commit-record');
+            if (token && !early) this.#dispatch({ type: 'persisted', token });
           },
-          (e: unknown) => {
-            this.#log.error({ err: e, txId: token?.txId }, 'decision log write failed');
-            if (token) this.#dispatch({ type: 'persist-failed', token, message: (e as Error).message });
-          },
+          (e: unknown) => this.#writeFailed(e, token),
         );
+        if (early) this.#clock.defer(() => this.#dispatch({ type: 'persisted', token }));
         return;
       }
       case 'reply': {
@@ -337,6 +379,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return;
       }
       case 'set-timer':
+        if (effect.key.startsWith('retry/') && mutant('retry-gives-up')) {
+          const n = (this.#retries.get(effect.key) ?? 0) + 1;
+          this.#retries.set(effect.key, n);
+          if (n > RETRY_GIVES_UP_AFTER + 1) return;
+        }
         return this.#timers.set(effect.key, effect.at, effect.jitterMs);
       case 'cancel-timer':
         return this.#timers.cancel(effect.key);
@@ -356,6 +403,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         if (effect.outcome === 'committed') this.#counters.committed++;
         else this.#counters.aborted++;
         this.#log.debug({ txId: effect.txId, outcome: effect.outcome, reason: effect.reason }, 'decided');
+        if (effect.outcome === 'committed' && mutant('forget-commit-early')) {
+          this.#write([{ op: 'del', space: 'open', txId: effect.txId }], false, undefined).catch((e: unknown) => this.#writeFailed(e, undefined));
+        }
         this.emit('decided', effect.txId, effect.outcome, effect.reason);
         return;
       case 'ended':
@@ -377,7 +427,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     } else if (ops.some((op) => op.op === 'put' && op.record.kind === 'end')) {
       failpoint('coordinator.before-end-record');
     }
-    return this.#decisionLog.write(ops, force);
+    await this.#decisionLog.write(ops, force);
+    // The record is in the log; an error here is LevelDB failing a write that landed all the same.
+    if (token?.kind === 'commit') failpoint('coordinator.commit-record-write-fails');
   }
 
   /**
@@ -386,28 +438,27 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   #request(kind: InitiatorRequest['type'], answer: (reply: CoordinatorReply) => void): { requestId: number; cancel: () => void } {
     const requestId = ++this.#nextRequestId;
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimer(() => {
       if (this.#pending.delete(requestId)) {
         answer({ type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${this.#maxCallMs} ms; ask again with GetTransaction` } });
       }
     }, this.#maxCallMs);
-    timer.unref();
     this.#pending.set(requestId, {
       kind,
       answer: (reply) => {
-        clearTimeout(timer);
+        timer.cancel();
         answer(reply);
       },
     });
     const cancel = (): void => {
-      clearTimeout(timer);
+      timer.cancel();
       this.#pending.delete(requestId);
     };
     return { requestId, cancel };
   }
 
   /** A unary call's request: cancelled with the call. */
-  #unaryRequest(kind: InitiatorRequest['type'], call: ServerUnaryCall<unknown, unknown>, answer: (reply: CoordinatorReply) => void): number {
+  #unaryRequest(kind: InitiatorRequest['type'], call: UnaryCall<unknown>, answer: (reply: CoordinatorReply) => void): number {
     const { requestId, cancel } = this.#request(kind, answer);
     call.on('cancelled', cancel);
     return requestId;
@@ -433,7 +484,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   // ---- TransactionService -------------------------------------------------------------------
 
-  readonly #begin = (call: ServerUnaryCall<BeginRequest, BeginResponse>, callback: sendUnaryData<BeginResponse>): void => {
+  readonly #begin: UnaryHandler<BeginRequest, BeginResponse> = (call, callback) => {
     const requestId = this.#unaryRequest('begin', call, (reply) => {
       if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
       else fail(callback, reply);
@@ -441,7 +492,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
   };
 
-  readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
+  readonly #commit: UnaryHandler<CommitRequest, CommitResponse> = (call, callback) => {
     const cancel = this.#startCommit(call.request, (reply) => {
       if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
       else fail(callback, reply);
@@ -449,7 +500,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     call.on('cancelled', cancel);
   };
 
-  readonly #abort = (call: ServerUnaryCall<AbortRequest, AbortResponse>, callback: sendUnaryData<AbortResponse>): void => {
+  readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = (call, callback) => {
     const requestId = this.#unaryRequest('abort', call, (reply) => {
       if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
       else fail(callback, reply);
@@ -457,10 +508,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
   };
 
-  readonly #getTransaction = (
-    call: ServerUnaryCall<GetTransactionRequest, GetTransactionResponse>,
-    callback: sendUnaryData<GetTransactionResponse>,
-  ): void => {
+  readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = (call, callback) => {
     const requestId = this.#unaryRequest('get', call, (reply) => {
       if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
       else fail(callback, reply);
@@ -469,7 +517,29 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   };
 }
 
-function fail(callback: sendUnaryData<never>, reply: CoordinatorReply): void {
+function fail(callback: UnaryCallback<never>, reply: CoordinatorReply): void {
   if (reply.type === 'error') callback(toStatus(reply.error));
   else callback({ code: Status.INTERNAL, details: `unexpected reply ${reply.type}` });
+}
+
+/** The transaction an input concerns, when it names one. */
+function txIdOf(input: CoordinatorInput): string | undefined {
+  switch (input.type) {
+    case 'message':
+      return input.message.txId;
+    case 'persisted':
+    case 'persist-failed':
+      return input.token.txId;
+    case 'lookup-result':
+    case 'abort':
+    case 'get':
+    case 'gc-horizon':
+      return input.txId;
+    case 'commit':
+      return input.txId || undefined;
+    case 'timer':
+      return input.key.slice(input.key.indexOf('/') + 1);
+    default:
+      return undefined;
+  }
 }

@@ -2,15 +2,16 @@
 // (loaded at start: recovery cost follows unfinished work, not history), `done/<tx>` holds end
 // summaries read on demand, `meta/epoch` the boot counter. Values are versioned protobuf.
 
-import type { Level } from 'level';
 import { ErrorCode, VerdictError } from '../errors.js';
 import {
   CoordinatorRecord as WireRecord,
   CoordinatorRecordKind as WireKind,
 } from '../gen/verdict/v1/log.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
-import { GroupCommitter, INDEX_VALUE, type BatchOp } from '../common/group-commit.js';
-import { openLevel } from '../common/level-errors.js';
+import type { Clock } from '../common/clock.js';
+import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogDatabase } from '../common/group-commit.js';
+import type { LogStorage } from '../common/level-errors.js';
+import { mutant } from '../common/mutants.js';
 import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorRecordKind, type CoordinatorLogOp, type CoordinatorRecord } from '../protocol/coordinator-events.js';
 import { Outcome } from '../protocol/types.js';
@@ -18,10 +19,14 @@ import { Outcome } from '../protocol/types.js';
 /** The record format version this build writes and reads. */
 export const COORDINATOR_RECORD_VERSION = 1;
 
-const EPOCH_KEY = 'meta/epoch';
+/** Key of the epoch counter. */
+export const EPOCH_KEY = 'meta/epoch';
 const HORIZON_KEY = 'meta/gc-horizon';
-const OPEN = 'open/';
-const DONE = 'done/';
+const SYNC = Object.freeze({ sync: true });
+/** Prefix of the decisions still being delivered (COMMIT and one-phase intent records). */
+export const OPEN = 'open/';
+/** Prefix of the END summaries. */
+export const DONE = 'done/';
 /** Index of END summaries by the time they were written: `ended/<ms, 15 digits>/<tx>`. */
 const ENDED = 'ended/';
 const endedKey = (ms: number, txId: string): string => `${ENDED}${String(ms).padStart(15, '0')}/${txId}`;
@@ -34,24 +39,26 @@ export interface ExpiredSummary {
 
 /** The coordinator's durable log. */
 export class DecisionLog {
-  readonly #db: Level<string, Uint8Array>;
+  readonly #db: LogDatabase;
   readonly #dir: string;
   readonly #writer: GroupCommitter;
+  readonly #clock: Clock;
   /**
    * END summaries written but not yet settled. The machine forgets a transaction as soon as it
    * emits its END, so a lookup racing the write must still find it, never presume an abort.
    */
   readonly #ending = new Map<string, CoordinatorRecord>();
 
-  private constructor(db: Level<string, Uint8Array>, dir: string, groupCommit: boolean) {
+  private constructor(db: LogDatabase, dir: string, groupCommit: boolean, clock: Clock) {
     this.#db = db;
     this.#dir = dir;
-    this.#writer = new GroupCommitter(db, { batching: groupCommit });
+    this.#clock = clock;
+    this.#writer = new GroupCommitter(db, { batching: groupCommit, clock });
   }
 
-  /** Opens the log in `dir`; fails with DATA_DIR_LOCKED or LOG_CORRUPT rather than guess. */
-  static async open(dir: string, options: { groupCommit?: boolean } = {}): Promise<DecisionLog> {
-    return new DecisionLog(await openLevel(dir, 'decision log'), dir, options.groupCommit ?? true);
+  /** Opens the log in `storage`; fails with DATA_DIR_LOCKED or LOG_CORRUPT rather than guess. */
+  static async open(storage: LogStorage, clock: Clock, options: { groupCommit?: boolean } = {}): Promise<DecisionLog> {
+    return new DecisionLog(await storage.open('decision log'), storage.location, options.groupCommit ?? true, clock);
   }
 
   /** Write counters (batches, synced batches). */
@@ -64,8 +71,10 @@ export class DecisionLog {
     const raw = await this.#db.get(EPOCH_KEY);
     const previous = raw === undefined ? 0 : Number(Buffer.from(raw).toString('utf8'));
     if (!Number.isSafeInteger(previous) || previous < 0) throw this.#corrupt(`the epoch record is unreadable`);
-    const epoch = previous + 1;
-    await this.#db.put(EPOCH_KEY, Buffer.from(String(epoch), 'utf8'), { sync: true });
+    const epoch = mutant('epoch-not-bumped') ? Math.max(1, previous) : previous + 1;
+    const batch = this.#db.batch();
+    batch.put(EPOCH_KEY, Buffer.from(String(epoch), 'utf8'));
+    await batch.write(SYNC);
     return epoch;
   }
 
@@ -83,12 +92,13 @@ export class DecisionLog {
     const ending = this.#ending.get(txId);
     if (ending) return ending;
     const value = await this.#db.get(DONE + txId);
+    if (value === undefined && mutant('unknown-tx-committed')) return { kind: CoordinatorRecordKind.END, txId, participants: [], outcome: Outcome.COMMITTED };
     return value === undefined ? undefined : this.#decode(DONE + txId, value);
   }
 
   /** Writes `ops` atomically (group-committed); `force` waits until they are synced. */
   write(ops: readonly CoordinatorLogOp[], force: boolean): Promise<void> {
-    const now = Date.now();
+    const now = this.#clock.now();
     const batch: BatchOp[] = [];
     const ending: CoordinatorRecord[] = [];
     for (const op of ops) {
@@ -150,32 +160,11 @@ export class DecisionLog {
   }
 
   #decode(key: string, value: Uint8Array): CoordinatorRecord {
-    let wire: WireRecord;
     try {
-      wire = WireRecord.decode(value);
+      return decodeCoordinatorRecord(key, value);
     } catch (e) {
-      throw this.#corrupt(`record ${key} cannot be decoded`, e);
+      throw this.#corrupt((e as Error).message, (e as Error).cause);
     }
-    if (wire.version !== COORDINATOR_RECORD_VERSION) throw this.#corrupt(`record ${key} has unknown version ${wire.version}`);
-    const kind =
-      wire.kind === WireKind.COORDINATOR_RECORD_KIND_COMMIT
-        ? CoordinatorRecordKind.COMMIT
-        : wire.kind === WireKind.COORDINATOR_RECORD_KIND_ONE_PHASE
-          ? CoordinatorRecordKind.ONE_PHASE
-          : wire.kind === WireKind.COORDINATOR_RECORD_KIND_END
-            ? CoordinatorRecordKind.END
-            : undefined;
-    if (kind === undefined || !key.endsWith(wire.txId)) throw this.#corrupt(`record ${key} is inconsistent (kind ${wire.kind}, tx ${wire.txId})`);
-    const outcome =
-      wire.outcome === WireOutcome.OUTCOME_COMMITTED ? Outcome.COMMITTED : wire.outcome === WireOutcome.OUTCOME_ABORTED ? Outcome.ABORTED : undefined;
-    if (kind === CoordinatorRecordKind.END && outcome === undefined) throw this.#corrupt(`END record ${key} has no outcome`);
-    return {
-      kind,
-      txId: wire.txId,
-      participants: wire.participants,
-      ...(outcome ? { outcome } : {}),
-      ...(wire.reason ? { reason: wire.reason } : {}),
-    };
   }
 
   #corrupt(detail: string, cause?: unknown): VerdictError {
@@ -185,6 +174,35 @@ export class DecisionLog {
   }
 }
 
+/** Decodes the record stored under `key`; throws (with a message naming the key) when it cannot. */
+export function decodeCoordinatorRecord(key: string, value: Uint8Array): CoordinatorRecord {
+  let wire: WireRecord;
+  try {
+    wire = WireRecord.decode(value);
+  } catch (e) {
+    throw new Error(`record ${key} cannot be decoded`, { cause: e });
+  }
+  if (wire.version !== COORDINATOR_RECORD_VERSION) throw new Error(`record ${key} has unknown version ${wire.version}`);
+  const kind =
+    wire.kind === WireKind.COORDINATOR_RECORD_KIND_COMMIT
+      ? CoordinatorRecordKind.COMMIT
+      : wire.kind === WireKind.COORDINATOR_RECORD_KIND_ONE_PHASE
+        ? CoordinatorRecordKind.ONE_PHASE
+        : wire.kind === WireKind.COORDINATOR_RECORD_KIND_END
+          ? CoordinatorRecordKind.END
+          : undefined;
+  if (kind === undefined || !key.endsWith(wire.txId)) throw new Error(`record ${key} is inconsistent (kind ${wire.kind}, tx ${wire.txId})`);
+  const outcome =
+    wire.outcome === WireOutcome.OUTCOME_COMMITTED ? Outcome.COMMITTED : wire.outcome === WireOutcome.OUTCOME_ABORTED ? Outcome.ABORTED : undefined;
+  if (kind === CoordinatorRecordKind.END && outcome === undefined) throw new Error(`END record ${key} has no outcome`);
+  return {
+    kind,
+    txId: wire.txId,
+    participants: wire.participants,
+    ...(outcome ? { outcome } : {}),
+    ...(wire.reason ? { reason: wire.reason } : {}),
+  };
+}
 
 function encode(record: CoordinatorRecord, now: number): Uint8Array {
   return WireRecord.encode({

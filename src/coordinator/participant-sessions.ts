@@ -1,30 +1,44 @@
 // Participant sessions: one long-lived bidirectional stream per participant name. Incoming frames
 // are validated and turned into protocol inputs; outgoing messages are queued per session and
-// flushed as one frame per event-loop turn, so a burst of prepares costs one stream write (unless
-// frame batching is off, the benchmark's naive baseline).
+// leave together at the end of the event-loop turn, split into frames under the message limit
+// (one FrameBuffer per session), so a burst of prepares costs few stream writes. With frame
+// batching off (the benchmark's naive baseline) every message is its own frame.
 
-import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { Logger } from '../common/logger.js';
-import { outcomeFromWire, outcomeToWire, voteFromWire } from '../common/wire.js';
+import { status as Status } from '@grpc/grpc-js';
+import type { Clock } from '../common/clock.js';
+import { failpoint } from '../common/failpoints.js';
+import { FrameBuffer } from '../common/frame-buffer.js';
 import { grpcStatusFor } from '../common/grpc-errors.js';
-import type { SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
+import type { Logger } from '../common/logger.js';
+import { mutant } from '../common/mutants.js';
+import type { SessionServerStream } from '../common/transport.js';
+import { outcomeFromWire, outcomeToWire, voteFromWire } from '../common/wire.js';
+import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
+import type { Decision, EnlistResult, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
-import { failpoint } from '../faults/failpoints.js';
-import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
+import { Vote } from '../protocol/types.js';
 
-const isCommit = (d: { outcome: WireOutcome }): boolean => d.outcome === WireOutcome.OUTCOME_COMMITTED;
+/** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
+const MESSAGE_OVERHEAD_BYTES = 32;
 
-type SessionCall = ServerDuplexStream<SessionRequest, SessionResponse>;
+type Outgoing = { readonly prepare: Prepare } | { readonly decision: Decision } | { readonly enlistResult: EnlistResult };
+
+const isCommit = (item: Outgoing): boolean => 'decision' in item && item.decision.outcome === WireOutcome.OUTCOME_COMMITTED;
 
 class Session {
-  frame: SessionResponse | undefined;
+  readonly out: FrameBuffer<Outgoing>;
   closed = false;
 
   constructor(
     readonly name: string,
-    readonly call: SessionCall,
-  ) {}
+    readonly call: SessionServerStream,
+    maxFrameBytes: number,
+    clock: Clock,
+    write: (session: Session, items: Outgoing[]) => void,
+  ) {
+    this.out = new FrameBuffer(maxFrameBytes, (items) => write(this, items), clock);
+  }
 }
 
 /** Counters of the session hub. */
@@ -39,6 +53,15 @@ export interface SessionStats {
   refused: number;
 }
 
+/** Options of the session hub. */
+export interface SessionHubOptions {
+  /** Off: every message is written as its own frame at once (the naive baseline). Default on. */
+  readonly batching?: boolean;
+  /** The largest frame the hub may write (the peer's message limit). */
+  readonly maxFrameBytes: number;
+  readonly clock: Clock;
+}
+
 /** Holds the live participant sessions of a coordinator. */
 export class ParticipantSessions {
   readonly #sessions = new Map<string, Session>();
@@ -46,20 +69,21 @@ export class ParticipantSessions {
   readonly #log: Logger;
   readonly #epoch: number;
   readonly #batching: boolean;
-  #flushScheduled = false;
-  readonly #dirty = new Set<Session>();
+  readonly #maxFrameBytes: number;
+  readonly #clock: Clock;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
-  /** With `batching` false every message is written as its own frame at once (the naive baseline). */
-  constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: { batching?: boolean } = {}) {
+  constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: SessionHubOptions) {
     this.#epoch = epoch;
     this.#batching = options.batching ?? true;
+    this.#maxFrameBytes = options.maxFrameBytes;
+    this.#clock = options.clock;
     this.#dispatch = dispatch;
     this.#log = log;
   }
 
-  /** The gRPC handler for `ParticipantService.Session`. */
-  readonly handle = (call: SessionCall): void => {
+  /** The handler of `ParticipantService.Session`. */
+  readonly handle = (call: SessionServerStream): void => {
     let session: Session | undefined;
     call.on('data', (frame: SessionRequest) => {
       if (session?.closed) return;
@@ -84,40 +108,44 @@ export class ParticipantSessions {
     call.on('close', gone);
   };
 
-  /** Queues `message` for `to`; it leaves with the next flush. Dropped if `to` has no session. */
+  /** Queues `message` for `to`; it leaves with the session's next frame. Dropped if `to` has no session. */
   send(to: string, message: CoordinatorMessage): void {
     const session = this.#sessions.get(to);
     if (!session || session.closed) {
       this.stats.droppedNotConnected++;
       return;
     }
-    const frame = (session.frame ??= { prepares: [], decisions: [], enlistResults: [] });
+    let item: Outgoing;
+    let bytes = MESSAGE_OVERHEAD_BYTES;
     switch (message.type) {
       case 'prepare':
-        frame.prepares.push({
-          txId: message.txId,
-          payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
-          deadlineUnixMs: message.deadline,
-          onePhase: message.onePhase,
-        });
+        item = {
+          prepare: {
+            txId: message.txId,
+            payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+            deadlineUnixMs: message.deadline,
+            onePhase: message.onePhase,
+          },
+        };
+        bytes += message.txId.length + message.payload.byteLength;
         break;
       case 'decision':
-        frame.decisions.push({ txId: message.txId, outcome: outcomeToWire(message.outcome) });
+        item = { decision: { txId: message.txId, outcome: outcomeToWire(message.outcome) } };
+        bytes += message.txId.length;
         break;
       case 'enlist-result':
-        frame.enlistResults.push({
-          requestId: message.requestId,
-          code: message.error ? grpcStatusFor(message.error.code) : 0,
-          message: message.error?.message ?? '',
-        });
+        item = {
+          enlistResult: {
+            requestId: message.requestId,
+            code: message.error ? grpcStatusFor(message.error.code) : 0,
+            message: message.error?.message ?? '',
+          },
+        };
+        bytes += Buffer.byteLength(item.enlistResult.message);
         break;
     }
-    this.#dirty.add(session);
-    if (!this.#batching) return this.#flush();
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(this.#flush);
-    }
+    session.out.add(item, bytes);
+    if (!this.#batching) session.out.flush();
   }
 
   /** Whether `name` has a live session. */
@@ -133,24 +161,26 @@ export class ParticipantSessions {
     }
   }
 
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
-    let commitFramesLeft = 0;
-    for (const s of this.#dirty) if (s.frame?.decisions.some(isCommit)) commitFramesLeft++;
-    for (const s of this.#dirty) {
-      const frame = s.frame;
-      s.frame = undefined;
-      if (!frame || s.closed) continue;
-      this.stats.framesOut++;
-      this.stats.messagesOut += frame.prepares.length + frame.decisions.length + frame.enlistResults.length;
-      s.call.write(frame);
-      if (frame.prepares.length > 0) failpoint('coordinator.after-prepare-sent');
-      if (frame.decisions.some(isCommit) && --commitFramesLeft > 0) failpoint('coordinator.between-commit-sends');
+  readonly #write = (s: Session, items: Outgoing[]): void => {
+    if (s.closed) return;
+    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [] };
+    for (const item of items) {
+      if ('prepare' in item) frame.prepares.push(item.prepare);
+      else if ('decision' in item) frame.decisions.push(item.decision);
+      else frame.enlistResults.push(item.enlistResult);
     }
-    this.#dirty.clear();
+    this.stats.framesOut++;
+    this.stats.messagesOut += items.length;
+    s.call.write(frame);
+    if (frame.prepares.length > 0) failpoint('coordinator.after-prepare-sent');
+    if (items.some(isCommit)) {
+      for (const other of this.#sessions.values()) {
+        if (other !== s && other.out.pending.some(isCommit)) return failpoint('coordinator.between-commit-sends');
+      }
+    }
   };
 
-  #register(call: SessionCall, frame: SessionRequest): Session | undefined {
+  #register(call: SessionServerStream, frame: SessionRequest): Session | undefined {
     const name = frame.hello?.participant;
     if (name === undefined) {
       this.#refuse(call, undefined, Status.INVALID_ARGUMENT, 'the first frame of a session must carry hello');
@@ -165,7 +195,7 @@ export class ParticipantSessions {
       this.#refuse(call, undefined, Status.ALREADY_EXISTS, `participant ${name} already has a live session`);
       return undefined;
     }
-    const session = new Session(name, call);
+    const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
     this.#sessions.set(name, session);
     call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [] });
     this.#log.info({ participant: name, peer: call.getPeer() }, 'participant connected');
@@ -177,8 +207,9 @@ export class ParticipantSessions {
   #onFrame(session: Session, frame: SessionRequest): string | undefined {
     const messages: ParticipantMessage[] = [];
     for (const v of frame.votes) {
-      const vote = voteFromWire(v.vote);
+      let vote = voteFromWire(v.vote);
       if (!vote) return `vote ${v.vote} for ${v.txId} is not a valid vote`;
+      if (vote === Vote.NO && mutant('no-vote-read-as-yes')) vote = Vote.YES;
       messages.push({ type: 'vote', txId: v.txId, vote, reason: v.reason.slice(0, 1024) });
     }
     for (const a of frame.acks) {
@@ -197,7 +228,7 @@ export class ParticipantSessions {
     return undefined;
   }
 
-  #refuse(call: SessionCall, session: Session | undefined, code: Status, details: string): void {
+  #refuse(call: SessionServerStream, session: Session | undefined, code: Status, details: string): void {
     this.stats.refused++;
     this.#log.warn({ participant: session?.name, code, details }, 'participant session refused');
     call.emit('error', { code, details });
@@ -207,7 +238,7 @@ export class ParticipantSessions {
   #close(session: Session): void {
     if (session.closed) return;
     session.closed = true;
-    this.#dirty.delete(session);
+    session.out.clear();
     if (this.#sessions.get(session.name) === session) {
       this.#sessions.delete(session.name);
       this.#log.info({ participant: session.name }, 'participant disconnected');

@@ -8,6 +8,8 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SEED_KEY, readLedger } from '../demo/bank.js';
+import { systemClock } from '../common/clock.js';
+import { levelStorage } from '../common/level-errors.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { FaultInjector, type FailpointResult, type FaultTarget } from './chaos-injector.js';
@@ -304,7 +306,7 @@ async function waitSettled(address: string, banks: readonly BankProcess[], workl
 async function readDurable(banks: readonly BankProcess[]): Promise<Map<string, DurableBank>> {
   const out = new Map<string, DurableBank>();
   for (const bank of banks) {
-    const log = await ParticipantLog.open(bank.dataDir, { groupCommit: false });
+    const log = await ParticipantLog.open(levelStorage(bank.dataDir), systemClock, { groupCommit: false });
     try {
       const prepared = (await log.loadPrepared()).map((r) => r.txId);
       out.set(bank.name, { ledger: await readLedger(log.app), seed: (await log.app.get(SEED_KEY)) as DurableBank['seed'], prepared });

@@ -1,7 +1,7 @@
 // Options and tunables of crash runs: a process cluster under a transfer workload, faulted, healed
 // and checked.
 
-import type { FailpointName } from './failpoints.js';
+import type { FailpointName } from '../common/failpoints.js';
 import type { ProcessClusterOptions } from './process-cluster-options.js';
 
 /** How long a healed cluster may take to settle (nothing in doubt, every tx ended), in ms. */

@@ -8,7 +8,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { VerdictClient } from '../client/client.js';
 import type { TxView } from '../protocol/coordinator-events.js';
-import type { FailpointName } from './failpoints.js';
+import type { FailpointName } from '../common/failpoints.js';
 import { Prng } from '../sim/prng.js';
 import {
   COMMITS_AFTER_RESTART_TIMEOUT_MS,

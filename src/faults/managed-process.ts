@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { within } from '../common/within.js';
-import { FAILPOINTS_ENV } from './failpoints.js';
+import { FAILPOINTS_ENV } from '../common/failpoints.js';
 import { PROCESS_KILL_TIMEOUT_MS, PROCESS_START_TIMEOUT_MS, PROCESS_STOP_TIMEOUT_MS } from './process-cluster-options.js';
 
 const TSX_LOADER = import.meta.resolve('tsx');

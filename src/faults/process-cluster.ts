@@ -12,6 +12,8 @@ import { readLedger, SEED_KEY, type BankLedger } from '../demo/bank.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import type { BankNodeMessage, BankNodeStatus } from './bank-node-ipc.js';
 import { describeExit, ManagedProcess, siblingEntry, type ExitRecord } from './managed-process.js';
+import { systemClock } from '../common/clock.js';
+import { levelStorage } from '../common/level-errors.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import {
   COORDINATOR_PROCESS,
@@ -302,7 +304,7 @@ export class ProcessCluster {
     const out = new Map<string, DurableBank>();
     for (const bank of this.banks) {
       if (bank.alive) throw new Error(`${bank.name} still runs: its LevelDB can be read only after it exited`);
-      const log = await ParticipantLog.open(bank.dataDir, { groupCommit: false });
+      const log = await ParticipantLog.open(levelStorage(bank.dataDir), systemClock, { groupCommit: false });
       try {
         const prepared = (await log.loadPrepared()).map((r) => r.txId);
         const ledger = await readLedger(log.app);

@@ -6,10 +6,10 @@
 // A PREPARED record is written once (under `prepared`) and an outcome replaces it: a transaction
 // in doubt is always in memory, so only finished ones are ever looked up by id.
 
-import type { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
-import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogSublevel } from '../common/group-commit.js';
-import { openLevel } from '../common/level-errors.js';
+import type { Clock } from '../common/clock.js';
+import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogDatabase, type LogSublevel } from '../common/group-commit.js';
+import type { LogStorage } from '../common/level-errors.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
 import { ParticipantRecordState, type ParticipantRecord } from '../protocol/participant-events.js';
@@ -18,7 +18,10 @@ import { ParticipantRecordState, type ParticipantRecord } from '../protocol/part
 export const PARTICIPANT_RECORD_VERSION = 1;
 
 /** The application's store: a LevelDB sublevel with string keys and JSON values. */
-export type AppStore = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, unknown>;
+export type AppStore = AbstractSublevel<LogDatabase, string | Uint8Array, string, unknown>;
+
+/** Names of the log's sublevels (their keys are stored as `!<name>!<key>`). */
+export const SUBLEVELS = { log: 'log', prepared: 'prepared', ended: 'ended', app: 'app' } as const;
 
 const STATE_TO_WIRE: Record<ParticipantRecordState, WireState> = {
   prepared: WireState.PARTICIPANT_RECORD_STATE_PREPARED,
@@ -28,7 +31,8 @@ const STATE_TO_WIRE: Record<ParticipantRecordState, WireState> = {
 
 /** A participant's log. */
 export class ParticipantLog {
-  readonly #db: Level<string, Uint8Array>;
+  readonly #db: LogDatabase;
+  readonly #clock: Clock;
   readonly #log: BinarySublevel;
   readonly #prepared: BinarySublevel;
   readonly #ended: BinarySublevel;
@@ -37,19 +41,20 @@ export class ParticipantLog {
   /** The application's store. */
   readonly app: AppStore;
 
-  private constructor(db: Level<string, Uint8Array>, dir: string, groupCommit: boolean) {
+  private constructor(db: LogDatabase, dir: string, groupCommit: boolean, clock: Clock) {
     this.#db = db;
     this.#dir = dir;
-    this.#log = db.sublevel<string, Uint8Array>('log', { valueEncoding: 'view' });
-    this.#prepared = db.sublevel<string, Uint8Array>('prepared', { valueEncoding: 'view' });
-    this.#ended = db.sublevel<string, Uint8Array>('ended', { valueEncoding: 'view' });
-    this.app = db.sublevel<string, unknown>('app', { valueEncoding: 'json' });
-    this.#writer = new GroupCommitter(db, { batching: groupCommit });
+    this.#clock = clock;
+    this.#log = db.sublevel<string, Uint8Array>(SUBLEVELS.log, { valueEncoding: 'view' });
+    this.#prepared = db.sublevel<string, Uint8Array>(SUBLEVELS.prepared, { valueEncoding: 'view' });
+    this.#ended = db.sublevel<string, Uint8Array>(SUBLEVELS.ended, { valueEncoding: 'view' });
+    this.app = db.sublevel<string, unknown>(SUBLEVELS.app, { valueEncoding: 'json' });
+    this.#writer = new GroupCommitter(db, { batching: groupCommit, clock });
   }
 
-  /** Opens the log in `dir`; fails with DATA_DIR_LOCKED or LOG_CORRUPT. */
-  static async open(dir: string, options: { groupCommit?: boolean } = {}): Promise<ParticipantLog> {
-    return new ParticipantLog(await openLevel(dir, 'participant log'), dir, options.groupCommit ?? true);
+  /** Opens the log in `storage`; fails with DATA_DIR_LOCKED or LOG_CORRUPT. */
+  static async open(storage: LogStorage, clock: Clock, options: { groupCommit?: boolean } = {}): Promise<ParticipantLog> {
+    return new ParticipantLog(await storage.open('participant log'), storage.location, options.groupCommit ?? true, clock);
   }
 
   /** Write counters. */
@@ -83,13 +88,13 @@ export class ParticipantLog {
   /** Writes `record` with the application's staged writes, atomically. */
   write(record: ParticipantRecord, appOps: readonly StagedOp[], force: boolean): Promise<void> {
     const ops: BatchOp[] = appOps.map((op) => ({ ...op, sublevel: this.app }));
-    const value = encode(record);
+    const value = encode(record, this.#clock.now());
     if (record.state === ParticipantRecordState.PREPARED) {
       ops.push({ type: 'put', sublevel: this.#prepared, key: record.txId, value });
     } else {
       ops.push({ type: 'put', sublevel: this.#log, key: record.txId, value });
       ops.push({ type: 'del', sublevel: this.#prepared, key: record.txId });
-      ops.push({ type: 'put', sublevel: this.#ended, key: endedKey(Date.now(), record.txId), value: INDEX_VALUE });
+      ops.push({ type: 'put', sublevel: this.#ended, key: endedKey(this.#clock.now(), record.txId), value: INDEX_VALUE });
     }
     return this.#writer.write(ops, force);
   }
@@ -121,16 +126,11 @@ export class ParticipantLog {
   }
 
   #decode(key: string, value: Uint8Array): ParticipantRecord {
-    let wire: WireRecord;
     try {
-      wire = WireRecord.decode(value);
+      return decodeParticipantRecord(key, value);
     } catch (e) {
-      throw this.#corrupt(`record ${key} cannot be decoded`, e);
+      throw this.#corrupt((e as Error).message, (e as Error).cause);
     }
-    if (wire.version !== PARTICIPANT_RECORD_VERSION) throw this.#corrupt(`record ${key} has unknown version ${wire.version}`);
-    const state = (Object.keys(STATE_TO_WIRE) as ParticipantRecordState[]).find((s) => STATE_TO_WIRE[s] === wire.state);
-    if (!state || wire.txId !== key) throw this.#corrupt(`record ${key} is inconsistent (state ${wire.state}, tx ${wire.txId})`);
-    return { txId: wire.txId, state, onePhase: wire.onePhase, ...(wire.payload.length > 0 ? { payload: wire.payload } : {}) };
   }
 
   #corrupt(detail: string, cause?: unknown): VerdictError {
@@ -138,14 +138,28 @@ export class ParticipantLog {
   }
 }
 
-type BinarySublevel = AbstractSublevel<Level<string, Uint8Array>, string | Uint8Array, string, Uint8Array> & LogSublevel;
+/** Decodes the record stored under `key` (a tx id); throws, naming the key, when it cannot. */
+export function decodeParticipantRecord(key: string, value: Uint8Array): ParticipantRecord {
+  let wire: WireRecord;
+  try {
+    wire = WireRecord.decode(value);
+  } catch (e) {
+    throw new Error(`record ${key} cannot be decoded`, { cause: e });
+  }
+  if (wire.version !== PARTICIPANT_RECORD_VERSION) throw new Error(`record ${key} has unknown version ${wire.version}`);
+  const state = (Object.keys(STATE_TO_WIRE) as ParticipantRecordState[]).find((s) => STATE_TO_WIRE[s] === wire.state);
+  if (!state || wire.txId !== key) throw new Error(`record ${key} is inconsistent (state ${wire.state}, tx ${wire.txId})`);
+  return { txId: wire.txId, state, onePhase: wire.onePhase, ...(wire.payload.length > 0 ? { payload: wire.payload } : {}) };
+}
+
+type BinarySublevel = AbstractSublevel<LogDatabase, string | Uint8Array, string, Uint8Array> & LogSublevel;
 
 const endedKey = (ms: number, txId: string): string => `${String(ms).padStart(15, '0')}/${txId}`;
 
 /** One staged application write. */
 export type StagedOp = { readonly type: 'put'; readonly key: string; readonly value: unknown } | { readonly type: 'del'; readonly key: string };
 
-function encode(record: ParticipantRecord): Uint8Array {
+function encode(record: ParticipantRecord, now: number): Uint8Array {
   const payload = record.payload;
   return WireRecord.encode({
     version: PARTICIPANT_RECORD_VERSION,
@@ -153,6 +167,6 @@ function encode(record: ParticipantRecord): Uint8Array {
     state: STATE_TO_WIRE[record.state],
     onePhase: record.onePhase,
     payload: payload ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : Buffer.alloc(0),
-    writtenUnixMs: Date.now(),
+    writtenUnixMs: now,
   }).finish();
 }

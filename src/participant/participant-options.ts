@@ -1,6 +1,10 @@
 // Options and hook types of the participant SDK.
 
+import type { Clock } from '../common/clock.js';
+import type { LogStorage } from '../common/level-errors.js';
 import type { Logger } from '../common/logger.js';
+import type { ClientTransport } from '../common/transport.js';
+import type { ParticipantEffect, ParticipantInput } from '../protocol/participant-events.js';
 import type { ParticipantMachineConfig } from '../protocol/participant-machine.js';
 import type { Vote } from '../protocol/types.js';
 
@@ -18,6 +22,8 @@ export const PARTICIPANT_GC_INTERVAL_MS = 60_000;
 export const SESSION_KEEPALIVE_MS = 10_000;
 /** Keepalive ping timeout on the session, in ms. */
 export const SESSION_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** The largest frame the participant sends: the coordinator's default receive limit, in bytes. */
+export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /**
  * Writes a hook stages into the participant's application store. They are written atomically
@@ -87,6 +93,22 @@ export interface ParticipantOptions {
    * writes every message as its own frame. Off is only for measuring what batching buys.
    */
   readonly frameBatching?: boolean;
+  /** The largest session frame to send, in bytes (keep it under the coordinator's message limit). */
+  readonly maxFrameBytes?: number;
   /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
   readonly logger?: Logger;
+  /** The clock seam (time, timers, deferral, jitter). Default: the system clock. */
+  readonly clock?: Clock;
+  /** The storage seam: where the log and store live. Default: LevelDB in `dataDir`. */
+  readonly storage?: LogStorage;
+  /** The transport seam: how sessions reach the coordinator. Default: gRPC to `coordinator`. */
+  readonly transport?: ClientTransport;
+  /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */
+  readonly observer?: ParticipantObserver;
+}
+
+/** A watcher of a participant's protocol steps. It observes; it never changes what happens. */
+export interface ParticipantObserver {
+  /** One step: the input (undefined for recovery) and the effects the machine asked for. */
+  step?(input: ParticipantInput | undefined, effects: readonly ParticipantEffect[]): void;
 }

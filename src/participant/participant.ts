@@ -3,30 +3,35 @@
 // hooks, and resolves in-doubt transactions with the coordinator after any restart.
 
 import { EventEmitter } from 'node:events';
-import { credentials, status as Status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
+import { status as Status } from '@grpc/grpc-js';
 import { Backoff } from '../common/backoff.js';
+import { systemClock, type Clock, type Timer } from '../common/clock.js';
+import { FrameBuffer } from '../common/frame-buffer.js';
 import { KeyedTimers } from '../common/keyed-timers.js';
+import { levelStorage } from '../common/level-errors.js';
+import { mutant } from '../common/mutants.js';
+import type { ClientTransport, SessionClientStream } from '../common/transport.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { outcomeFromWire, outcomeToWire, voteToWire } from '../common/wire.js';
 import { ErrorCode, VerdictError, verdictError } from '../errors.js';
-import { checkFailpointEnv, failpoint } from '../faults/failpoints.js';
-import { ParticipantServiceClient, type SessionRequest, type SessionResponse } from '../gen/verdict/v1/participant.js';
+import { checkFailpointEnv, failpoint } from '../common/failpoints.js';
+import type { SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
 import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, type ParticipantRecord } from '../protocol/participant-events.js';
 import { DEFAULT_PARTICIPANT_MACHINE_CONFIG, ParticipantMachine } from '../protocol/participant-machine.js';
 import { Outcome, Vote } from '../protocol/types.js';
+import { GrpcSessionTransport } from './grpc-session-transport.js';
 import { ParticipantLog, type AppStore, type StagedOp } from './participant-log.js';
 import {
+  DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PARTICIPANT_RETENTION_MS,
   ENLIST_TIMEOUT_MS,
   PARTICIPANT_GC_INTERVAL_MS,
   RECONNECT_INITIAL_MS,
   RECONNECT_MAX_MS,
-  SESSION_KEEPALIVE_MS,
-  SESSION_KEEPALIVE_TIMEOUT_MS,
   type ParticipantHooks,
+  type ParticipantObserver,
   type ParticipantOptions,
   type PrepareResult,
   type StagedWrites,
@@ -54,6 +59,8 @@ export interface ParticipantEvents {
 }
 
 const VOTES: ReadonlySet<string> = new Set(Object.values(Vote));
+/** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
+const MESSAGE_OVERHEAD_BYTES = 32;
 const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
   [Status.INVALID_ARGUMENT]: ErrorCode.INVALID_ARGUMENT,
   [Status.NOT_FOUND]: ErrorCode.TX_NOT_FOUND,
@@ -84,44 +91,44 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #store: ParticipantLog;
   readonly #machine: ParticipantMachine;
   readonly #timers: KeyedTimers;
-  readonly #backoff = new Backoff({ initialMs: RECONNECT_INITIAL_MS, maxMs: RECONNECT_MAX_MS });
-  readonly #client: ParticipantServiceClient;
+  readonly #backoff: Backoff;
+  readonly #transport: ClientTransport;
+  readonly #clock: Clock;
+  readonly #observer: ParticipantObserver | undefined;
+  readonly #maxFrameBytes: number;
   readonly #closeController = new AbortController();
   readonly #prepareOps = new Map<string, StagedOp[]>();
   readonly #applyOps = new Map<string, StagedOp[]>();
   /** Lookups asked for in this turn, read from the log once its effects are carried out. */
   #lookups: Extract<ParticipantEffect, { type: 'lookup' }>[] = [];
-  readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: NodeJS.Timeout; txId: string }>();
+  readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: Timer; txId: string }>();
   #nextEnlistId = 0;
-  #call: ClientDuplexStream<SessionRequest, SessionResponse> | undefined;
-  #frame: SessionRequest | undefined;
-  #flushScheduled = false;
+  #call: SessionClientStream | undefined;
+  /** What the current session sends next, in frames under the size limit. */
+  #out: FrameBuffer<ParticipantMessage> | undefined;
   readonly #frameBatching: boolean;
-  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: Timer | undefined;
   #state: ParticipantState = 'connecting';
   #closing: Promise<void> | undefined;
   #epoch = 0;
-  #gcTimer: NodeJS.Timeout | undefined;
+  #gcTimer: Timer | undefined;
   #gcRunning: Promise<unknown> | undefined;
   readonly #connectedWaiters: { resolve: () => void; reject: (e: VerdictError) => void }[] = [];
 
-  private constructor(options: ParticipantOptions, store: ParticipantLog, log: Logger) {
+  private constructor(options: ParticipantOptions, store: ParticipantLog, log: Logger, clock: Clock) {
     super();
     this.#name = options.name;
     this.#hooks = options.hooks;
     this.#frameBatching = options.frameBatching ?? true;
+    this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#log = log;
     this.#store = store;
+    this.#clock = clock;
+    this.#observer = options.observer;
+    this.#backoff = new Backoff({ initialMs: RECONNECT_INITIAL_MS, maxMs: RECONNECT_MAX_MS }, clock);
     this.#machine = new ParticipantMachine({ ...DEFAULT_PARTICIPANT_MACHINE_CONFIG, ...options.protocol });
-    this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }));
-    this.#client = new ParticipantServiceClient(options.coordinator, credentials.createInsecure(), {
-      ...COMMON_CHANNEL_OPTIONS,
-      'grpc.keepalive_time_ms': SESSION_KEEPALIVE_MS,
-      'grpc.keepalive_timeout_ms': SESSION_KEEPALIVE_TIMEOUT_MS,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.initial_reconnect_backoff_ms': RECONNECT_INITIAL_MS,
-      'grpc.max_reconnect_backoff_ms': RECONNECT_MAX_MS,
-    });
+    this.#timers = new KeyedTimers((key) => this.#onTimer(key), clock);
+    this.#transport = options.transport ?? new GrpcSessionTransport(options.coordinator);
   }
 
   /**
@@ -132,12 +139,15 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     checkFailpointEnv();
     const problem = participantNameProblem(options.name);
     if (problem) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, problem);
+    const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'participant', participant: options.name });
-    const store = await ParticipantLog.open(options.dataDir, { groupCommit: options.groupCommit ?? true });
+    const store = await ParticipantLog.open(options.storage ?? levelStorage(options.dataDir), clock, { groupCommit: options.groupCommit ?? true });
     try {
       const prepared = await store.loadPrepared();
-      const participant = new Participant(options, store, log);
-      participant.#run(participant.#machine.recover(prepared, Date.now()));
+      const participant = new Participant(options, store, log, clock);
+      const effects = participant.#machine.recover(prepared, clock.now());
+      participant.#observer?.step?.(undefined, effects);
+      participant.#run(effects);
       if (prepared.length > 0) log.info({ inDoubt: prepared.length }, 'recovered in-doubt transactions');
       participant.#connect();
       participant.#startGc(options.retentionMs ?? DEFAULT_PARTICIPANT_RETENTION_MS);
@@ -200,11 +210,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     const requestId = ++this.#nextEnlistId;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimer(() => {
         this.#enlists.delete(requestId);
         reject(new VerdictError(ErrorCode.UNAVAILABLE, `no answer to enlist in ${txId} within ${ENLIST_TIMEOUT_MS} ms`, { txId }));
       }, ENLIST_TIMEOUT_MS);
-      timer.unref();
       this.#enlists.set(requestId, { resolve, reject, timer, txId });
       this.#queue({ type: 'enlist', requestId, txId, payload });
     });
@@ -221,36 +230,39 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async #doClose(final: ParticipantState): Promise<void> {
     this.#state = 'closing';
-    if (this.#gcTimer) clearInterval(this.#gcTimer);
+    this.#gcTimer?.cancel();
     await this.#gcRunning;
     this.#closeController.abort();
     for (const w of this.#connectedWaiters.splice(0)) w.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} closed before it connected`));
     this.#timers.clear();
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer?.cancel();
     for (const [id, e] of this.#enlists) {
-      clearTimeout(e.timer);
+      e.timer.cancel();
       this.#enlists.delete(id);
       e.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} is closing`, { txId: e.txId }));
     }
     this.#call?.cancel();
     this.#call = undefined;
-    this.#client.close();
+    this.#out?.clear();
+    this.#transport.close();
     await this.#store.close();
     this.#state = final;
   }
 
   /** Drops records of transactions finished longer than `retentionMs` ago, periodically. */
   #startGc(retentionMs: number): void {
-    this.#gcTimer = setInterval(() => {
-      if (this.#gcRunning || this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
+    const tick = (): void => {
+      if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
+      this.#gcTimer = this.#clock.setTimer(tick, PARTICIPANT_GC_INTERVAL_MS);
+      if (this.#gcRunning) return;
       this.#gcRunning = this.#store
-        .collectGarbage(Date.now() - retentionMs)
+        .collectGarbage(this.#clock.now() - retentionMs)
         .catch((e: unknown) => this.#log.error({ err: e }, 'garbage collection failed'))
         .finally(() => {
           this.#gcRunning = undefined;
         });
-    }, PARTICIPANT_GC_INTERVAL_MS);
-    this.#gcTimer.unref();
+    };
+    this.#gcTimer = this.#clock.setTimer(tick, PARTICIPANT_GC_INTERVAL_MS);
   }
 
   /** Drops records of transactions finished before `cutoffMs` now (also runs by itself). */
@@ -262,8 +274,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   #connect(): void {
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
-    const call = this.#client.session();
+    const call = this.#transport.openSession();
     this.#call = call;
+    this.#out = new FrameBuffer<ParticipantMessage>(this.#maxFrameBytes, (messages) => this.#writeFrame(call, messages), this.#clock);
     let welcomed = false;
     call.write({ hello: { participant: this.#name }, votes: [], acks: [], inquiries: [], enlists: [] });
     call.on('data', (frame: SessionResponse) => {
@@ -283,24 +296,24 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const lost = (reason: string): void => {
       if (this.#call !== call) return;
       this.#call = undefined;
-      this.#frame = undefined;
+      this.#out?.clear();
+      this.#out = undefined;
       if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
       this.#state = 'connecting';
       this.#dispatch({ type: 'disconnected' });
       for (const [id, e] of this.#enlists) {
-        clearTimeout(e.timer);
+        e.timer.cancel();
         this.#enlists.delete(id);
         e.reject(new VerdictError(ErrorCode.UNAVAILABLE, `the session dropped before enlisting in ${e.txId}`, { txId: e.txId }));
       }
       const delay = this.#backoff.next();
       this.#log.info({ reason, retryInMs: delay }, 'session lost; reconnecting');
       if (welcomed) this.emit('disconnected', reason);
-      this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
-      this.#reconnectTimer.unref();
+      this.#reconnectTimer = this.#clock.setTimer(() => this.#connect(), delay);
     };
-    call.on('error', (e: ServiceError) => {
+    call.on('error', (e) => {
       if (e.code === Status.ALREADY_EXISTS) this.#log.warn('another session holds this participant name; retrying');
-      lost(e.details || e.message);
+      lost(e.details || e.message || 'session error');
     });
     call.on('end', () => lost('the coordinator ended the session'));
   }
@@ -319,13 +332,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#log.warn({ txId: d.txId, outcome: d.outcome }, 'ignored a decision with an unknown outcome');
         continue;
       }
+      if (outcome === Outcome.COMMITTED && mutant('duplicate-commit-applied-twice')) this.#applyAgain(d.txId);
       this.#dispatch({ type: 'message', message: { type: 'decision', txId: d.txId, outcome } });
     }
     for (const r of frame.enlistResults) {
       const pending = this.#enlists.get(r.requestId);
       if (!pending) continue;
       this.#enlists.delete(r.requestId);
-      clearTimeout(pending.timer);
+      pending.timer.cancel();
       if (r.code === 0) {
         this.#dispatch({ type: 'enlisted', txId: pending.txId });
         pending.resolve();
@@ -336,49 +350,47 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 
   #queue(message: ParticipantMessage): void {
-    if (!this.#call) return; // Lost with the session; the protocol repeats what matters.
-    const frame = (this.#frame ??= { votes: [], acks: [], inquiries: [], enlists: [] });
-    switch (message.type) {
-      case 'vote':
-        frame.votes.push({ txId: message.txId, vote: voteToWire(message.vote), reason: message.reason });
-        break;
-      case 'ack':
-        frame.acks.push({ txId: message.txId, outcome: outcomeToWire(message.outcome) });
-        break;
-      case 'inquiry':
-        frame.inquiries.push({ txId: message.txId });
-        break;
-      case 'enlist':
-        frame.enlists.push({
-          requestId: message.requestId,
-          txId: message.txId,
-          payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
-        });
-        break;
-    }
-    if (!this.#frameBatching) return this.#flush();
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(this.#flush);
-    }
+    const out = this.#out;
+    if (!out) return; // Lost with the session; the protocol repeats what matters.
+    let bytes = MESSAGE_OVERHEAD_BYTES + message.txId.length;
+    if (message.type === 'vote') bytes += Buffer.byteLength(message.reason);
+    else if (message.type === 'enlist') bytes += message.payload.byteLength;
+    out.add(message, bytes);
+    if (!this.#frameBatching) out.flush();
   }
 
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
-    const frame = this.#frame;
-    this.#frame = undefined;
-    if (frame && this.#call) {
-      this.#call.write(frame);
-      if (frame.votes.length > 0) failpoint('participant.after-vote-sent');
+  /** Writes one frame of `messages` on `call`. */
+  #writeFrame(call: SessionClientStream, messages: readonly ParticipantMessage[]): void {
+    if (this.#call !== call) return;
+    const frame: SessionRequest = { votes: [], acks: [], inquiries: [], enlists: [] };
+    for (const m of messages) {
+      switch (m.type) {
+        case 'vote':
+          frame.votes.push({ txId: m.txId, vote: voteToWire(m.vote), reason: m.reason });
+          break;
+        case 'ack':
+          frame.acks.push({ txId: m.txId, outcome: outcomeToWire(m.outcome) });
+          break;
+        case 'inquiry':
+          frame.inquiries.push({ txId: m.txId });
+          break;
+        case 'enlist':
+          frame.enlists.push({ requestId: m.requestId, txId: m.txId, payload: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength) });
+          break;
+      }
     }
-  };
+    call.write(frame);
+    if (frame.votes.length > 0) failpoint('participant.after-vote-sent');
+  }
 
   // ---- the protocol loop --------------------------------------------------------------------
 
   #dispatch(input: ParticipantInput): void {
     if (this.#state === 'closing' || this.#state === 'closed' || this.#state === 'failed') return;
     try {
-      this.#run(this.#machine.handle(input, Date.now()));
+      const effects = this.#machine.handle(input, this.#clock.now());
+      this.#observer?.step?.(input, effects);
+      this.#run(effects);
     } catch (e) {
       // An effect half carried out leaves the machine ahead of the world: stop (fail-stop).
       this.#fail(e, 'txId' in input ? input.txId : '');
@@ -408,14 +420,20 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#prepareOps.delete(record.txId);
         this.#applyOps.delete(record.txId);
         const prepared = record.state === ParticipantRecordState.PREPARED;
+        if (record.state === ParticipantRecordState.ABORTED && ops.length === 0 && mutant('no-abort-tombstone')) {
+          return this.#clock.defer(() => this.#dispatch({ type: 'persisted', token }));
+        }
+        const force = effect.force && !(prepared ? mutant('yes-before-prepared-synced') : mutant('ack-before-outcome-synced'));
+        const early = prepared && effect.force && mutant('yes-before-prepared-durable');
         if (prepared) failpoint('participant.before-prepared-record');
-        this.#store.write(record, ops, effect.force).then(
+        this.#store.write(record, ops, force).then(
           () => {
             if (prepared) failpoint('participant.after-prepared-record');
-            this.#dispatch({ type: 'persisted', token });
+            if (!early) this.#dispatch({ type: 'persisted', token });
           },
           (e: unknown) => this.#fail(e, record.txId),
         );
+        if (early) this.#clock.defer(() => this.#dispatch({ type: 'persisted', token }));
         return;
       }
       case 'lookup':
@@ -452,14 +470,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #runPrepare(txId: string, payload: Uint8Array, deadline: number, onePhase: boolean): Promise<void> {
     // The signal (and its deadline timer) is made only if the hook reads it: most hooks never
     // do, and an AbortController, AbortSignal.any and a timer per prepare show in profiles.
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     let signal: AbortSignal | undefined;
     const closeSignal = this.#closeController.signal;
     const lazySignal = (): AbortSignal => {
       if (!signal) {
         const controller = new AbortController();
-        timer = setTimeout(() => controller.abort(new VerdictError(ErrorCode.OUTCOME_UNKNOWN, 'prepare deadline reached', { txId })), Math.max(0, deadline - Date.now()));
-        timer.unref();
+        timer = this.#clock.setTimer(() => controller.abort(new VerdictError(ErrorCode.OUTCOME_UNKNOWN, 'prepare deadline reached', { txId })), Math.max(0, deadline - this.#clock.now()));
         signal = AbortSignal.any([controller.signal, closeSignal]);
       }
       return signal;
@@ -474,7 +491,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         },
         deadline,
         onePhase,
-        batch: staging(ops),
+        batch: this.#staging(ops, false),
       };
       const result = await this.#hooks.prepare(txId, payload, ctx);
       ({ vote, reason } = normalizeVote(result));
@@ -483,7 +500,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
       this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
     } finally {
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
     }
     if (vote === Vote.YES) this.#prepareOps.set(txId, ops);
     this.#dispatch({ type: 'prepare-done', txId, vote, reason });
@@ -492,7 +509,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #runApply(txId: string, outcome: Outcome): Promise<void> {
     const ops: StagedOp[] = [];
     try {
-      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: staging(ops) };
+      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, true) };
       failpoint('participant.before-apply-hook');
       if (outcome === Outcome.COMMITTED) await this.#hooks.commit(txId, ctx);
       else await this.#hooks.abort(txId, ctx);
@@ -504,6 +521,50 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     this.#applyOps.set(txId, ops);
     this.#dispatch({ type: 'apply-done', txId });
+  }
+
+  /** What a hook stages into (`apply`: a commit or abort hook). */
+  #staging(ops: StagedOp[], apply: boolean): StagedWrites {
+    if (apply && mutant('unstaged-commit-effects')) {
+      // The mutant: the writes go to the store at once, not with the outcome record.
+      return {
+        put: (key, value) => void this.#store.app.put(key, value).catch(() => undefined),
+        del: (key) => void this.#store.app.del(key).catch(() => undefined),
+      };
+    }
+    return {
+      put: (key, value) => void ops.push({ type: 'put', key, value }),
+      del: (key) => void ops.push({ type: 'del', key }),
+    };
+  }
+
+  /** The `duplicate-commit-applied-twice` mutant: a Commit for a committed transaction runs its hook again. */
+  #applyAgain(txId: string): void {
+    let record: ParticipantRecord | undefined;
+    try {
+      record = this.#store.outcomeOf(txId);
+    } catch {
+      return;
+    }
+    if (record?.state !== ParticipantRecordState.COMMITTED) return;
+    const ops: StagedOp[] = [];
+    void (async () => {
+      await this.#hooks.commit(txId, { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, false) });
+      const batch = this.#store.app.batch();
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+      await batch.write();
+    })().catch(() => undefined);
+  }
+
+  /** A timer of the machine fired. */
+  #onTimer(key: string): void {
+    if (key === 'inquire' && this.#state !== 'connected' && mutant('participant-unilateral-abort')) {
+      for (const txId of this.#machine.inDoubt()) this.#dispatch({ type: 'message', message: { type: 'decision', txId, outcome: Outcome.ABORTED } });
+    }
+    this.#dispatch({ type: 'timer', key });
   }
 
   /** A log write or read failed: stop rather than answer from a state that may not be durable. */
@@ -520,12 +581,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   }
 }
 
-function staging(ops: StagedOp[]): StagedWrites {
-  return {
-    put: (key, value) => void ops.push({ type: 'put', key, value }),
-    del: (key) => void ops.push({ type: 'del', key }),
-  };
-}
+
 
 function normalizeVote(result: PrepareResult): { vote: Vote; reason: string } {
   const vote = typeof result === 'string' ? result : result?.vote;

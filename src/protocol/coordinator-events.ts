@@ -120,7 +120,8 @@ export type ParticipantMessage =
 
 /** Identifies a persist effect so the shell can report its completion. */
 export interface PersistToken {
-  readonly kind: 'commit' | 'one-phase';
+  /** `commit`: a COMMIT record; `one-phase`: a one-phase intent; `read-only`: the forced END of an all-read-only commit. */
+  readonly kind: 'commit' | 'one-phase' | 'read-only';
   readonly txId: string;
 }
 
@@ -132,8 +133,14 @@ export type CoordinatorInput =
   | { readonly type: 'disconnected'; readonly participant: string }
   /** A persist effect with a token is durable. */
   | { readonly type: 'persisted'; readonly token: PersistToken }
-  /** A persist effect with a token failed: the write is not durable. */
-  | { readonly type: 'persist-failed'; readonly token: PersistToken; readonly message: string }
+  /**
+   * A persist effect with a token failed. The record may or may not have landed (a synced write
+   * that fails can still be in the log after a restart), so the outcome is unknown: the machine
+   * answers the transaction's waiters OUTCOME_UNKNOWN and decides nothing; the shell stops
+   * serving and recovery decides from what the log holds. `assumeNotWritten` restores the old,
+   * wrong reading (not written, so abort); only the `abort-on-failed-commit-write` mutant sets it.
+   */
+  | { readonly type: 'persist-failed'; readonly token: PersistToken; readonly message: string; readonly assumeNotWritten?: boolean }
   | { readonly type: 'timer'; readonly key: string }
   /** The answer to a lookup effect: the END summary of `txId`, if the log has one. */
   | {

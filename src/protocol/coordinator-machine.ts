@@ -105,6 +105,17 @@ interface Tx {
 const deadlineKey = (txId: string): string => `deadline/${txId}`;
 const retryKey = (txId: string): string => `retry/${txId}`;
 
+/** The END summary of `tx`. */
+function endSummary(tx: Tx): CoordinatorRecord {
+  return {
+    kind: CoordinatorRecordKind.END,
+    txId: tx.id,
+    participants: [...tx.branches.keys()],
+    outcome: tx.outcome ?? Outcome.ABORTED,
+    ...(tx.reason ? { reason: tx.reason } : {}),
+  };
+}
+
 function err(code: ProtocolError['code'], message: string, txId?: string, reason?: string): CoordinatorReply {
   const error: ProtocolError = { code, message, ...(txId ? { txId } : {}), ...(reason ? { reason } : {}) };
   return { type: 'error', error };
@@ -202,7 +213,7 @@ export class CoordinatorMachine {
         this.#onPersisted(input.token);
         break;
       case 'persist-failed':
-        this.#onPersistFailed(input.token, input.message);
+        this.#onPersistFailed(input.token, input.message, input.assumeNotWritten === true);
         break;
       case 'timer':
         this.#onTimer(input.key);
@@ -594,12 +605,17 @@ export class CoordinatorMachine {
     const yes = [...tx.branches.values()].filter((b) => b.vote === Vote.YES).map((b) => b.participant);
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
     if (yes.length === 0) {
-      // Every branch is read-only: nothing to deliver and nothing to force.
-      tx.phase = 'decided';
+      // Every branch is read-only: nothing to deliver, but the answer COMMITTED must stay true.
+      // Its END summary is forced before anyone hears it: otherwise a power loss could take the
+      // summary back and a later status query would presume ABORTED.
+      tx.phase = 'committing';
       tx.outcome = Outcome.COMMITTED;
-      this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.COMMITTED });
-      this.#answerWaiters(tx, false);
-      this.#maybeEnd(tx);
+      this.#emit({
+        type: 'persist',
+        ops: [{ op: 'put', space: 'done', record: endSummary(tx) }],
+        force: true,
+        token: { kind: 'read-only', txId: tx.id },
+      });
       return;
     }
     tx.phase = 'committing';
@@ -623,6 +639,10 @@ export class CoordinatorMachine {
       for (const b of tx.branches.values()) if (needsAck(tx, b)) this.#deliver(tx, b);
       this.#answerWaiters(tx, false);
       this.#scheduleRetry(tx);
+    } else if (token.kind === 'read-only' && tx.phase === 'committing') {
+      tx.phase = 'decided';
+      this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.COMMITTED });
+      this.#end(tx, Outcome.COMMITTED);
     } else if (token.kind === 'one-phase' && tx.phase === 'one-phase-logging') {
       tx.phase = 'one-phase';
       const [branch] = tx.branches.values();
@@ -630,13 +650,20 @@ export class CoordinatorMachine {
     }
   }
 
-  #onPersistFailed(token: PersistToken, message: string): void {
+  #onPersistFailed(token: PersistToken, message: string, assumeNotWritten: boolean): void {
     const tx = this.#txs.get(token.txId);
     if (!tx) return;
-    // Not durable, so nothing was sent: the transaction can still abort safely.
-    if ((token.kind === 'commit' && tx.phase === 'committing') || (token.kind === 'one-phase' && tx.phase === 'one-phase-logging')) {
-      this.#decideAbort(tx, `the decision log could not be written: ${message}`);
-    }
+    const pending = (token.kind !== 'one-phase' && tx.phase === 'committing') || (token.kind === 'one-phase' && tx.phase === 'one-phase-logging');
+    if (!pending) return;
+    if (assumeNotWritten) return this.#decideAbort(tx, `the decision log could not be written: ${message}`);
+    // The record may have landed: nobody may hear an outcome from this incarnation.
+    const unknown = err(
+      ErrorCode.OUTCOME_UNKNOWN,
+      `the decision log write for ${tx.id} failed (${message}); the outcome is unknown until the coordinator restarts and reads its log: ask again with GetTransaction`,
+      tx.id,
+    );
+    for (const w of tx.waiters) this.#reply(w.requestId, unknown);
+    tx.waiters = [];
   }
 
   #decideAbort(tx: Tx, reason: string): void {
@@ -672,25 +699,22 @@ export class CoordinatorMachine {
   /** Ends the transaction when every branch that must acknowledge has; returns whether it did. */
   #maybeEnd(tx: Tx): boolean {
     for (const b of tx.branches.values()) if (needsAck(tx, b) && !b.acked) return false;
-    const outcome = tx.outcome ?? Outcome.ABORTED;
-    const summary: CoordinatorRecord = {
-      kind: CoordinatorRecordKind.END,
-      txId: tx.id,
-      participants: [...tx.branches.keys()],
-      outcome,
-      ...(tx.reason ? { reason: tx.reason } : {}),
-    };
     this.#emit({
       type: 'persist',
-      ops: [...(tx.hasOpenRecord ? [{ op: 'del', space: 'open', txId: tx.id } as const] : []), { op: 'put', space: 'done', record: summary }],
+      ops: [...(tx.hasOpenRecord ? [{ op: 'del', space: 'open', txId: tx.id } as const] : []), { op: 'put', space: 'done', record: endSummary(tx) }],
       force: false,
     });
+    this.#end(tx, tx.outcome ?? Outcome.ABORTED);
+    return true;
+  }
+
+  /** Forgets `tx`, whose END summary is written or being written. */
+  #end(tx: Tx, outcome: Outcome): void {
     this.#emit({ type: 'cancel-timer', key: retryKey(tx.id) });
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
     this.#txs.delete(tx.id);
     this.#emit({ type: 'ended', txId: tx.id, outcome });
     this.#answerWaiters(tx, true);
-    return true;
   }
 
   #answerWaiters(tx: Tx, ended: boolean): void {

@@ -3,7 +3,7 @@
 import type { BranchInput } from '../client/client-options.js';
 import type { ChaosTx } from '../faults/chaos-check.js';
 import type { FaultKind } from '../faults/chaos-schedule.js';
-import type { FailpointName } from '../faults/failpoints.js';
+import type { FailpointName } from '../common/failpoints.js';
 import type { AppStore } from '../participant/participant-log.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
 import type { Outcome } from '../protocol/types.js';

@@ -26,10 +26,12 @@ import { FaultInjector, type FailpointResult, type FaultTarget } from '../faults
 import { formatProgress, writeChaosReport, type ChaosReport, type HistoryLine, type Violation } from '../faults/chaos-report.js';
 import { COORDINATOR_CRASH_POINTS, processTarget } from '../faults/chaos.js';
 import { FAULT_KINDS, buildSchedule } from '../faults/chaos-schedule.js';
-import { armFailpointsFrom, disarmFailpoint, parseFailpointSpec } from '../faults/failpoints.js';
+import { armFailpointsFrom, disarmFailpoint, parseFailpointSpec } from '../common/failpoints.js';
 import { FaultProxy } from '../faults/fault-proxy.js';
 import { CoordinatorProcess, fixedPort, poll, waitAllEnded } from '../faults/process-cluster.js';
 import { Participant } from '../participant/participant.js';
+import { systemClock } from '../common/clock.js';
+import { levelStorage } from '../common/level-errors.js';
 import { ParticipantLog, type AppStore } from '../participant/participant-log.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
 import type { TxView } from '../protocol/coordinator-events.js';
@@ -424,7 +426,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     const records = new Map<string, Map<string, string>>();
     const prepared = new Map<string, string[]>();
     for (const h of hosted) {
-      const log = await ParticipantLog.open(h.dataDir, { groupCommit: false });
+      const log = await ParticipantLog.open(levelStorage(h.dataDir), systemClock, { groupCommit: false });
       try {
         const inDoubt = await log.loadPrepared();
         prepared.set(h.name, inDoubt.map((r) => r.txId));

@@ -29,5 +29,5 @@ export {
 } from './harness-options.js';
 export { FAULT_KINDS, type FaultKind } from '../faults/chaos-schedule.js';
 export { VIOLATION_KINDS, formatChaosReport, type ChaosReport, type Violation, type ViolationKind } from '../faults/chaos-report.js';
-export { FAILPOINTS, armFailpoint, disarmFailpoint, type FailpointAction, type FailpointName } from '../faults/failpoints.js';
+export { FAILPOINTS, armFailpoint, disarmFailpoint, type FailpointAction, type FailpointName } from '../common/failpoints.js';
 export { FaultProxy, type LinkMode, type ProxyDirection } from '../faults/fault-proxy.js';

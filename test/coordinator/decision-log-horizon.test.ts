@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { systemClock } from '../../src/common/clock.js';
+import { levelStorage } from '../../src/common/level-errors.js';
 import { DecisionLog } from '../../src/coordinator/decision-log.js';
 import { CoordinatorRecordKind } from '../../src/protocol/coordinator-events.js';
 
@@ -20,7 +22,7 @@ describe('decision log: gc horizon', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('never moves the stored horizon back when a later batch holds only lower ids', async () => {
-    const log = await DecisionLog.open(dir);
+    const log = await DecisionLog.open(levelStorage(dir), systemClock);
     try {
       const end = (txId: string) => ({ op: 'put', space: 'done', record: { kind: CoordinatorRecordKind.END, txId, participants: ['a'], outcome: 'committed' } }) as const;
       await log.write([end('tx-1-2')], false);

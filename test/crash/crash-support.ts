@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { formatReport, type CrashRunReport } from '../../src/faults/crash-run.js';
-import type { FailpointName } from '../../src/faults/failpoints.js';
+import type { FailpointName } from '../../src/common/failpoints.js';
 import { Prng } from '../../src/sim/prng.js';
 
 /** The environment variable that fixes the seed of a crash test run. */

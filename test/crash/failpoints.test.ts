@@ -28,7 +28,7 @@ import { VerdictClient } from '../../src/client/client.js';
 import { encodeLeg } from '../../src/demo/bank.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { CrashRun, failpointCrashSpec } from '../../src/faults/crash-run.js';
-import { FAILPOINTS, type FailpointName } from '../../src/faults/failpoints.js';
+import { FAILPOINTS, type FailpointName } from '../../src/common/failpoints.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from '../../src/faults/transfer-workload.js';
 import { Prng } from '../../src/sim/prng.js';
 import { arming, assertClean, BANKS, crashSeed, exclusiveCrashSuite, runDir, SEED_ENV } from './crash-support.js';

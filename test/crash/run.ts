@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatReport, runFailpointCrash, runRandomFaults, type CrashRunReport } from '../../src/faults/crash-run.js';
 import { DEFAULT_FAULT_PHASE_MS } from '../../src/faults/crash-run-options.js';
-import { FAILPOINTS, type FailpointName } from '../../src/faults/failpoints.js';
+import { FAILPOINTS, type FailpointName } from '../../src/common/failpoints.js';
 import { arming, exclusiveCrashSuite, runDir, SEED_ENV } from './crash-support.js';
 
 const USAGE = 'usage: npm run test:crash -- [--rounds N] [--seed S] [--fault-phase-ms MS] [--failpoints] [--keep-data]';

@@ -9,7 +9,7 @@ import { VerdictClient } from '../../src/client/index.js';
 import { Coordinator } from '../../src/coordinator/index.js';
 import { Bank, encodeLeg, readLedger, type TransferLeg } from '../../src/demo/index.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
-import { armFailpoint, disarmFailpoint } from '../../src/faults/failpoints.js';
+import { armFailpoint, disarmFailpoint } from '../../src/common/failpoints.js';
 import { Participant, type PrepareResult } from '../../src/participant/index.js';
 import { tempDir, testLogger, waitFor } from '../support/cluster.js';
 

@@ -9,7 +9,7 @@ import {
   failpoint,
   FAILPOINTS,
   parseFailpointSpec,
-} from '../../src/faults/failpoints.js';
+} from '../../src/common/failpoints.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { startCli } from '../support/cli.js';
 

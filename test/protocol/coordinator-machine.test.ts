@@ -341,21 +341,36 @@ describe('CoordinatorMachine', () => {
   });
 
   describe('read-only votes', () => {
-    it('commits without any forced write or decision message when every branch is read-only', () => {
+    it('commits with no decision message when every branch is read-only, answering only once its END summary is forced', () => {
       const h = coordinator();
       const { txId, requestId } = preparing(h, ['a', 'b']);
       h.vote('a', txId, Vote.READ_ONLY);
       const effects = h.vote('b', txId, Vote.READ_ONLY);
-      assert.deepEqual(replyTo(effects, requestId), { type: 'committed', txId });
+      // COMMITTED must stay true after a power loss: nobody hears it before the summary is synced.
+      assert.deepEqual(only(effects, 'reply'), []);
       assert.deepEqual(decisions(effects), []);
-      assert.deepEqual(
-        only(effects, 'persist').filter((p) => p.force),
-        [],
-      );
-      assert.deepEqual(endRecord(effects).ops, [
-        { op: 'put', space: 'done', record: { kind: CoordinatorRecordKind.END, txId, participants: ['a', 'b'], outcome: C } },
-      ]);
-      assert.deepEqual(one(effects, 'ended'), { type: 'ended', txId, outcome: C });
+      assert.deepEqual(one(effects, 'persist'), {
+        type: 'persist',
+        ops: [{ op: 'put', space: 'done', record: { kind: CoordinatorRecordKind.END, txId, participants: ['a', 'b'], outcome: C } }],
+        force: true,
+        token: { kind: 'read-only', txId },
+      });
+      const persisted = h.persisted('read-only', txId);
+      assert.deepEqual(replyTo(persisted, requestId), { type: 'committed', txId });
+      assert.deepEqual(decisions(persisted), []);
+      assert.deepEqual(only(persisted, 'persist'), [], 'the forced summary is the END record: nothing more is written');
+      assert.deepEqual(one(persisted, 'ended'), { type: 'ended', txId, outcome: C });
+    });
+
+    it('answers OUTCOME_UNKNOWN, never COMMITTED, when the forced END of an all-read-only commit fails', () => {
+      const h = coordinator();
+      const { txId, requestId } = preparing(h, ['a', 'b']);
+      h.vote('a', txId, Vote.READ_ONLY);
+      h.vote('b', txId, Vote.READ_ONLY);
+      const effects = h.persistFailed('read-only', txId, 'EIO');
+      const reply = replyTo(effects, requestId);
+      assert.equal(reply.type === 'error' ? reply.error.code : reply.type, ErrorCode.OUTCOME_UNKNOWN);
+      assert.deepEqual(only(effects, 'decided'), []);
     });
 
     it('lists only the YES voters in the COMMIT record and sends the decision only to them', () => {
@@ -524,13 +539,15 @@ describe('CoordinatorMachine', () => {
       assert.deepEqual(prepares(h.persisted('one-phase', txId)), [], 'a late durable record sends nothing');
     });
 
-    it('aborts without sending anything when the ONE_PHASE record cannot be written', () => {
+    it('decides nothing and answers OUTCOME_UNKNOWN with the tx id when the ONE_PHASE record cannot be written', () => {
       const h = coordinator();
       const { txId, requestId } = h.oneShot([branch('a')]);
       const effects = h.persistFailed('one-phase', txId, 'EIO');
       const reply = replyTo(effects, requestId);
-      assert.equal(reply.type === 'error' ? reply.error.reason : '', 'the decision log could not be written: EIO');
+      assert.equal(reply.type === 'error' ? reply.error.code : reply.type, ErrorCode.OUTCOME_UNKNOWN);
+      assert.equal(reply.type === 'error' ? reply.error.txId : '', txId);
       assert.deepEqual(only(effects, 'send'), []);
+      assert.deepEqual(only(effects, 'decided'), []);
     });
 
     it('refuses an abort request once the decision is handed to the participant', () => {
@@ -1322,12 +1339,28 @@ describe('CoordinatorMachine', () => {
   });
 
   describe('decision log failures', () => {
-    it('aborts when the COMMIT record cannot be written, and never sends a commit', () => {
+    it('never reads a failed COMMIT write as a decision: the caller hears OUTCOME_UNKNOWN with the tx id, nothing is sent', () => {
       const h = coordinator();
       const { txId, requestId } = preparing(h, ['a', 'b']);
       h.vote('a', txId, Vote.YES);
       h.vote('b', txId, Vote.YES);
-      const effects = h.persistFailed('commit', txId, 'ENOSPC');
+      // The record may have landed (LevelDB can fail a synced write that a reopen still finds).
+      const effects = h.persistFailed('commit', txId, 'EIO');
+      const reply = replyTo(effects, requestId);
+      assert.equal(reply.type === 'error' ? reply.error.code : reply.type, ErrorCode.OUTCOME_UNKNOWN);
+      assert.equal(reply.type === 'error' ? reply.error.txId : '', txId);
+      assert.match(reply.type === 'error' ? reply.error.message : '', /outcome is unknown/);
+      assert.deepEqual(only(effects, 'decided'), []);
+      assert.deepEqual(decisions(effects), []);
+      assert.equal(viewOf(h, txId).outcome, undefined, 'still undecided: recovery decides from the log');
+    });
+
+    it('aborts on a failed COMMIT write only when told the write did not land (the abort-on-failed-commit-write mutant)', () => {
+      const h = coordinator();
+      const { txId, requestId } = preparing(h, ['a', 'b']);
+      h.vote('a', txId, Vote.YES);
+      h.vote('b', txId, Vote.YES);
+      const effects = h.handle({ type: 'persist-failed', token: { kind: 'commit', txId }, message: 'ENOSPC', assumeNotWritten: true });
       const reason = 'the decision log could not be written: ENOSPC';
       assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason });
       assert.deepEqual(decisions(effects), ['a:aborted', 'b:aborted']);

@@ -11,6 +11,7 @@ export const FAILPOINTS = {
   'coordinator.after-votes': 'every vote is in and the commit decision is about to be logged',
   'coordinator.before-commit-record': 'the COMMIT record is about to be written (not durable yet)',
   'coordinator.after-commit-record': 'the COMMIT record is durable; no commit message has left yet',
+  'coordinator.commit-record-write-fails': 'the COMMIT record was written; arm with error to fail the write after it landed, as LevelDB can after a failed sync',
   'coordinator.between-commit-sends': 'commit messages went to some participants but not all',
   'coordinator.before-end-record': 'every participant acknowledged; the END record is about to be written',
   'participant.before-prepared-record': 'prepare voted YES; the PREPARED record is about to be written',
