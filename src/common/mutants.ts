@@ -13,14 +13,13 @@ export const MUTANT_SWITCHES = {
   'yes-before-prepared-synced': 'the participant writes the PREPARED record without fsync, then votes YES',
   'ack-before-outcome-synced': 'the participant writes the outcome record without fsync, then acknowledges it',
   'unknown-tx-committed': 'a decision-log lookup that finds nothing answers COMMITTED instead of presuming abort',
-  'retry-gives-up': 'the coordinator drops phase-2 retry timers after 2 attempts, so a lost ack is never asked again',
+  'retry-gives-up': 'the coordinator gives up re-driving a decision after 2 messages: later retries, redeliveries on reconnect and answers to inquiries are dropped',
   'duplicate-commit-applied-twice': 'the participant runs the commit hook again, and writes its effect, when a Commit arrives for a transaction it already committed',
   'unstaged-commit-effects': "the SDK applies a hook's staged writes to the store at once instead of with the outcome record",
   'no-vote-read-as-yes': 'the coordinator reads a NO vote as YES (an ambiguous status read as success, DTM #535)',
   'forget-commit-early': 'the coordinator deletes the COMMIT record as soon as the decision is made, before every participant acknowledged',
   'participant-unilateral-abort': 'a participant that cannot reach the coordinator aborts its in-doubt transactions on its own',
   'epoch-not-bumped': 'the coordinator restarts with the same epoch, so it hands out transaction ids again',
-  'no-abort-tombstone': 'an Abort that arrives before the Prepare leaves no tombstone, so the late Prepare still votes YES',
   'frame-over-limit': 'session frames ignore the message size limit: everything queued in one turn leaves as one frame',
 } as const;
 

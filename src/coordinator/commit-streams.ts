@@ -10,7 +10,7 @@ import { FrameBuffer } from '../common/frame-buffer.js';
 import { toCallError } from '../common/grpc-errors.js';
 import type { Logger } from '../common/logger.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
-import type { CommitRequest, CommitStreamRequest, CommitStreamResponse, StreamedCommitResult } from '../gen/verdict/v1/transaction.js';
+import type { CommitRequest, CommitStreamRequest, StreamedCommitResult } from '../gen/verdict/v1/transaction.js';
 import type { CoordinatorReply } from '../protocol/coordinator-events.js';
 import { ErrorCode } from '../errors.js';
 

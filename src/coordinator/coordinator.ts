@@ -31,7 +31,6 @@ import type {
   IgnoredReason,
   InitiatorRequest,
   PersistToken,
-  TxState,
   TxView,
 } from '../protocol/coordinator-events.js';
 import { checkFailpointEnv, failpoint } from '../common/failpoints.js';
@@ -86,7 +85,7 @@ export interface CoordinatorEvents {
   error: [error: Error];
 }
 
-/** How many phase-2 retries the `retry-gives-up` mutant allows per transaction. */
+/** How many decision messages the `retry-gives-up` mutant sends per transaction. */
 const RETRY_GIVES_UP_AFTER = 2;
 
 interface Pending {
@@ -121,7 +120,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   #address = '';
   #gcTimer: Timer | undefined;
   #gcRunning: Promise<unknown> | undefined;
-  /** Phase-2 retries per transaction, counted only while the `retry-gives-up` mutant is armed. */
+  /** Decision messages sent per transaction, counted only while the `retry-gives-up` mutant is armed. */
   readonly #retries = new Map<string, number>();
   readonly #counters = {
     committed: 0,
@@ -355,6 +354,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   #execute(effect: CoordinatorEffect): void {
     switch (effect.type) {
       case 'send':
+        if (effect.message.type === 'decision' && mutant('retry-gives-up')) {
+          const n = (this.#retries.get(effect.message.txId) ?? 0) + 1;
+          this.#retries.set(effect.message.txId, n);
+          if (n > RETRY_GIVES_UP_AFTER) return;
+        }
         return this.#sessions.send(effect.to, effect.message);
       case 'persist': {
         const { token } = effect;
@@ -379,11 +383,6 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return;
       }
       case 'set-timer':
-        if (effect.key.startsWith('retry/') && mutant('retry-gives-up')) {
-          const n = (this.#retries.get(effect.key) ?? 0) + 1;
-          this.#retries.set(effect.key, n);
-          if (n > RETRY_GIVES_UP_AFTER + 1) return;
-        }
         return this.#timers.set(effect.key, effect.at, effect.jitterMs);
       case 'cancel-timer':
         return this.#timers.cancel(effect.key);

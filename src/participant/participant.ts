@@ -178,6 +178,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.#store.app;
   }
 
+  /** How many transactions this participant holds unfinished (preparing, in doubt, applying). */
+  get liveCount(): number {
+    return this.#machine.liveCount;
+  }
+
   /** Log write counters (batches, synced batches). */
   get logStats(): ParticipantLog['stats'] {
     return this.#store.stats;
@@ -420,9 +425,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#prepareOps.delete(record.txId);
         this.#applyOps.delete(record.txId);
         const prepared = record.state === ParticipantRecordState.PREPARED;
-        if (record.state === ParticipantRecordState.ABORTED && ops.length === 0 && mutant('no-abort-tombstone')) {
-          return this.#clock.defer(() => this.#dispatch({ type: 'persisted', token }));
-        }
         const force = effect.force && !(prepared ? mutant('yes-before-prepared-synced') : mutant('ack-before-outcome-synced'));
         const early = prepared && effect.force && mutant('yes-before-prepared-durable');
         if (prepared) failpoint('participant.before-prepared-record');

@@ -44,13 +44,13 @@ export interface CampaignResult {
 }
 
 /** Runs `runs` scenarios, one per seed. */
-export function runCampaign(options: CampaignOptions): CampaignResult {
+export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
   const totals: CampaignTotals = { runs: 0, steps: 0, faults: 0, violations: 0, committed: 0, aborted: 0, simulatedMs: 0, byProperty: {} };
   const every = options.progressEvery ?? 1_000;
   let failure: CampaignResult['failure'];
   for (let i = 0; i < options.runs; i++) {
     const seed = (options.startSeed + i) | 0;
-    const result = runScenario(scenarioForSeed(seed, options.profile), {
+    const result = await runScenario(scenarioForSeed(seed, options.profile), {
       ...(options.mutant ? { mutant: options.mutant } : {}),
       ...(options.config ? { config: options.config } : {}),
     });
@@ -84,29 +84,33 @@ export interface Shrunk {
  * scenario of a seed is the first value fast-check draws with it, so `fc.check` with that seed
  * meets it first and shrinks from it. Returns undefined when the seed's scenario does not fail.
  */
-export function shrinkSeed(seed: number, profile: ScenarioProfile, options: { mutant?: MutantName; config?: SimConfig; property?: PropertyId } = {}): Shrunk | undefined {
-  const run = (s: Scenario): RunResult => runScenario(s, { ...(options.mutant ? { mutant: options.mutant } : {}), ...(options.config ? { config: options.config } : {}) });
-  const first = run(scenarioForSeed(seed, profile)).violations[0];
+export async function shrinkSeed(
+  seed: number,
+  profile: ScenarioProfile,
+  options: { mutant?: MutantName; config?: SimConfig; property?: PropertyId } = {},
+): Promise<Shrunk | undefined> {
+  const run = (s: Scenario): Promise<RunResult> => runScenario(s, { ...(options.mutant ? { mutant: options.mutant } : {}), ...(options.config ? { config: options.config } : {}) });
+  const first = (await run(scenarioForSeed(seed, profile))).violations[0];
   if (!first) return undefined;
   const property = options.property ?? first.property;
-  const out = fc.check(
-    fc.property(scenarioArbitrary(profile), (s) => !run(s).violations.some((v) => v.property === property)),
+  const out = await fc.check(
+    fc.asyncProperty(scenarioArbitrary(profile), async (s) => !(await run(s)).violations.some((v) => v.property === property)),
     { seed, numRuns: 1, endOnFailure: false },
   );
   const counterexample = out.counterexample?.[0];
   if (!out.failed || !counterexample) return undefined;
-  return { scenario: counterexample, result: runScenario(counterexample, { ...options, trace: true }), shrinks: out.numShrinks };
+  return { scenario: counterexample, result: await runScenario(counterexample, { ...options, trace: true }), shrinks: out.numShrinks };
 }
 
 /** Shrinks a failing scenario (not tied to a seed) with fast-check's shrinker for `profile`. */
-export function shrinkScenario(scenario: Scenario, profile: ScenarioProfile, options: { mutant?: MutantName; config?: SimConfig } = {}): Shrunk {
-  const run = (s: Scenario): RunResult => runScenario(s, options);
-  const first = run(scenario).violations[0];
-  if (!first) return { scenario, result: runScenario(scenario, { ...options, trace: true }), shrinks: 0 };
-  const out = fc.check(
-    fc.property(scenarioArbitrary(profile), (s) => !run(s).violations.some((v) => v.property === first.property)),
+export async function shrinkScenario(scenario: Scenario, profile: ScenarioProfile, options: { mutant?: MutantName; config?: SimConfig } = {}): Promise<Shrunk> {
+  const run = (s: Scenario): Promise<RunResult> => runScenario(s, options);
+  const first = (await run(scenario)).violations[0];
+  if (!first) return { scenario, result: await runScenario(scenario, { ...options, trace: true }), shrinks: 0 };
+  const out = await fc.check(
+    fc.asyncProperty(scenarioArbitrary(profile), async (s) => !(await run(s)).violations.some((v) => v.property === first.property)),
     { numRuns: 1, examples: [[scenario]], endOnFailure: false },
   );
   const counterexample = out.counterexample?.[0] ?? scenario;
-  return { scenario: counterexample, result: runScenario(counterexample, { ...options, trace: true }), shrinks: out.numShrinks };
+  return { scenario: counterexample, result: await runScenario(counterexample, { ...options, trace: true }), shrinks: out.numShrinks };
 }

@@ -13,12 +13,49 @@ import {
   type CoordinatorReply,
   type ParticipantMessage,
 } from '../protocol/coordinator-events.js';
+import { decodeCoordinatorRecord, DONE, OPEN } from '../coordinator/decision-log.js';
+import { decodeParticipantRecord, SUBLEVELS } from '../participant/participant-log.js';
 import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, type ParticipantRecord } from '../protocol/participant-events.js';
 import { ErrorCode, Outcome, Vote } from '../protocol/types.js';
 import { twoPhaseStep, type RmState, type TwoPhaseState } from './abstract-models.js';
-import type { SimObserver } from './sim-host.js';
-import { EFFECT, HOLD, LOG, PREPARED } from './sim-participant.js';
-import type { DiskOp, SimDisk } from './sim-storage.js';
+import { EFFECT_KEY, HOLD_KEY } from './sim-app.js';
+import type { DiskOp, SimDisk } from './sim-disk.js';
+
+/** Where a participant's log keeps what (keys as the disk stores them, sublevel prefixes included). */
+const LOG = `!${SUBLEVELS.log}!`;
+const PREPARED = `!${SUBLEVELS.prepared}!`;
+const HOLD = `!${SUBLEVELS.app}!${HOLD_KEY}`;
+const EFFECT = `!${SUBLEVELS.app}!${EFFECT_KEY}`;
+
+const decoder = new TextDecoder();
+
+/** The participant record of `txId` on `disk` (the synced layer only with `synced`). */
+function participantRecord(disk: SimDisk, txId: string, synced = false): ParticipantRecord | undefined {
+  const read = (key: string): Uint8Array | undefined => (synced ? disk.getSynced(key) : disk.get(key));
+  const value = read(LOG + txId) ?? read(PREPARED + txId);
+  return value === undefined ? undefined : decodeParticipantRecord(txId, value);
+}
+
+/** A JSON value of the application's store. */
+function appValue(disk: SimDisk, key: string): unknown {
+  const value = disk.get(key);
+  return value === undefined ? undefined : JSON.parse(decoder.decode(value));
+}
+
+/** The coordinator record under `key` on `disk` (synced layer only with `synced`). */
+function coordinatorRecord(disk: SimDisk, key: string, synced = false): CoordinatorRecord | undefined {
+  const value = synced ? disk.getSynced(key) : disk.get(key);
+  return value === undefined ? undefined : decodeCoordinatorRecord(key, value);
+}
+
+/** The transactions a batch of log writes is about. */
+function txIdsOfOps(ops: readonly DiskOp[]): string[] {
+  const out = new Set<string>();
+  for (const op of ops) {
+    for (const prefix of [OPEN, DONE, LOG, PREPARED]) if (op.key.startsWith(prefix)) out.add(op.key.slice(prefix.length));
+  }
+  return [...out];
+}
 
 /** The properties checked, by id (invariants of DESIGN.md and properties of RELIABILITY.md). */
 export const PROPERTIES = {
@@ -36,7 +73,9 @@ export const PROPERTIES = {
   P12: 'No premature GC: a COMMIT record is deleted only after every participant committed; no committed tx ever reads as presumed aborted',
   P13: 'Honest outcomes (invariant 8): a tx reported COMMITTED is committed at every YES participant; unknown outcomes read back true',
   P15: 'Stale messages: replayed messages change no decision and no business effect',
+  P17: 'Bounded frames: no session frame exceeds the message limit',
   P18: 'Model conformance: every observed transition of a 2PC tx is a TwoPhase action',
+  P20: 'A failed write is not a decision: after a forced write fails, no decision, vote, ack or answer other than OUTCOME_UNKNOWN follows from it',
   CRASH: 'The simulated processes never throw',
 } as const;
 /** A property id. */
@@ -61,8 +100,6 @@ export interface CheckerWorld {
   branchesOf(txId: string): readonly string[] | undefined;
   /** Whether the message being handled is a replay of an old one. */
   readonly replaying: boolean;
-  /** See SimConfig.lenientAllReadOnly. */
-  readonly lenientAllReadOnly: boolean;
 }
 
 interface Ghost {
@@ -78,6 +115,8 @@ interface Ghost {
   /** What the prepare hook answered at each participant (a YES means a commit applies an effect). */
   readonly hookVotes: Map<string, Set<Vote>>;
   readonly preparedSynced: Set<string>;
+  /** Participants whose PREPARED record is written (page cache included). */
+  readonly preparedWritten: Set<string>;
   readonly received: Map<string, Set<Outcome>>;
   readonly recordOutcome: Map<string, Outcome>;
   readonly abortBeforePrepare: Set<string>;
@@ -89,17 +128,21 @@ interface Ghost {
   abs?: TwoPhaseState;
 }
 
-const COORDINATOR_OPEN = 'open/';
-const COORDINATOR_DONE = 'done/';
+/** How a reply reads, for messages. */
+function describeOutcome(reply: CoordinatorReply): string {
+  return reply.type === 'transaction' ? `${reply.view.state} ${reply.view.outcome ?? ''}`.trim() : reply.type.toUpperCase();
+}
 
 /** Keeps the ghost state and checks the properties. */
-export class Checker implements SimObserver {
+export class Checker {
   readonly violations: Violation[] = [];
   /** How many times each property was checked (a property never checked proves nothing). */
-  readonly exercised: Record<PropertyId, number> = { P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0, P10: 0, P11: 0, P12: 0, P13: 0, P15: 0, P18: 0, CRASH: 0 };
+  readonly exercised: Record<PropertyId, number> = { P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0, P10: 0, P11: 0, P12: 0, P13: 0, P15: 0, P17: 0, P18: 0, P20: 0, CRASH: 0 };
   readonly #world: CheckerWorld;
   readonly #txs = new Map<string, Ghost>();
   readonly #dirty = new Set<string>();
+  /** Per node: the transactions a failed log write was about (P20), until the node restarts. */
+  readonly #failedWrites = new Map<string, Set<string>>();
   #crashStep = false;
 
   constructor(world: CheckerWorld) {
@@ -146,6 +189,7 @@ export class Checker implements SimObserver {
         noAt: new Map(),
         hookVotes: new Map(),
         preparedSynced: new Set(),
+        preparedWritten: new Set(),
         received: new Map(),
         recordOutcome: new Map(),
         abortBeforePrepare: new Set(),
@@ -275,29 +319,40 @@ export class Checker implements SimObserver {
     this.#dirty.add(txId);
   }
 
-  coordinatorSend(to: string, message: CoordinatorMessage): void {
-    if (message.type !== 'decision' || message.outcome !== Outcome.COMMITTED) return;
+  /** A frame of the coordinator's left for `to`. */
+  coordinatorSent(to: string, messages: readonly CoordinatorMessage[]): void {
+    for (const m of messages) this.#coordinatorSend(to, m);
+  }
+
+  #coordinatorSend(to: string, message: CoordinatorMessage): void {
+    if (message.type !== 'decision') return;
+    this.exercised.P20++;
+    if (this.#failedWrites.get('coordinator')?.has(message.txId)) {
+      this.fail('P20', `the coordinator sent ${message.outcome} for ${message.txId} to ${to} after its log write for it failed`, message.txId);
+    }
+    if (message.outcome !== Outcome.COMMITTED) return;
     // A one-phase commit is decided by its participant: the coordinator only relays it.
     if (this.#txs.get(message.txId)?.onePhase) return;
     // P5: the decision record is on the synced layer before Commit leaves.
     this.exercised.P5++;
     const disk = this.#world.disk('coordinator');
-    const open = disk.getSynced(COORDINATOR_OPEN + message.txId) as CoordinatorRecord | undefined;
-    const done = disk.getSynced(COORDINATOR_DONE + message.txId) as CoordinatorRecord | undefined;
+    const open = coordinatorRecord(disk, OPEN + message.txId, true);
+    const done = coordinatorRecord(disk, DONE + message.txId, true);
     const durable = open?.kind === CoordinatorRecordKind.COMMIT || done?.outcome === Outcome.COMMITTED;
     if (!durable) this.fail('P5', `Commit for ${message.txId} sent to ${to} before the COMMIT record was synced`, message.txId);
   }
 
+  /** The coordinator's disk is about to write a batch (`before`: what the key held). */
   coordinatorWrite(ops: readonly DiskOp[]): void {
     // P12: a COMMIT record is deleted only once every participant durably committed.
     const disk = this.#world.disk('coordinator');
     for (const op of ops) {
-      if (op.type !== 'del' || !op.key.startsWith(COORDINATOR_OPEN)) continue;
-      const record = disk.get(op.key) as CoordinatorRecord | undefined;
+      if (op.type !== 'del' || !op.key.startsWith(OPEN)) continue;
+      const record = coordinatorRecord(disk, op.key);
       if (record?.kind !== CoordinatorRecordKind.COMMIT) continue;
       this.exercised.P12++;
       for (const p of record.participants) {
-        const r = this.#world.disk(p).getSynced(LOG + record.txId) as ParticipantRecord | undefined;
+        const r = participantRecord(this.#world.disk(p), record.txId, true);
         if (r?.state !== ParticipantRecordState.COMMITTED) {
           this.fail('P12', `the COMMIT record of ${record.txId} was deleted while ${p} had not durably committed`, record.txId);
         }
@@ -308,9 +363,9 @@ export class Checker implements SimObserver {
   /** The coordinator disk wrote or synced a batch. */
   coordinatorDurable(ops: readonly DiskOp[]): void {
     for (const op of ops) {
-      if (op.type !== 'put') continue;
-      const r = op.value as CoordinatorRecord;
-      if (op.key.startsWith(COORDINATOR_OPEN) && r.kind === CoordinatorRecordKind.COMMIT) {
+      if (op.type !== 'put' || !op.key.startsWith(OPEN)) continue;
+      const r = decodeCoordinatorRecord(op.key, op.value);
+      if (r.kind === CoordinatorRecordKind.COMMIT) {
         const g = this.#tx(r.txId);
         g.durableCommit = true;
         this.#observe(r.txId, Outcome.COMMITTED, 'the durable COMMIT record');
@@ -327,7 +382,33 @@ export class Checker implements SimObserver {
     }
   }
 
-  reply(_requestId: number, reply: CoordinatorReply): void {
+  /** A log write of `node` failed (it may have landed): nothing may follow from it (P20). */
+  writeFailed(node: string, ops: readonly DiskOp[]): void {
+    const txIds = txIdsOfOps(ops);
+    if (txIds.length === 0) return;
+    const set = this.#failedWrites.get(node) ?? new Set<string>();
+    for (const t of txIds) set.add(t);
+    this.#failedWrites.set(node, set);
+  }
+
+  /** A frame over the message limit was about to be sent (P17). */
+  frameOverLimit(from: string, to: string, bytes: number, limit: number): void {
+    this.fail('P17', `${from} sent a ${bytes}-byte frame to ${to}, over the ${limit}-byte message limit`);
+  }
+
+  /** An initiator got `reply`. */
+  reply(reply: CoordinatorReply): void {
+    this.exercised.P17++;
+    const failed = this.#failedWrites.get('coordinator');
+    if (failed && reply.type !== 'error' && reply.type !== 'begun') {
+      const txId = reply.type === 'transaction' ? reply.view.txId : reply.txId;
+      this.exercised.P20++;
+      if (failed.has(txId) && (reply.type !== 'transaction' || reply.view.outcome !== undefined)) {
+        this.fail('P20', `the initiator heard ${describeOutcome(reply)} for ${txId} from a coordinator whose log write for it failed`, txId);
+      }
+    } else if (failed && reply.type === 'error' && reply.error.code === ErrorCode.TX_ABORTED && reply.error.txId && failed.has(reply.error.txId)) {
+      this.fail('P20', `the initiator heard ABORTED for ${reply.error.txId} from a coordinator whose log write for it failed`, reply.error.txId);
+    }
     switch (reply.type) {
       case 'committed': {
         this.#tx(reply.txId).reportedCommitted = true;
@@ -344,7 +425,6 @@ export class Checker implements SimObserver {
         const g = this.#txs.get(v.txId);
         this.exercised.P13++;
         if (v.presumed) this.exercised.P12++;
-        if (v.presumed && g && this.#world.lenientAllReadOnly && this.#allReadOnly(g)) return;
         if (v.presumed && g?.decision === Outcome.COMMITTED) {
           this.fail('P12', `GetTransaction(${v.txId}) presumed ABORTED for a committed transaction`, v.txId);
           return;
@@ -354,15 +434,6 @@ export class Checker implements SimObserver {
       default:
         return;
     }
-  }
-
-  /** Every branch voted READ_ONLY (and nothing else): no participant has anything to commit. */
-  #allReadOnly(g: Ghost): boolean {
-    const branches = this.#world.branchesOf(g.id) ?? [];
-    return branches.length > 1 && branches.every((p) => {
-      const votes = g.votes.get(p);
-      return votes !== undefined && votes.has(Vote.READ_ONLY) && !votes.has(Vote.YES);
-    });
   }
 
   // ---- participants -------------------------------------------------------------------------
@@ -385,7 +456,26 @@ export class Checker implements SimObserver {
     }
   }
 
-  participantSend(participant: string, message: ParticipantMessage): void {
+  /** A frame of `participant`'s left for the coordinator. */
+  participantSent(participant: string, messages: readonly ParticipantMessage[]): void {
+    for (const m of messages) this.#participantSend(participant, m);
+  }
+
+  #participantSend(participant: string, message: ParticipantMessage): void {
+    if (message.type === 'vote' || message.type === 'ack') {
+      this.exercised.P20++;
+      if (this.#failedWrites.get(participant)?.has(message.txId)) {
+        this.fail('P20', `${participant} sent a ${message.type} for ${message.txId} after its log write for it failed`, message.txId);
+      }
+    }
+    if (message.type === 'ack' && message.outcome === Outcome.COMMITTED) {
+      // P7: COMMITTED is acknowledged only once the outcome record is synced (the coordinator may forget it next).
+      this.exercised.P7++;
+      const synced = participantRecord(this.#world.disk(participant), message.txId, true);
+      if (synced?.state !== ParticipantRecordState.COMMITTED) {
+        this.fail('P7', `${participant} acknowledged COMMITTED for ${message.txId} before its COMMITTED record was synced`, message.txId);
+      }
+    }
     if (message.type !== 'vote') return;
     const g = this.#tx(message.txId);
     const votes = g.votes.get(participant) ?? new Set<Vote>();
@@ -400,7 +490,7 @@ export class Checker implements SimObserver {
       this.exercised.P7++;
       this.exercised.P9++;
       // P7: YES only once PREPARED (or the one-phase COMMITTED) is on the synced layer.
-      const synced = disk.getSynced(LOG + message.txId) as ParticipantRecord | undefined;
+      const synced = participantRecord(disk, message.txId, true);
       if (synced?.state !== ParticipantRecordState.PREPARED && synced?.state !== ParticipantRecordState.COMMITTED) {
         this.fail('P7', `${participant} voted YES on ${message.txId} before its PREPARED record was synced`, message.txId);
       }
@@ -421,7 +511,12 @@ export class Checker implements SimObserver {
     this.#dirty.add(g.id);
   }
 
-  participantReceived(participant: string, message: CoordinatorMessage): void {
+  /** A frame of the coordinator's reached `participant`. */
+  participantReceived(participant: string, messages: readonly CoordinatorMessage[]): void {
+    for (const m of messages) this.#participantReceived(participant, m);
+  }
+
+  #participantReceived(participant: string, message: CoordinatorMessage): void {
     if (message.type !== 'decision') return;
     const g = this.#tx(message.txId);
     const got = g.received.get(participant) ?? new Set<Outcome>();
@@ -443,42 +538,18 @@ export class Checker implements SimObserver {
     if (vote === Vote.NO && !g.noAt.has(participant)) g.noAt.set(participant, this.#world.now);
   }
 
-  participantApplied(): void {
-    // The business effect is checked on the disk, where it lands with the outcome record.
-  }
-
-  participantWrite(participant: string, record: ParticipantRecord, ops: readonly DiskOp[]): void {
-    void ops;
-    if (record.state === ParticipantRecordState.PREPARED) return;
-    const g = this.#tx(record.txId);
-    const outcome = record.state === ParticipantRecordState.COMMITTED ? Outcome.COMMITTED : Outcome.ABORTED;
-    const current = this.#world.disk(participant).get(LOG + record.txId) as ParticipantRecord | undefined;
-    if (current?.state === ParticipantRecordState.PREPARED && !record.onePhase) {
-      this.exercised.P6++;
-      // P6: a prepared participant moves only on a decision it received, and only one that is durable.
-      if (!g.received.get(participant)?.has(outcome)) {
-        this.fail('P6', `${participant} moved ${record.txId} from PREPARED to ${outcome} without receiving that decision`, record.txId);
-      } else if (outcome === Outcome.COMMITTED && !g.durableCommit) {
-        this.fail('P6', `${participant} committed ${record.txId} on a Commit not backed by a durable COMMIT record`, record.txId);
-      } else if (outcome === Outcome.ABORTED && g.durableCommit) {
-        this.fail('P6', `${participant} aborted ${record.txId} although the COMMIT record is durable`, record.txId);
-      }
-    }
-    if (outcome === Outcome.COMMITTED && !record.onePhase && !g.preparedSynced.has(participant)) {
-      // P9: Commit for a transaction never prepared here is never applied.
-      this.fail('P9', `${participant} committed ${record.txId} without a durable PREPARED record`, record.txId);
-    }
-  }
-
   /** A participant's disk wrote a batch (visible to its process). */
   participantAppended(participant: string, ops: readonly DiskOp[]): void {
     const disk = this.#world.disk(participant);
     for (const op of ops) {
-      if (op.type === 'put' && op.key.startsWith(LOG)) {
-        const r = op.value as ParticipantRecord;
+      if (op.type === 'put' && op.key.startsWith(PREPARED)) {
+        this.#tx(op.key.slice(PREPARED.length)).preparedWritten.add(participant);
+      } else if (op.type === 'put' && op.key.startsWith(LOG)) {
+        const r = decodeParticipantRecord(op.key.slice(LOG.length), op.value);
         if (r.state === ParticipantRecordState.PREPARED) continue;
         const outcome = r.state === ParticipantRecordState.COMMITTED ? Outcome.COMMITTED : Outcome.ABORTED;
         const g = this.#tx(r.txId);
+        this.#checkMove(participant, g, r, outcome);
         if (r.onePhase) g.onePhase = true;
         g.recordOutcome.set(participant, outcome);
         this.exercised.P1++;
@@ -493,7 +564,7 @@ export class Checker implements SimObserver {
       } else if (op.type === 'put' && op.key.startsWith(EFFECT)) {
         const txId = op.key.slice(EFFECT.length);
         this.exercised.P8++;
-        const n = Number(disk.get(op.key) ?? 0);
+        const n = Number(appValue(disk, op.key) ?? 0);
         if (n > 1) this.fail('P8', `${participant} applied the business effect of ${txId} ${n} times`, txId);
         const g = this.#tx(txId);
         if (g.decision === Outcome.ABORTED) this.fail('P8', `${participant} applied the business effect of the aborted ${txId}`, txId);
@@ -501,13 +572,31 @@ export class Checker implements SimObserver {
     }
   }
 
+  /** P6 and P9 when `participant` writes `outcome` for `g`. */
+  #checkMove(participant: string, g: Ghost, record: ParticipantRecord, outcome: Outcome): void {
+    if (g.preparedWritten.has(participant) && !record.onePhase) {
+      this.exercised.P6++;
+      // P6: a prepared participant moves only on a decision it received, and only one that is durable.
+      if (!g.received.get(participant)?.has(outcome)) {
+        this.fail('P6', `${participant} moved ${record.txId} from PREPARED to ${outcome} without receiving that decision`, record.txId);
+      } else if (outcome === Outcome.COMMITTED && !g.durableCommit) {
+        this.fail('P6', `${participant} committed ${record.txId} on a Commit not backed by a durable COMMIT record`, record.txId);
+      } else if (outcome === Outcome.ABORTED && g.durableCommit) {
+        this.fail('P6', `${participant} aborted ${record.txId} although the COMMIT record is durable`, record.txId);
+      }
+    }
+    if (outcome === Outcome.COMMITTED && !record.onePhase && !g.preparedSynced.has(participant)) {
+      // P9: Commit for a transaction never prepared here is never applied.
+      this.fail('P9', `${participant} committed ${record.txId} without a durable PREPARED record`, record.txId);
+    }
+    g.preparedWritten.delete(participant);
+  }
+
   /** A participant's disk made a batch durable. */
   participantDurable(participant: string, ops: readonly DiskOp[]): void {
     for (const op of ops) {
-      if (op.type !== 'put' || !op.key.startsWith(LOG)) continue;
-      const r = op.value as ParticipantRecord;
-      if (r.state !== ParticipantRecordState.PREPARED) continue;
-      const g = this.#tx(r.txId);
+      if (op.type !== 'put' || !op.key.startsWith(PREPARED)) continue;
+      const g = this.#tx(op.key.slice(PREPARED.length));
       g.preparedSynced.add(participant);
       // TwoPhase: a durable PREPARED is RMPrepare; the YES (or, after a crash, the inquiry) announces it.
       this.#rmPrepared(g, participant);
@@ -517,15 +606,15 @@ export class Checker implements SimObserver {
   /** A node crashed: rebuild the projection of what its disk still holds; the crash step itself is not a model step. */
   crashed(node: string, powerLoss: boolean): void {
     this.#crashStep = true;
+    this.#failedWrites.delete(node);
     if (!powerLoss || node === 'coordinator') return;
     const disk = this.#world.disk(node);
     for (const g of this.#txs.values()) {
-      if (powerLoss && g.abortBeforePrepare.has(node)) {
-        const r = disk.getSynced(LOG + g.id) as ParticipantRecord | undefined;
-        if (r?.state !== ParticipantRecordState.ABORTED) g.abortBeforePrepare.delete(node);
-      }
+      const r = participantRecord(disk, g.id);
+      if (r?.state === ParticipantRecordState.PREPARED) g.preparedWritten.add(node);
+      else g.preparedWritten.delete(node);
+      if (g.abortBeforePrepare.has(node) && r?.state !== ParticipantRecordState.ABORTED) g.abortBeforePrepare.delete(node);
       if (!g.rm.has(node)) continue;
-      const r = disk.get(LOG + g.id) as ParticipantRecord | undefined;
       const state: RmState = !r ? (g.msgPrepared.has(node) ? 'prepared' : 'working') : r.state === ParticipantRecordState.PREPARED ? 'prepared' : r.state;
       g.rm.set(node, state);
       this.#dirty.add(g.id);
@@ -585,8 +674,8 @@ export class Checker implements SimObserver {
       const branches = w.branchesOf(g.id) ?? [];
       for (const p of w.participantNames) {
         const disk = w.disk(p);
-        const record = disk.get(LOG + g.id) as ParticipantRecord | undefined;
-        const effect = Number(disk.get(EFFECT + g.id) ?? 0);
+        const record = participantRecord(disk, g.id);
+        const effect = Number(appValue(disk, EFFECT + g.id) ?? 0);
         const votedYes = g.votes.get(p)?.has(Vote.YES) ?? false;
         const hookYes = g.hookVotes.get(p)?.has(Vote.YES) ?? false;
         if (record?.state === ParticipantRecordState.PREPARED) this.fail('P10', `${p} still holds ${g.id} PREPARED after faults stopped`, g.id);

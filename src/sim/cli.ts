@@ -5,7 +5,6 @@
 //   npm run sim -- --scenario <token>       replay a shrunk scenario printed by a failure
 //   npm run sim -- --list-mutants           the deliberately wrong variants, one name a line
 //   npm run sim -- --mutant commit-before-durable   find the violation a mutant causes
-//   npm run sim -- --list-findings / --expose F1     unfixed protocol findings, and reproducing them
 //
 // Exit code: 0 when no property failed, 1 when one did (the seed and trace are printed), 2 for
 // bad usage.
@@ -13,7 +12,6 @@
 import { parseArgs } from 'node:util';
 import { runCampaign, shrinkScenario, shrinkSeed, type CampaignTotals } from './campaign.js';
 import { PROPERTIES, type Violation } from './checker.js';
-import { exposeFindings, FINDINGS } from './findings.js';
 import { isMutantName, MUTANTS, type MutantName } from './mutants.js';
 import { decodeScenario, describeScenario, encodeScenario, PROFILE_NAMES, PROFILES, scenarioForSeed, type ProfileName, type Scenario } from './scenario.js';
 import { DEFAULT_SIM_CONFIG, type SimConfig } from './sim-options.js';
@@ -29,11 +27,11 @@ function out(line = ''): void {
 }
 
 function usage(message: string): number {
-  process.stderr.write(`${message}\nusage: npm run sim -- [--runs N] [--start S] [--seed S] [--scenario TOKEN] [--profile ${PROFILE_NAMES.join('|')}] [--mutant NAME] [--list-mutants] [--list-findings] [--expose F1,F2|all] [--trace] [--full] [--tx ID] [--no-shrink]\n`);
+  process.stderr.write(`${message}\nusage: npm run sim -- [--runs N] [--start S] [--seed S] [--scenario TOKEN] [--profile ${PROFILE_NAMES.join('|')}] [--mutant NAME] [--list-mutants] [--trace] [--full] [--tx ID] [--no-shrink]\n`);
   return 2;
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let args;
   try {
     args = parseArgs({
@@ -46,8 +44,6 @@ function main(argv: string[]): number {
         profile: { type: 'string' },
         mutant: { type: 'string' },
         'list-mutants': { type: 'boolean' },
-        'list-findings': { type: 'boolean' },
-        expose: { type: 'string' },
         trace: { type: 'boolean' },
         full: { type: 'boolean' },
         tx: { type: 'string' },
@@ -62,10 +58,9 @@ function main(argv: string[]): number {
     for (const m of MUTANTS) out(m.name);
     return 0;
   }
-  if (args['list-findings']) {
-    for (const f of FINDINGS) out(`${f.id}  ${f.title}\n    reproduce: npm run sim -- --expose ${f.id} --profile ${f.profile} --seed ${f.seed}`);
-    return 0;
-  }
+  const single = [args.seed !== undefined && '--seed', args.scenario !== undefined && '--scenario'].filter(Boolean);
+  if (single.length > 1) return usage(`${single.join(' and ')} cannot be used together`);
+  if (single.length === 1 && (args.runs !== undefined || args.start !== undefined)) return usage(`${single[0]} replays one run: it cannot be combined with --runs or --start`);
   let mutant: MutantName | undefined;
   if (args.mutant !== undefined) {
     if (!isMutantName(args.mutant)) return usage(`unknown mutant ${args.mutant} (see --list-mutants)`);
@@ -75,8 +70,8 @@ function main(argv: string[]): number {
   const profileName = (args.profile ?? MUTANTS.find((m) => m.name === mutant)?.profile ?? 'all') as ProfileName;
   if (!PROFILE_NAMES.includes(profileName)) return usage(`unknown profile ${profileName}`);
   const profile = PROFILES[profileName];
-  const config: SimConfig = args.expose ? exposeFindings(DEFAULT_SIM_CONFIG, args.expose.split(',')) : DEFAULT_SIM_CONFIG;
-  const flags = `${args.profile !== undefined ? ` --profile ${profileName}` : ''}${mutant ? ` --mutant ${mutant}` : ''}${args.expose ? ` --expose ${args.expose}` : ''}`;
+  const config: SimConfig = DEFAULT_SIM_CONFIG;
+  const flags = `${args.profile !== undefined ? ` --profile ${profileName}` : ''}${mutant ? ` --mutant ${mutant}` : ''}`;
   const view = { trace: args.trace === true, full: args.full === true, ...(args.tx ? { tx: args.tx } : {}) };
 
   if (args.scenario !== undefined) {
@@ -86,7 +81,7 @@ function main(argv: string[]): number {
     } catch {
       return usage('the scenario token cannot be decoded');
     }
-    const result = runScenario(scenario, { trace: true, config, ...(mutant ? { mutant } : {}) });
+    const result = await runScenario(scenario, { trace: true, config, ...(mutant ? { mutant } : {}) });
     return report(result, view, `npm run sim -- --scenario ${args.scenario}${flags}`);
   }
 
@@ -94,9 +89,9 @@ function main(argv: string[]): number {
     const seed = Number(args.seed);
     if (!Number.isSafeInteger(seed)) return usage(`--seed wants an integer, got ${args.seed}`);
     const scenario = scenarioForSeed(seed, profile);
-    const result = runScenario(scenario, { trace: true, config, ...(mutant ? { mutant } : {}) });
+    const result = await runScenario(scenario, { trace: true, config, ...(mutant ? { mutant } : {}) });
     const code = report(result, view, `npm run sim -- --seed ${seed}${flags}`);
-    if (code !== 0 && !args['no-shrink']) shrunk(seed, scenario, result, { profileName, config, mutant, flags, view });
+    if (code !== 0 && !args['no-shrink']) await shrunk(seed, scenario, result, { profileName, config, mutant, flags, view });
     return code;
   }
 
@@ -105,9 +100,9 @@ function main(argv: string[]): number {
   // A campaign without --start draws fresh seeds; the start is printed so that it can be rerun.
   const startSeed = args.start !== undefined ? Number(args.start) : Math.floor(Math.random() * 1_000_000_000);
   if (!Number.isSafeInteger(startSeed)) return usage(`--start wants an integer, got ${args.start}`);
-  out(`campaign: ${runs} runs from seed ${startSeed}, profile ${profileName}${mutant ? `, mutant ${mutant}` : ''}${args.expose ? `, exposing ${args.expose}` : ''}`);
+  out(`campaign: ${runs} runs from seed ${startSeed}, profile ${profileName}${mutant ? `, mutant ${mutant}` : ''}`);
   const began = performance.now();
-  const result = runCampaign({
+  const result = await runCampaign({
     runs,
     startSeed,
     profile,
@@ -125,9 +120,9 @@ function main(argv: string[]): number {
   out();
   out(`violation in run ${result.totals.runs} (seed ${seed})${mutant ? `: the mutant ${mutant} is caught` : ''}`);
   const scenario = scenarioForSeed(seed, profile);
-  const traced = runScenario(scenario, { trace: true, config, ...(mutant ? { mutant } : {}) });
+  const traced = await runScenario(scenario, { trace: true, config, ...(mutant ? { mutant } : {}) });
   report(traced.violations.length > 0 ? traced : failed, view, `npm run sim -- --seed ${seed}${flags}`);
-  if (!args['no-shrink']) shrunk(seed, scenario, traced, { profileName, config, mutant, flags, view });
+  if (!args['no-shrink']) await shrunk(seed, scenario, traced, { profileName, config, mutant, flags, view });
   return 1;
 }
 
@@ -140,10 +135,10 @@ interface Context {
 }
 
 /** Shrinks a failing seed and prints the smaller failure. */
-function shrunk(seed: number, scenario: Scenario, original: RunResult, c: Context): void {
+async function shrunk(seed: number, scenario: Scenario, original: RunResult, c: Context): Promise<void> {
   const profile = PROFILES[c.profileName];
   const options = { config: c.config, ...(c.mutant ? { mutant: c.mutant } : {}) };
-  const s = shrinkSeed(seed, profile, options) ?? shrinkScenario(scenario, profile, options);
+  const s = (await shrinkSeed(seed, profile, options)) ?? (await shrinkScenario(scenario, profile, options));
   if (s.shrinks === 0 || s.result.violations.length === 0) return;
   if (s.result.trace.length >= original.trace.length) return;
   out();
@@ -189,4 +184,4 @@ function summary(t: CampaignTotals, elapsedMs: number): string {
   return `runs ${t.runs}, steps ${t.steps}, faults injected ${t.faults}, violations ${t.violations}${props ? ` (${props})` : ''}, txs committed ${t.committed} aborted ${t.aborted}, simulated ${Math.round(t.simulatedMs / 1000)} s, wall ${(elapsedMs / 1000).toFixed(1)} s (${rate} runs/s)`;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -1,7 +1,6 @@
 export { enumerateTCommit, enumerateTwoPhase, twoPhaseStep, type TwoPhaseState } from './abstract-models.js';
 export { runCampaign, shrinkScenario, shrinkSeed, type CampaignOptions, type CampaignResult, type CampaignTotals } from './campaign.js';
 export { PROPERTIES, type PropertyId, type Violation } from './checker.js';
-export { exposeFindings, FINDINGS, type Finding } from './findings.js';
 export { isMutantName, MUTANT_NAMES, MUTANTS, type Mutant, type MutantName } from './mutants.js';
 export {
   decodeScenario,

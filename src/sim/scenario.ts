@@ -31,10 +31,15 @@ export interface TxPlan {
   readonly waitForCompletion: boolean;
   /** `begin` style only: the initiator aborts instead of committing. */
   readonly initiatorAbort: boolean;
+  /** Extra bytes in every branch payload (so that a turn's frames must be split under the limit). */
+  readonly payloadBytes: number;
 }
 
 /** The kinds of fault a schedule may hold. */
-export type FaultKind = 'crash' | 'power-loss' | 'partition' | 'pause' | 'replay' | 'disk-error';
+export type FaultKind = 'crash' | 'power-loss' | 'partition' | 'pause' | 'replay' | 'write-fails' | 'write-lands-then-fails' | 'disk-full' | 'read-fails';
+
+/** The fault kinds that arm a node's disk. */
+export const DISK_FAULTS: readonly FaultKind[] = ['write-fails', 'write-lands-then-fails', 'disk-full', 'read-fails'];
 
 /** One scheduled fault. */
 export interface FaultPlan {
@@ -48,10 +53,12 @@ export interface FaultPlan {
   readonly direction: 'both' | 'in' | 'out';
 }
 
-/** How the network misbehaves during the fault window (rates in per mille). */
+/**
+ * How the network misbehaves during the fault window: longer delays, and connections that reset
+ * (per mille per frame). Never drops, duplicates or reorders within a stream: gRPC cannot.
+ */
 export interface NetworkPlan {
-  readonly dropPerMille: number;
-  readonly duplicatePerMille: number;
+  readonly resetPerMille: number;
   readonly maxDelayMs: number;
 }
 
@@ -79,15 +86,16 @@ export interface ScenarioProfile {
   readonly maxTxs: number;
   readonly faultKinds: readonly FaultKind[];
   readonly maxFaults: number;
-  /** Whether the network drops, duplicates and delays during the fault window. */
+  /** Whether connections reset and frames are delayed longer during the fault window. */
   readonly flakyNetwork: boolean;
   /** Whether one-phase transactions (a single branch) are drawn. */
   readonly onePhase: boolean;
   readonly gc: boolean;
   /** The flaky network's ranges (per mille, ms). */
-  readonly drop: Range;
-  readonly duplicate: Range;
+  readonly reset: Range;
   readonly maxDelay: Range;
+  /** Extra payload bytes per branch. */
+  readonly payload: Range;
   /** Relative weights of the prepare hooks' answers. */
   readonly votes: { readonly yes: number; readonly no: number; readonly readOnly: number; readonly hang: number };
 }
@@ -106,38 +114,38 @@ const BASE: ScenarioProfile = {
   flakyNetwork: false,
   onePhase: true,
   gc: true,
-  drop: [0, 300],
-  duplicate: [0, 300],
+  reset: [0, 100],
   maxDelay: [1, 120],
+  payload: [0, 0],
   votes: { yes: 12, no: 2, readOnly: 3, hang: 1 },
 };
 
 /** Ready-made profiles. */
 export const PROFILES: Readonly<Record<ProfileName, ScenarioProfile>> = {
   calm: BASE,
-  network: { ...BASE, faultKinds: ['replay'], maxFaults: 4, flakyNetwork: true },
+  network: { ...BASE, faultKinds: ['replay'], maxFaults: 4, flakyNetwork: true, payload: [0, 1_000] },
   partition: { ...BASE, faultKinds: ['partition', 'pause'], maxFaults: 4, flakyNetwork: false },
   crash: { ...BASE, faultKinds: ['crash'], maxFaults: 4, flakyNetwork: false },
   power: { ...BASE, faultKinds: ['power-loss', 'crash'], maxFaults: 4, flakyNetwork: true },
-  disk: { ...BASE, faultKinds: ['disk-error', 'crash'], maxFaults: 4, flakyNetwork: false },
+  disk: { ...BASE, faultKinds: [...DISK_FAULTS, 'crash'], maxFaults: 4, flakyNetwork: false },
   all: {
     ...BASE,
     maxParticipants: 5,
     maxTxs: 8,
-    faultKinds: ['crash', 'power-loss', 'partition', 'pause', 'replay', 'disk-error'],
+    faultKinds: ['crash', 'power-loss', 'partition', 'pause', 'replay', ...DISK_FAULTS],
     maxFaults: 6,
     flakyNetwork: true,
+    payload: [0, 600],
   },
-  /** Many lost messages and no reconnects: only retries get a decision (or its ack) through. */
-  lossy: { ...BASE, minParticipants: 2, onePhase: false, flakyNetwork: true, drop: [300, 600], duplicate: [0, 100], maxDelay: [1, 20], votes: { yes: 1, no: 0, readOnly: 0, hang: 0 } },
-  /** Long, uneven delays and quick NO votes: decisions overtake the requests they answer. */
+  /** Connections that keep resetting: only retries and reconnects get a decision (or its ack) through. */
+  lossy: { ...BASE, minParticipants: 2, onePhase: false, flakyNetwork: true, reset: [150, 400], maxDelay: [1, 20], votes: { yes: 1, no: 0, readOnly: 0, hang: 0 } },
+  /** Long, uneven delays and quick NO votes: decisions overtake the requests they answer across sessions. */
   reorder: {
     ...BASE,
     minParticipants: 2,
     onePhase: false,
     flakyNetwork: true,
-    drop: [0, 50],
-    duplicate: [0, 200],
+    reset: [0, 50],
     maxDelay: [80, 300],
     votes: { yes: 3, no: 2, readOnly: 0, hang: 0 },
   },
@@ -174,6 +182,7 @@ function txArb(participants: number, profile: ScenarioProfile, windowMs: number)
       timeoutMs: fc.integer({ min: 40, max: 600 }),
       waitForCompletion: fc.boolean(),
       initiatorAbort: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+      payloadBytes: fc.integer({ min: profile.payload[0], max: profile.payload[1] }),
     })
     .chain((t) =>
       fc.tuple(...t.members.map((p) => branchArb(p, profile))).map((branches) => ({
@@ -183,6 +192,7 @@ function txArb(participants: number, profile: ScenarioProfile, windowMs: number)
         timeoutMs: t.timeoutMs,
         waitForCompletion: t.waitForCompletion,
         initiatorAbort: t.style === 'begin' && t.initiatorAbort,
+        payloadBytes: t.payloadBytes,
       })),
     );
 }
@@ -217,11 +227,10 @@ export function scenarioArbitrary(profile: ScenarioProfile = PROFILES.all): fc.A
             : fc.array(faultArb(profile, participants, faultWindowMs), { maxLength: profile.maxFaults }),
         network: profile.flakyNetwork
           ? fc.record({
-              dropPerMille: fc.integer({ min: profile.drop[0], max: profile.drop[1] }),
-              duplicatePerMille: fc.integer({ min: profile.duplicate[0], max: profile.duplicate[1] }),
+              resetPerMille: fc.integer({ min: profile.reset[0], max: profile.reset[1] }),
               maxDelayMs: fc.integer({ min: profile.maxDelay[0], max: profile.maxDelay[1] }),
             })
-          : fc.constant({ dropPerMille: 0, duplicatePerMille: 0, maxDelayMs: 4 }),
+          : fc.constant({ resetPerMille: 0, maxDelayMs: 4 }),
         gc: profile.gc ? fc.boolean() : fc.constant(false),
       }),
     );
@@ -252,5 +261,5 @@ export function decodeScenario(token: string): Scenario {
 /** A one-line summary of a scenario. */
 export function describeScenario(s: Scenario): string {
   const faults = s.faults.map((f) => `${f.kind}@${f.at}`).join(',') || 'none';
-  return `seed=${s.seed} participants=${s.participants} txs=${s.txs.length} faults=${faults} net=drop${s.network.dropPerMille}‰/dup${s.network.duplicatePerMille}‰/≤${s.network.maxDelayMs}ms window=${s.faultWindowMs}ms gc=${s.gc}`;
+  return `seed=${s.seed} participants=${s.participants} txs=${s.txs.length} faults=${faults} net=reset${s.network.resetPerMille}‰/≤${s.network.maxDelayMs}ms window=${s.faultWindowMs}ms gc=${s.gc}`;
 }

@@ -1,39 +1,58 @@
-// The simulated initiators: they run the scenario's workload against the coordinator as unary
-// calls would (an answer, an error, "outcome unknown" after the call deadline, UNAVAILABLE when
-// the coordinator dies), and read the outcome back later when a call left it unknown.
+// The simulated initiators: they run the scenario's workload against the coordinator's real
+// TransactionService handlers, as unary calls over the simulated network (an answer, an error,
+// "outcome unknown" after the call deadline, UNAVAILABLE when the coordinator dies), and read the
+// outcome back later when a call left it unknown. Every branch payload names its plan, so that a
+// participant's application knows how to behave and the checker knows the transaction's branches.
 
-import type { CoordinatorReply, InitiatorRequest } from '../protocol/coordinator-events.js';
+import type { Metadata } from '@grpc/grpc-js';
+import type { CallStatus, UnaryCall } from '../common/transport.js';
+import { viewFromWire } from '../common/wire.js';
+import type { CoordinatorReply } from '../protocol/coordinator-events.js';
 import { ErrorCode } from '../protocol/types.js';
 import { participantNames, type Scenario, type TxPlan } from './scenario.js';
+import type { SimNet } from './sim-transport.js';
 
 /** What the initiators need from the world. */
 export interface ClientWorld {
   readonly now: number;
   readonly maxCallMs: number;
   readonly tracing: boolean;
-  /** Runs `fn` at `time` at the coordinator's node (deferred while it is paused). */
-  atCoordinator(time: number, fn: () => void): void;
-  /** Runs `fn` at `time` on the initiator's side. */
+  /** Runs `fn` at `time` at the coordinator (deferred while it is paused, dropped if incarnation `inc` died). */
+  atCoordinator(time: number, inc: number, fn: () => void): void;
+  /** Runs `fn` at `time` on the initiators' side. */
   at(time: number, fn: () => void): void;
-  /** Hands a request to the coordinator process; false when it is down. */
-  dispatch(request: InitiatorRequest): boolean;
-  /** Enlists `participant` in `txId`; false when it cannot (down or not connected). */
-  enlist(participant: number, txId: string): boolean;
+  /** Enlists `participant` in `txId` (Participant.enlist); false when it cannot. */
+  enlist(participant: string, txId: string, payload: Uint8Array): void;
   trace(text: string, txIds?: readonly string[]): void;
-  /** The transaction `requestId` created belongs to plan `plan`. */
-  requestFor(requestId: number, plan: number): void;
-  reply(requestId: number, reply: CoordinatorReply): void;
+  /** `txId` belongs to plan `plan`. */
+  planned(txId: string, plan: number): void;
+  reply(reply: CoordinatorReply): void;
 }
+
+type Method = 'begin' | 'commit' | 'abort' | 'getTransaction';
 
 interface Pending {
   readonly onReply: (reply: CoordinatorReply) => void;
+  readonly inc: number;
 }
 
 const UNAVAILABLE: CoordinatorReply = { type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is unreachable' } };
 
+/** The payload of a planned branch: the plan's index and the participant, for the application. */
+export function branchPayload(plan: number, participant: string, padding = 0): Uint8Array {
+  return new TextEncoder().encode(`plan:${plan}:${participant}:${'.'.repeat(padding)}`);
+}
+
+/** The plan a branch payload names, if it is one. */
+export function planOfPayload(payload: Uint8Array): number | undefined {
+  const m = /^plan:(\d+):/.exec(new TextDecoder().decode(payload));
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Runs the workload and tracks the calls in flight. */
 export class SimClient {
   readonly #world: ClientWorld;
+  readonly #net: SimNet;
   readonly #scenario: Scenario;
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 0;
@@ -41,8 +60,9 @@ export class SimClient {
   /** Counters of the answers the initiators got. */
   readonly stats = { committed: 0, aborted: 0, unknown: 0, errors: 0 };
 
-  constructor(world: ClientWorld, scenario: Scenario) {
+  constructor(world: ClientWorld, net: SimNet, scenario: Scenario) {
     this.#world = world;
+    this.#net = net;
     this.#scenario = scenario;
     this.#arrivalsLeft = scenario.txs.length;
   }
@@ -57,83 +77,95 @@ export class SimClient {
     return this.#arrivalsLeft === 0 && this.#pending.size === 0;
   }
 
-  /** The coordinator died: calls in flight fail with UNAVAILABLE (their outcome is unknown). */
-  coordinatorDown(): void {
+  /** The coordinator incarnation `inc` died: its calls fail with UNAVAILABLE (their outcome is unknown). */
+  coordinatorDown(inc: number): void {
     for (const [id, p] of [...this.#pending]) {
+      if (p.inc !== inc) continue;
       this.#pending.delete(id);
-      this.#settle(id, p, UNAVAILABLE);
+      this.#world.at(this.#world.now + this.#net.delay(), () => this.#settle(id, p, UNAVAILABLE));
     }
   }
 
-  /** The coordinator answered `requestId`. */
-  onReply(requestId: number, reply: CoordinatorReply): void {
-    const p = this.#pending.get(requestId);
-    if (!p) return;
-    this.#pending.delete(requestId);
-    this.#settle(requestId, p, reply);
-  }
-
-  /** Sends a request; `onReply` gets the answer, whatever it is. Returns the request id. */
-  request(request: DistributiveOmit<InitiatorRequest, 'requestId'>, onReply: (reply: CoordinatorReply) => void, plan?: number): number {
+  /** Sends a unary call; `onReply` gets the answer, whatever it is. */
+  call(method: Method, request: object, onReply: (reply: CoordinatorReply) => void): void {
     const w = this.#world;
     const requestId = ++this.#nextRequestId;
-    const p: Pending = { onReply };
+    const server = this.#net.handlers();
+    if (w.tracing) w.trace(`initiator → coordinator  #${requestId} ${describeRequest(method, request)}`, txIdOfRequest(request));
+    if (!server) {
+      w.at(w.now + this.#net.delay(), () => {
+        if (w.tracing) w.trace(`coordinator → initiator  #${requestId} ${describeReply(UNAVAILABLE)}`);
+        w.reply(UNAVAILABLE);
+        onReply(UNAVAILABLE);
+      });
+      return;
+    }
+    const p: Pending = { onReply, inc: server.inc };
     this.#pending.set(requestId, p);
-    if (plan !== undefined) w.requestFor(requestId, plan);
-    const full = { ...request, requestId } as InitiatorRequest;
-    if (w.tracing) w.trace(`initiator → coordinator  ${describeRequest(full)}`, 'txId' in full && full.txId ? [full.txId] : []);
-    w.atCoordinator(w.now, () => {
+    let cancelled: (() => void) | undefined;
+    w.atCoordinator(w.now + this.#net.delay(), server.inc, () => {
       if (!this.#pending.has(requestId)) return;
-      if (!w.dispatch(full)) {
-        this.#pending.delete(requestId);
-        this.#settle(requestId, p, UNAVAILABLE);
-      }
+      const call: UnaryCall<never> = {
+        request: request as never,
+        on: (_event, listener) => {
+          cancelled = listener;
+        },
+      };
+      const callback = (error: CallStatus | null, response?: unknown): void => {
+        const reply = error ? errorReply(error) : successReply(method, response);
+        w.at(w.now + this.#net.delay(), () => {
+          if (!this.#pending.delete(requestId)) return;
+          this.#settle(requestId, p, reply);
+        });
+      };
+      server.handlers[method](call as never, callback as never);
     });
     w.at(w.now + w.maxCallMs, () => {
       if (!this.#pending.delete(requestId)) return;
+      cancelled?.();
       this.#settle(requestId, p, { type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${w.maxCallMs} ms` } });
     });
-    return requestId;
   }
 
   #settle(requestId: number, p: Pending, reply: CoordinatorReply): void {
     const w = this.#world;
     if (w.tracing) w.trace(`coordinator → initiator  #${requestId} ${describeReply(reply)}`, replyTxIds(reply));
-    w.reply(requestId, reply);
+    w.reply(reply);
     p.onReply(reply);
   }
 
   #startTx(plan: TxPlan, index: number): void {
     const w = this.#world;
-    const names = plan.branches.map((b) => b.participant);
-    const branches = () => plan.branches.map((b) => ({ participant: this.#name(b.participant), payload: new TextEncoder().encode(`t${index}`) }));
+    const names = participantNames(this.#scenario);
+    const nameOf = (i: number): string => names[i % names.length] as string;
+    const branches = plan.branches.map((b) => ({ participant: nameOf(b.participant), payload: branchPayload(index, nameOf(b.participant), plan.payloadBytes) }));
     const done = (): void => {
       this.#arrivalsLeft--;
     };
     if (plan.style === 'one-shot') {
-      this.request({ type: 'commit', txId: '', branches: branches(), timeoutMs: plan.timeoutMs, waitForCompletion: plan.waitForCompletion }, () => undefined, index);
+      this.call('commit', { txId: '', branches, timeoutMs: plan.timeoutMs, waitForCompletion: plan.waitForCompletion }, (reply) => {
+        const txId = replyTxIds(reply)[0];
+        if (txId) w.planned(txId, index);
+      });
       done();
       return;
     }
-    this.request(
-      { type: 'begin', timeoutMs: plan.timeoutMs },
-      (reply) => {
-        if (reply.type !== 'begun') return done();
-        const txId = reply.txId;
-        w.at(w.now + 1, () => {
-          for (const p of names) w.enlist(p, txId);
-        });
-        w.at(w.now + 10, () => {
-          done();
-          if (plan.initiatorAbort) {
-            this.request({ type: 'abort', txId, reason: 'changed my mind' }, (r) => this.#followUp(txId, r));
-          } else {
-            this.request({ type: 'commit', txId, branches: branches(), timeoutMs: plan.timeoutMs, waitForCompletion: plan.waitForCompletion }, (r) => this.#followUp(txId, r));
-          }
-        });
-      },
-      index,
-    );
+    this.call('begin', { timeoutMs: plan.timeoutMs }, (reply) => {
+      if (reply.type !== 'begun') return done();
+      const txId = reply.txId;
+      w.planned(txId, index);
+      w.at(w.now + 1, () => {
+        for (const b of branches) w.enlist(b.participant, txId, b.payload);
+      });
+      w.at(w.now + 10, () => {
+        done();
+        if (plan.initiatorAbort) {
+          this.call('abort', { txId, reason: 'changed my mind' }, (r) => this.#followUp(txId, r));
+        } else {
+          this.call('commit', { txId, branches, timeoutMs: plan.timeoutMs, waitForCompletion: plan.waitForCompletion }, (r) => this.#followUp(txId, r));
+        }
+      });
+    });
   }
 
   /** A call that left the outcome unknown is followed by a status read (P13). */
@@ -145,34 +177,60 @@ export class SimClient {
       this.#arrivalsLeft++;
       this.#world.at(this.#world.now + 50, () => {
         this.#arrivalsLeft--;
-        this.request({ type: 'get', txId }, () => undefined);
+        this.get(txId);
       });
     } else this.stats.errors++;
   }
 
-  #name(index: number): string {
-    return participantNameAt(this.#scenario, index);
+  /** Reads `txId`'s state (the checker hears the answer). */
+  get(txId: string): void {
+    this.call('getTransaction', { txId }, () => undefined);
   }
 }
 
-
-function participantNameAt(scenario: Scenario, index: number): string {
-  const names = participantNames(scenario);
-  return names[index % names.length] as string;
+function metadataString(metadata: Metadata | undefined, key: string): string | undefined {
+  const v = metadata?.get(key)[0];
+  return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
 }
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+function errorReply(status: CallStatus): CoordinatorReply {
+  const code = metadataString(status.metadata, 'verdict-code') as ErrorCode | undefined;
+  const txId = metadataString(status.metadata, 'verdict-tx-id');
+  return { type: 'error', error: { code: code ?? ErrorCode.INTERNAL, message: status.details ?? '', ...(txId ? { txId } : {}) } };
+}
 
-function describeRequest(r: InitiatorRequest): string {
-  switch (r.type) {
+function successReply(method: Method, response: unknown): CoordinatorReply {
+  const r = response as { txId?: string; deadlineUnixMs?: number; transaction?: Parameters<typeof viewFromWire>[0] };
+  switch (method) {
     case 'begin':
-      return `#${r.requestId} Begin timeout=${r.timeoutMs}`;
+      return { type: 'begun', txId: r.txId ?? '', deadline: r.deadlineUnixMs ?? 0 };
     case 'commit':
-      return `#${r.requestId} Commit ${r.txId || '(one-shot)'} branches=${r.branches.map((b) => b.participant).join(',')} timeout=${r.timeoutMs}${r.waitForCompletion ? ' wait' : ''}`;
+      return { type: 'committed', txId: r.txId ?? '' };
     case 'abort':
-      return `#${r.requestId} Abort ${r.txId}`;
-    case 'get':
-      return `#${r.requestId} GetTransaction ${r.txId}`;
+      return { type: 'aborted', txId: r.txId ?? '' };
+    case 'getTransaction': {
+      const view = r.transaction && viewFromWire(r.transaction);
+      return view ? { type: 'transaction', view } : { type: 'error', error: { code: ErrorCode.INTERNAL, message: 'GetTransaction answered no readable transaction' } };
+    }
+  }
+}
+
+function txIdOfRequest(request: object): string[] {
+  const txId = (request as { txId?: string }).txId;
+  return txId ? [txId] : [];
+}
+
+function describeRequest(method: Method, request: object): string {
+  const r = request as { txId?: string; branches?: { participant: string }[]; timeoutMs?: number; waitForCompletion?: boolean };
+  switch (method) {
+    case 'begin':
+      return `Begin timeout=${r.timeoutMs}`;
+    case 'commit':
+      return `Commit ${r.txId || '(one-shot)'} branches=${(r.branches ?? []).map((b) => b.participant).join(',')} timeout=${r.timeoutMs}${r.waitForCompletion ? ' wait' : ''}`;
+    case 'abort':
+      return `Abort ${r.txId}`;
+    case 'getTransaction':
+      return `GetTransaction ${r.txId}`;
   }
 }
 

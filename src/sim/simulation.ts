@@ -1,27 +1,34 @@
-// The simulated world: one coordinator and N participants running the real protocol machines in
-// simulated processes, over the simulated network and disks, on one simulated clock, driven by
-// one scenario. Everything random comes from the scenario's seed, so a scenario always produces
-// the same run. The checker watches every step.
+// The simulated world: one coordinator and N participants, each the very Coordinator and
+// Participant that the CLI and the SDK run, built over the simulator's seams: its clock, its
+// disks (memory-level under a fault layer) and its transport (in-memory gRPC-like streams). The
+// world owns only the network, the disks, the clock, the scheduler, the workload and the checker.
+// Everything random comes from the scenario's seed, so a scenario always produces the same run.
+// Between two events the world lets every promise the last one set off settle, so the shells run
+// exactly as they would on a real event loop, only on virtual time.
 
-import type { CoordinatorReply, InitiatorRequest } from '../protocol/coordinator-events.js';
+import { pino } from 'pino';
+import type { Clock, Timer } from '../common/clock.js';
+import { armMutants, type MutantName } from '../common/mutants.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import type { CoordinatorObserver } from '../coordinator/coordinator-options.js';
+import { Participant } from '../participant/participant.js';
+import type { ParticipantObserver } from '../participant/participant-options.js';
+import type { CoordinatorEffect, CoordinatorReply } from '../protocol/coordinator-events.js';
+import type { ParticipantEffect } from '../protocol/participant-events.js';
 import { Checker, PROPERTIES, type PropertyId, type Violation } from './checker.js';
-import type { MutantName } from './mutants.js';
 import { Prng } from './prng.js';
-import { participantNames, type FaultPlan, type Scenario, type TxPlan } from './scenario.js';
-import { SimClient, type ClientWorld } from './sim-client.js';
+import { DISK_FAULTS, participantNames, type FaultPlan, type Scenario, type TxPlan } from './scenario.js';
+import { simHooks } from './sim-app.js';
+import { SimClient } from './sim-client.js';
 import { SimClock } from './sim-clock.js';
-import { SimCoordinator } from './sim-coordinator.js';
-import type { NodeHost } from './sim-host.js';
-import { SimNetwork, type NetworkStats, type WorldClock } from './sim-network.js';
+import { SimDisk, simStorage, type DiskFault, type SimStore, type StoreIo } from './sim-disk.js';
 import { COORDINATOR, DEFAULT_SIM_CONFIG, type SimConfig } from './sim-options.js';
-import { SimParticipant } from './sim-participant.js';
-import { SimSessions } from './sim-sessions.js';
-import { SimDisk } from './sim-storage.js';
+import { SimNet, type NetworkStats } from './sim-transport.js';
 import { Trace, type TraceLine } from './trace.js';
 
 /** How to run a scenario. */
 export interface RunOptions {
-  /** Run a deliberately wrong variant of the protocol. */
+  /** Arm a mutant switch in the production code for this run. */
   readonly mutant?: MutantName;
   /** Keep the readable trace (slower); the trace hash is computed only then. */
   readonly trace?: boolean;
@@ -48,12 +55,16 @@ export interface RunResult {
 }
 
 const DEFAULT_MAX_STEPS = 400_000;
-/** An operator (or supervisor) restarts a participant that stopped on a log failure after this long. */
+/** An operator (or supervisor) restarts a process that stopped on a log failure after this long. */
 const FAIL_STOP_RESTART_MS = 50;
+/** A timer interval so long that it never fires within a run (garbage collection off). */
+const NEVER_MS = 1e12;
+/** The shells' logger: silent, unless VERDICT_SIM_LOG names a level (for debugging a run). */
+const SIM_LOGGER = pino({ level: process.env.VERDICT_SIM_LOG ?? 'silent' }, pino.destination({ fd: 2, sync: true }));
 
 interface SimEvent {
   readonly node: string | undefined;
-  /** The process incarnation the event belongs to (undefined: any, e.g. a network arrival). */
+  /** The process incarnation the event belongs to (undefined: any, e.g. an arrival on the network). */
   readonly inc: number | undefined;
   readonly fn: () => void;
 }
@@ -62,23 +73,25 @@ interface Slot {
   readonly name: string;
   readonly disk: SimDisk;
   readonly prng: Prng;
-  readonly host: NodeHost;
-  readonly readOnlyAnswered: Set<string>;
   inc: number;
   up: boolean;
   paused: boolean;
   pauseId: number;
   deferred: SimEvent[];
-  coordinator: SimCoordinator | undefined;
-  participant: SimParticipant | undefined;
+  coordinator: Coordinator | undefined;
+  participant: Participant | undefined;
+  store: SimStore | undefined;
 }
 
 type Phase = 'faults' | 'settling' | 'querying' | 'done';
 
 /** Runs `scenario` to the end (or to its first violation) and reports what happened. */
-export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
+export function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunResult> {
   return new Simulation(scenario, options).run();
 }
+
+/** Lets every promise the last event set off settle (a macrotask turn: microtasks all ran). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** One simulated world. Use `runScenario`. */
 export class Simulation {
@@ -91,13 +104,10 @@ export class Simulation {
   readonly #trace: Trace;
   readonly #slots = new Map<string, Slot>();
   readonly #names: string[];
-  readonly #network: SimNetwork;
-  readonly #sessions: SimSessions;
+  readonly #net: SimNet;
   readonly #client: SimClient;
   readonly #checker: Checker;
-  readonly #planOfRequest = new Map<number, number>();
   readonly #planOfTx = new Map<string, number>();
-  /** Counters the views read (kept in an object so that getters need no `this`). */
   readonly #count = { steps: 0, faults: 0, replaying: false };
   #phase: Phase = 'faults';
   #deadline = 0;
@@ -111,58 +121,53 @@ export class Simulation {
     this.#faultPrng = root.fork();
     this.#trace = new Trace(options.trace === true);
     this.#names = participantNames(scenario);
-    const world = this.#worldClock();
-    this.#network = new SimNetwork(world, this.#config.netMinDelayMs, this.#config.netMaxDelayMs);
-    this.#sessions = new SimSessions(
-      world,
-      this.#network,
-      {
-        coordinator: () => this.#slot(COORDINATOR).coordinator,
-        participant: (name) => this.#slots.get(name)?.participant,
-        isPaused: (node) => this.#slot(node).paused,
-        replaying: (fn) => {
-          this.#count.replaying = true;
-          try {
-            fn();
-          } finally {
-            this.#count.replaying = false;
-          }
-        },
-      },
-      this.#config.keepaliveTimeoutMs,
-      this.#config.enlistInOrder,
-    );
     this.#checker = new Checker(this.#checkerWorld());
-    this.#client = new SimClient(this.#clientWorld(), scenario);
+    const c = this.#config;
+    this.#net = new SimNet(this.#netWorld(), this.#netObserver(), {
+      minDelayMs: c.netMinDelayMs,
+      maxDelayMs: c.netMaxDelayMs,
+      keepaliveMs: c.keepaliveTimeoutMs,
+      connectTimeoutMs: c.connectTimeoutMs,
+      maxMessageBytes: c.maxMessageBytes,
+    });
+    this.#client = new SimClient(this.#clientWorld(), this.#net, scenario);
     for (const name of [COORDINATOR, ...this.#names]) this.#slots.set(name, this.#newSlot(name, root.fork()));
   }
 
   /** Runs to the end of the scenario, or to the first violation. */
-  run(): RunResult {
+  async run(): Promise<RunResult> {
     const s = this.#scenario;
-    this.#inStep(() => {
-      this.#traceLine(`world: ${this.#names.length} participant(s): ${this.#names.join(', ')}${this.#options.mutant ? `; MUTANT ${this.#options.mutant}` : ''}`, [], true);
-      for (const name of [COORDINATOR, ...this.#names]) this.#start(name);
-    });
-    this.#client.start();
-    for (const f of [...s.faults].sort((a, b) => a.at - b.at)) {
-      if (f.at < s.faultWindowMs) this.#schedule(f.at, undefined, undefined, () => this.#inject(f));
-    }
-    if (s.network.dropPerMille > 0 || s.network.duplicatePerMille > 0 || s.network.maxDelayMs > this.#config.netMaxDelayMs) this.#network.flaky = s.network;
-    this.#schedule(s.faultWindowMs, undefined, undefined, () => this.#healAll());
-    const maxSteps = this.#options.maxSteps ?? DEFAULT_MAX_STEPS;
-    while (this.#phase !== 'done' && this.#checker.violations.length === 0) {
-      const event = this.#clock.next();
-      if (!event) {
-        this.#checker.fail('P10', 'the simulation ran out of events before everything finished');
-        break;
+    const onRejection = (e: unknown): void => this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
+    process.on('unhandledRejection', onRejection);
+    armMutants(...(this.#options.mutant ? [this.#options.mutant] : []));
+    try {
+      await this.#inStep(() => {
+        this.#traceLine(`world: ${this.#names.length} participant(s): ${this.#names.join(', ')}${this.#options.mutant ? `; MUTANT ${this.#options.mutant}` : ''}`, [], true);
+        for (const name of [COORDINATOR, ...this.#names]) this.#start(name);
+      });
+      this.#client.start();
+      for (const f of [...s.faults].sort((a, b) => a.at - b.at)) {
+        if (f.at < s.faultWindowMs) this.#schedule(f.at, undefined, undefined, () => this.#inject(f));
       }
-      this.#process(event);
-      if (this.#count.steps > maxSteps) {
-        this.#checker.fail('P10', `no quiescence after ${maxSteps} steps (livelock?)`);
-        break;
+      if (s.network.resetPerMille > 0 || s.network.maxDelayMs > this.#config.netMaxDelayMs) this.#net.turbulence = s.network;
+      this.#schedule(s.faultWindowMs, undefined, undefined, () => this.#healAll());
+      const maxSteps = this.#options.maxSteps ?? DEFAULT_MAX_STEPS;
+      while (this.#phase !== 'done' && this.#checker.violations.length === 0) {
+        const event = this.#clock.next();
+        if (!event) {
+          this.#checker.fail('P10', 'the simulation ran out of events before everything finished');
+          break;
+        }
+        await this.#process(event);
+        if (this.#count.steps > maxSteps) {
+          this.#checker.fail('P10', `no quiescence after ${maxSteps} steps (livelock?)`);
+          break;
+        }
+        this.#advancePhase();
       }
-      this.#advancePhase();
+    } finally {
+      armMutants();
+      process.off('unhandledRejection', onRejection);
     }
     return {
       scenario: s,
@@ -172,7 +177,7 @@ export class Simulation {
       faultsInjected: this.#count.faults,
       simulatedMs: this.#clock.now,
       transactions: this.#checker.outcomes(),
-      network: { ...this.#network.stats },
+      network: { ...this.#net.stats },
       exercised: { ...this.#checker.exercised },
       trace: this.#trace.lines,
       traceHash: this.#trace.hash,
@@ -185,7 +190,7 @@ export class Simulation {
     this.#clock.schedule(at, { node, inc, fn });
   }
 
-  #process(event: SimEvent): void {
+  async #process(event: SimEvent): Promise<void> {
     if (event.node !== undefined) {
       const slot = this.#slot(event.node);
       if (event.inc !== undefined && (!slot.up || slot.inc !== event.inc)) return;
@@ -194,23 +199,19 @@ export class Simulation {
         return;
       }
     }
-    this.#inStep(event.fn);
+    await this.#inStep(event.fn);
   }
 
-  /** Runs one step: the event, then the frames it queued leave, then the per-step checks. */
-  #inStep(fn: () => void): void {
+  /** Runs one step: the event, everything it set off, then the per-step checks. */
+  async #inStep(fn: () => void): Promise<void> {
     this.#count.steps++;
     try {
       fn();
-      for (const slot of this.#slots.values()) {
-        slot.coordinator?.flush();
-        slot.participant?.flush();
-      }
-      this.#checker.afterStep();
     } catch (e) {
-      const error = e as Error;
-      this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${error?.stack ?? String(e)}`);
+      this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${(e as Error)?.stack ?? String(e)}`);
     }
+    await settle();
+    this.#checker.afterStep();
   }
 
   #advancePhase(): void {
@@ -221,7 +222,7 @@ export class Simulation {
         this.#checker.finalChecks();
         this.#phase = 'querying';
         this.#deadline = now + this.#config.maxCallMs * 2;
-        for (const txId of this.#checker.txIds()) this.#client.request({ type: 'get', txId }, () => undefined);
+        for (const txId of this.#checker.txIds()) this.#client.get(txId);
       } else if (now > this.#deadline) {
         this.#checker.fail('P10', `not finished ${this.#config.settleMs} ms after faults stopped: ${this.#unfinished()}`);
       }
@@ -235,10 +236,8 @@ export class Simulation {
     if (!this.#client.idle) return false;
     for (const slot of this.#slots.values()) {
       if (!slot.up || slot.paused) return false;
-      const c = slot.coordinator;
-      if (c && (c.machine.liveCount > 0 || c.committer.busy)) return false;
-      const p = slot.participant;
-      if (p && (p.machine.liveCount > 0 || p.committer.busy)) return false;
+      if (slot.store && slot.store.inFlight.length > 0) return false;
+      if (slot.name === COORDINATOR ? !slot.coordinator || slot.coordinator.stats.live > 0 : !slot.participant || slot.participant.liveCount > 0) return false;
     }
     return true;
   }
@@ -248,14 +247,13 @@ export class Simulation {
     if (!this.#client.idle) out.push('initiator calls still pending');
     for (const slot of this.#slots.values()) {
       if (!slot.up) out.push(`${slot.name} is down`);
+      else if (!slot.coordinator && !slot.participant) out.push(`${slot.name} has not finished starting`);
       const c = slot.coordinator;
-      if (c && c.machine.liveCount > 0) {
-        out.push(`coordinator has live ${c.machine.liveTxIds().map((t) => `${t} (${c.machine.view(t)?.state})`).join(', ')}`);
-      }
+      if (c && c.stats.live > 0) out.push(`the coordinator has ${c.stats.live} live transaction(s)`);
       const p = slot.participant;
-      if (p && p.machine.liveCount > 0) {
-        const doubt = p.machine.inDoubt();
-        out.push(`${slot.name} has ${p.machine.liveCount} live tx(s)${doubt.length ? `, in doubt: ${doubt.join(', ')}` : ' (none in doubt: enlisted or in progress)'}`);
+      if (p && p.liveCount > 0) {
+        const doubt = p.inDoubt().map((t) => t.txId);
+        out.push(`${slot.name} has ${p.liveCount} live tx(s)${doubt.length ? `, in doubt: ${doubt.join(', ')}` : ' (none in doubt: enlisted or in progress)'}`);
       }
     }
     return out.join('; ');
@@ -270,36 +268,14 @@ export class Simulation {
   }
 
   #newSlot(name: string, prng: Prng): Slot {
-    const disk = new SimDisk();
-    const clock = this.#clock;
-    const tracing = this.#options.trace === true;
-    const slot: Slot = {
-      name,
-      disk,
-      prng,
-      inc: 0,
-      up: false,
-      paused: false,
-      pauseId: 0,
-      deferred: [],
-      coordinator: undefined,
-      participant: undefined,
-      readOnlyAnswered: new Set(),
-      host: {
-        name,
-        prng,
-        config: this.#config,
-        observer: this.#checker,
-        get now() {
-          return clock.now;
-        },
-        tracing,
-        has: (mutant) => this.#options.mutant === mutant,
-        after: (delayMs, fn) => this.#schedule(this.#clock.now + delayMs, name, slot.inc, fn),
-        trace: (text, txIds) => this.#traceLine(text, txIds ?? []),
-      },
+    const disk = new SimDisk(name);
+    const slot: Slot = { name, disk, prng, inc: 0, up: false, paused: false, pauseId: 0, deferred: [], coordinator: undefined, participant: undefined, store: undefined };
+    disk.onWriteFailed = (ops, landed) => {
+      this.#traceLine(`✗ ${name}: a log write failed${landed ? ' after it reached the log' : ''}`, [], true);
+      this.#checker.writeFailed(name, ops);
     };
     if (name === COORDINATOR) {
+      disk.beforeAppend = (ops) => this.#checker.coordinatorWrite(ops);
       disk.onDurable = (ops) => this.#checker.coordinatorDurable(ops);
     } else {
       disk.onAppend = (ops) => this.#checker.participantAppended(name, ops);
@@ -308,33 +284,162 @@ export class Simulation {
     return slot;
   }
 
+  /** The clock of `slot`'s incarnation `inc`: its timers die with it. */
+  #nodeClock(slot: Slot, inc: number): Clock {
+    const clock = this.#clock;
+    const alive = (): boolean => slot.up && slot.inc === inc;
+    return {
+      now: () => clock.now,
+      setTimer: (fn, ms): Timer => {
+        let live = alive();
+        if (live) this.#schedule(clock.now + Math.max(0, ms), slot.name, inc, () => live && fn());
+        return {
+          cancel: () => {
+            live = false;
+          },
+        };
+      },
+      defer: (fn) => {
+        if (alive()) this.#schedule(clock.now, slot.name, inc, fn);
+      },
+      random: () => slot.prng.float(),
+    };
+  }
+
   #start(name: string): void {
     const slot = this.#slot(name);
     slot.up = true;
     slot.inc++;
+    slot.store = undefined;
+    const inc = slot.inc;
+    const clock = this.#nodeClock(slot, inc);
+    const io: StoreIo = {
+      get now() {
+        return clock.now();
+      },
+      after: (delayMs, fn) => clock.setTimer(fn, delayMs),
+      prng: slot.prng,
+      timing: this.#config.disk,
+    };
+    const storage = simStorage(slot.disk, io, (store) => {
+      if (slot.inc === inc) slot.store = store;
+    });
+    const alive = (): boolean => slot.up && slot.inc === inc;
+    const failStop = (e: unknown): void => {
+      if (!alive()) return;
+      this.#traceLine(`✗ ${name} stopped: ${(e as Error)?.message ?? String(e)}`, [], true);
+      this.#crash(name, false, FAIL_STOP_RESTART_MS, 'fail-stop (its log failed)', true);
+    };
+    const c = this.#config;
     if (name === COORDINATOR) {
-      slot.coordinator = new SimCoordinator(slot.host, slot.disk, {
-        sessions: this.#sessions,
-        gc: this.#scenario.gc,
-        reply: (requestId, reply) => this.#client.onReply(requestId, reply),
-        created: (requestId, txId) => {
-          const plan = this.#planOfRequest.get(requestId);
-          if (plan !== undefined) this.#planOfTx.set(txId, plan);
-        },
-      });
+      Coordinator.start({
+        clock,
+        storage,
+        transport: this.#net.serverTransport(inc),
+        observer: this.#coordinatorObserver(alive),
+        logger: SIM_LOGGER,
+        protocol: c.coordinator,
+        maxCallMs: c.maxCallMs,
+        maxMessageBytes: c.maxMessageBytes,
+        retentionMs: c.retentionMs,
+        gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
+      }).then((coordinator) => {
+        if (!alive()) return;
+        slot.coordinator = coordinator;
+        coordinator.on('error', failStop);
+        this.#traceLine(`coordinator: started, epoch ${coordinator.epoch}`, [], true);
+      }, failStop);
     } else {
-      slot.participant = new SimParticipant(slot.host, slot.disk, {
-        sessions: this.#sessions,
-        behaviour: (txId) => this.#behaviour(txId, name),
-        failStop: (reason) => this.#crash(name, false, FAIL_STOP_RESTART_MS, `fail-stop: ${reason}`, true),
-        readOnlyAnswered: slot.readOnlyAnswered,
+      let participant: Participant | undefined;
+      const hooks = simHooks(name, this.#appWorld(name, clock), () => {
+        if (!participant) throw new Error('the store is read before the participant started');
+        return participant.store;
       });
+      Participant.start({
+        name,
+        coordinator: 'sim:coordinator',
+        dataDir: `(simulated disk ${name})`,
+        hooks,
+        clock,
+        storage,
+        transport: this.#net.clientTransport(name, inc),
+        observer: this.#participantObserver(name, alive),
+        logger: SIM_LOGGER,
+        protocol: c.participant,
+        maxFrameBytes: c.maxMessageBytes,
+      }).then((p) => {
+        participant = p;
+        if (!alive()) return;
+        slot.participant = p;
+        p.on('error', failStop);
+        this.#traceLine(`${name}: started, ${p.inDoubt().length} transaction(s) in doubt`, p.inDoubt().map((t) => t.txId), true);
+      }, failStop);
     }
   }
 
-  #behaviour(txId: string, participant: string): TxPlan['branches'][number] | undefined {
-    const plan = this.#planOf(txId);
-    return plan?.branches.find((b) => this.#names[b.participant % this.#names.length] === participant);
+  #coordinatorObserver(alive: () => boolean): CoordinatorObserver {
+    return {
+      recovered: (open, live) => {
+        if (alive()) this.#checker.coordinatorRecovered(open, live);
+      },
+      step: (input, effects, before) => {
+        if (!alive()) return;
+        this.#checker.coordinatorStep(input, effects, before);
+        if (this.#options.trace) for (const e of effects) this.#traceCoordinatorEffect(e);
+      },
+    };
+  }
+
+  #participantObserver(name: string, alive: () => boolean): ParticipantObserver {
+    return {
+      step: (input, effects) => {
+        if (!alive()) return;
+        this.#checker.participantStep(name, input, effects);
+        if (this.#options.trace) for (const e of effects) this.#traceParticipantEffect(name, e);
+      },
+    };
+  }
+
+  #traceCoordinatorEffect(e: CoordinatorEffect): void {
+    switch (e.type) {
+      case 'persist':
+        return this.#traceLine(
+          `coordinator: log write ${e.ops.map((o) => (o.op === 'del' ? `del open/${o.txId}` : `put ${o.space}/${o.record.txId} ${o.record.kind.toUpperCase()}${o.record.outcome ? ` ${o.record.outcome}` : ''}`)).join(', ')}${e.force ? ' (forced)' : ''}`,
+          e.ops.map((o) => (o.op === 'del' ? o.txId : o.record.txId)),
+        );
+      case 'decided':
+        return this.#traceLine(`coordinator: DECIDED ${e.outcome.toUpperCase()} tx=${e.txId}${e.reason ? ` (${e.reason})` : ''}`, [e.txId]);
+      case 'ended':
+        return this.#traceLine(`coordinator: ended tx=${e.txId} (${e.outcome})`, [e.txId]);
+      case 'ignored':
+        return this.#traceLine(`coordinator: ignored ${e.what} (${e.why})${e.participant ? ` from ${e.participant}` : ''}`, e.txId ? [e.txId] : []);
+      default:
+        return;
+    }
+  }
+
+  #traceParticipantEffect(name: string, e: ParticipantEffect): void {
+    switch (e.type) {
+      case 'persist':
+        return this.#traceLine(`${name}: log write ${e.record.state.toUpperCase()}${e.record.onePhase ? ' (one-phase)' : ''} tx=${e.record.txId}${e.force ? ' (forced)' : ''}`, [e.record.txId]);
+      case 'finished':
+        return this.#traceLine(`${name}: finished tx=${e.txId} (${e.outcome ?? 'read-only'})`, [e.txId]);
+      case 'ignored':
+        return this.#traceLine(`${name}: ignored ${e.what} (${e.why})`, [e.txId]);
+      default:
+        return;
+    }
+  }
+
+  #branch(plan: number, participant: string): TxPlan['branches'][number] | undefined {
+    const p = this.#scenario.txs[plan];
+    return p?.branches.find((b) => this.#names[b.participant % this.#names.length] === participant);
+  }
+
+  #planned(txId: string, plan: number): void {
+    const known = this.#planOfTx.get(txId);
+    if (known === undefined) this.#planOfTx.set(txId, plan);
+    else if (known !== plan) this.#checker.fail('P4', `transaction id ${txId} was issued twice (plans ${known} and ${plan})`, txId);
   }
 
   #planOf(txId: string): TxPlan | undefined {
@@ -351,6 +456,14 @@ export class Simulation {
 
   #inject(f: FaultPlan): void {
     const node = this.#nodeOf(f.node);
+    if (DISK_FAULTS.includes(f.kind)) {
+      const slot = this.#slot(node);
+      if (!slot.up) return;
+      this.#count.faults++;
+      this.#traceLine(`✗ ${f.kind} armed at ${node}'s disk`, [], true);
+      slot.disk.faults.push(f.kind as DiskFault);
+      return;
+    }
     switch (f.kind) {
       case 'crash':
         return this.#crash(node, false, f.durationMs, 'process crash (SIGKILL)');
@@ -362,16 +475,9 @@ export class Simulation {
         return this.#pause(node, f.durationMs);
       case 'replay':
         this.#count.faults++;
-        return this.#sessions.replay();
-      case 'disk-error': {
-        const slot = this.#slot(node);
-        const proc = slot.coordinator ?? slot.participant;
-        if (!slot.up || !proc) return;
-        this.#count.faults++;
-        this.#traceLine(`✗ disk error armed at ${node}: its next log write fails`, [], true);
-        proc.committer.failNext = true;
+        return this.#net.replay();
+      default:
         return;
-      }
     }
   }
 
@@ -379,19 +485,21 @@ export class Simulation {
     const slot = this.#slot(node);
     if (!slot.up) return;
     this.#count.faults++;
-    const proc = slot.coordinator ?? slot.participant;
-    const inFlight = proc?.committer.inFlight;
+    const inFlight = slot.store?.inFlight ?? [];
+    const inc = slot.inc;
     slot.up = false;
     slot.inc++;
     slot.paused = false;
     slot.deferred = [];
     slot.coordinator = undefined;
     slot.participant = undefined;
+    slot.store = undefined;
     this.#traceLine(`✗ ${what} of ${node}`, [], true);
-    // A batch the process was writing may or may not have reached the OS.
-    if (inFlight && this.#faultPrng.chance(0.5)) {
-      slot.disk.append(inFlight.ops, inFlight.sync);
-      this.#traceLine(`  (${node}'s write in flight reached the disk${inFlight.sync ? ', synced' : ''})`, [], true);
+    // A write the process had started may or may not have reached the OS.
+    for (const write of inFlight) {
+      if (!this.#faultPrng.chance(0.5)) break;
+      slot.disk.append(write.ops, write.sync);
+      this.#traceLine(`  (${node}'s write in flight reached the disk${write.sync ? ', synced' : ''})`, [], true);
     }
     if (powerLoss) {
       const unsynced = slot.disk.unsyncedBatches;
@@ -399,8 +507,9 @@ export class Simulation {
       slot.disk.powerLoss(keep);
       this.#traceLine(`  (${node} lost ${unsynced - keep} of ${unsynced} unsynced write(s))`, [], true);
     }
-    this.#sessions.nodeDown(node, powerLoss);
-    if (node === COORDINATOR) this.#client.coordinatorDown();
+    slot.disk.faults.splice(0);
+    this.#net.nodeDown(node, powerLoss);
+    if (node === COORDINATOR) this.#client.coordinatorDown(inc);
     this.#checker.crashed(node, powerLoss);
     const restartAt = this.#clock.now + downMs;
     if (alwaysRestart || restartAt < this.#scenario.faultWindowMs) this.#schedule(restartAt, undefined, undefined, () => this.#restart(node));
@@ -422,12 +531,11 @@ export class Simulation {
     }
     this.#count.faults++;
     this.#traceLine(`✗ partition: ${links.map(([a, b]) => `${a}→${b}`).join(', ')} cut for ${durationMs}ms`, [], true);
-    for (const [a, b] of links) this.#network.block(a, b);
-    this.#sessions.partitioned();
+    for (const [a, b] of links) this.#net.block(a, b);
     this.#schedule(this.#clock.now + durationMs, undefined, undefined, () => {
       if (this.#phase !== 'faults') return;
       this.#traceLine(`✓ partition healed: ${links.map(([a, b]) => `${a}→${b}`).join(', ')}`, [], true);
-      for (const [a, b] of links) this.#network.unblock(a, b);
+      for (const [a, b] of links) this.#net.unblock(a, b);
     });
   }
 
@@ -438,7 +546,7 @@ export class Simulation {
     slot.paused = true;
     const id = ++slot.pauseId;
     this.#traceLine(`✗ ${node} paused (SIGSTOP) for ${durationMs}ms`, [], true);
-    this.#sessions.paused(node, () => slot.paused && slot.pauseId === id);
+    this.#net.paused(node, () => slot.paused && slot.pauseId === id);
     this.#schedule(this.#clock.now + durationMs, undefined, undefined, () => {
       if (slot.paused && slot.pauseId === id) this.#resume(slot);
     });
@@ -454,13 +562,12 @@ export class Simulation {
 
   #healAll(): void {
     this.#traceLine('✓ faults stop: network healed, every node resumed and restarted', [], true);
-    this.#network.flaky = undefined;
-    this.#network.healAll();
+    this.#net.turbulence = undefined;
+    this.#net.healAll();
     for (const slot of this.#slots.values()) {
+      slot.disk.faults.splice(0);
       if (slot.paused) this.#resume(slot);
       if (!slot.up) this.#start(slot.name);
-      const proc = slot.coordinator ?? slot.participant;
-      if (proc) proc.committer.failNext = false;
     }
     this.#phase = 'settling';
     const lastTx = Math.max(0, ...this.#scenario.txs.map((t) => t.at + t.timeoutMs));
@@ -473,7 +580,7 @@ export class Simulation {
     if (this.#options.trace) this.#trace.add(this.#clock.now, text, txIds, fault, noise);
   }
 
-  #worldClock(): WorldClock {
+  #netWorld(): ConstructorParameters<typeof SimNet>[0] {
     const clock = this.#clock;
     return {
       get now() {
@@ -481,8 +588,35 @@ export class Simulation {
       },
       prng: this.#prng,
       tracing: this.#options.trace === true,
-      at: (time, node, fn) => this.#schedule(time, node, undefined, fn),
+      at: (time, node, inc, fn) => this.#schedule(time, node, inc, fn),
+      incarnation: (node) => {
+        const slot = this.#slot(node);
+        return slot.up ? slot.inc : undefined;
+      },
       trace: (text, txIds, fault, noise) => this.#traceLine(text, txIds ?? [], fault, noise),
+    };
+  }
+
+  #netObserver(): ConstructorParameters<typeof SimNet>[1] {
+    return {
+      coordinatorSent: (to, messages) => this.#checker.coordinatorSent(to, messages),
+      participantSent: (from, messages) => this.#checker.participantSent(from, messages),
+      participantReceived: (to, messages) => this.#checker.participantReceived(to, messages),
+      frameOverLimit: (from, to, bytes, limit) => this.#checker.frameOverLimit(from, to, bytes, limit),
+      replaying: (on) => {
+        this.#count.replaying = on;
+      },
+    };
+  }
+
+  #appWorld(name: string, clock: Clock): Parameters<typeof simHooks>[1] {
+    return {
+      clock,
+      tracing: this.#options.trace === true,
+      branch: (plan, participant) => this.#branch(plan, participant),
+      planned: (txId, plan) => this.#planned(txId, plan),
+      hookVote: (txId, vote) => this.#checker.participantHookVote(name, txId, vote),
+      trace: (text, txIds) => this.#traceLine(text, txIds),
     };
   }
 
@@ -500,7 +634,6 @@ export class Simulation {
         return count.replaying;
       },
       participantNames: this.#names,
-      lenientAllReadOnly: this.#config.lenientAllReadOnly,
       disk: (node) => this.#slot(node).disk,
       branchesOf: (txId) => {
         const plan = this.#planOf(txId);
@@ -509,7 +642,7 @@ export class Simulation {
     };
   }
 
-  #clientWorld(): ClientWorld {
+  #clientWorld(): ConstructorParameters<typeof SimClient>[0] {
     const clock = this.#clock;
     return {
       get now() {
@@ -517,24 +650,17 @@ export class Simulation {
       },
       tracing: this.#options.trace === true,
       maxCallMs: this.#config.maxCallMs,
-      atCoordinator: (time, fn) => this.#schedule(time, COORDINATOR, undefined, fn),
+      atCoordinator: (time, inc, fn) => this.#schedule(time, COORDINATOR, inc, fn),
       at: (time, fn) => this.#schedule(time, undefined, undefined, fn),
-      dispatch: (request: InitiatorRequest) => {
-        const c = this.#slot(COORDINATOR).coordinator;
-        if (!c) return false;
-        c.dispatch(request);
-        return true;
-      },
-      enlist: (participant, txId) => {
-        const name = this.#names[participant % this.#names.length] as string;
-        const p = this.#slots.get(name)?.participant;
-        return p ? p.enlist(txId, new TextEncoder().encode(name)) : false;
+      enlist: (participant, txId, payload) => {
+        this.#slots
+          .get(participant)
+          ?.participant?.enlist(txId, payload)
+          .catch(() => undefined);
       },
       trace: (text, txIds) => this.#traceLine(text, txIds ?? []),
-      requestFor: (requestId, plan) => this.#planOfRequest.set(requestId, plan),
-      reply: (requestId: number, reply: CoordinatorReply) => {
-        this.#checker.reply(requestId, reply);
-      },
+      planned: (txId, plan) => this.#planned(txId, plan),
+      reply: (reply: CoordinatorReply) => this.#checker.reply(reply),
     };
   }
 }

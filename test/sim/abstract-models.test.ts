@@ -66,10 +66,10 @@ describe('abstract models (P18)', () => {
     assert.equal(twoPhaseStep(aborted, { ...aborted, tm: 'committed', msgCommit: true }).ok, false, 'accepted a changed decision');
   });
 
-  it('projects every transition the simulator observes onto TwoPhase actions', () => {
+  it('projects every transition the simulator observes onto TwoPhase actions', async () => {
     let transitions = 0;
     for (let seed = 1; seed <= 150; seed++) {
-      const r = runScenario(scenarioForSeed(seed, PROFILES.all));
+      const r = await runScenario(scenarioForSeed(seed, PROFILES.all));
       assert.deepEqual(
         r.violations.filter((v) => v.property === 'P18'),
         [],

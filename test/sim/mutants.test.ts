@@ -1,5 +1,7 @@
-// The properties bite: every deliberately wrong variant of the protocol is caught within a bounded
-// number of runs (from fixed seeds, so this is deterministic), and the CLI lists and hunts them.
+// The properties bite on the code users run: every mutant is a switch inside the production
+// Coordinator or Participant, and the simulator catches each one within a bounded number of runs
+// (from fixed seeds, so this is deterministic), reporting the very property the mutant breaks.
+// The CLI lists and hunts them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
@@ -15,12 +17,14 @@ const STARTS = [1, 500_001, 1_000_001];
 
 describe('mutants', () => {
   for (const m of MUTANTS) {
-    it(`catches ${m.name} (${m.description})`, () => {
+    it(`catches ${m.name} with ${m.expected.join(' or ')} (${m.description})`, async () => {
       const needed: string[] = [];
       for (const start of STARTS) {
-        const { totals, failure } = runCampaign({ runs: MAX_RUNS_TO_CATCH, startSeed: start, profile: PROFILES[m.profile], mutant: m.name });
+        const { totals, failure } = await runCampaign({ runs: MAX_RUNS_TO_CATCH, startSeed: start, profile: PROFILES[m.profile], mutant: m.name });
         assert.ok(failure, `${m.name} survived ${MAX_RUNS_TO_CATCH} runs from seed ${start} (profile ${m.profile})`);
-        needed.push(`${totals.runs} (${failure.result.violations[0]?.property})`);
+        const first = failure.result.violations[0];
+        assert.ok(first && m.expected.includes(first.property), `${m.name} was caught by ${first?.property} (${first?.message}), not by ${m.expected.join(' or ')} (npm run sim -- --mutant ${m.name} --seed ${failure.seed})`);
+        needed.push(`${totals.runs} (${first.property})`);
       }
       process.stdout.write(`# ${m.name}: caught after ${needed.join(', ')} runs [${m.profile}]\n`);
     });

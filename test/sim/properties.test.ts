@@ -32,13 +32,15 @@ const CASES: readonly Case[] = [
   { property: 'P12', title: 'no premature GC: a committed tx never reads as presumed aborted', profile: 'crash' },
   { property: 'P13', invariant: 8, title: 'no loss: a tx reported COMMITTED is committed at every YES participant; unknown outcomes read back true', profile: 'disk' },
   { property: 'P15', title: 'stale messages: replayed messages change no decision and no effect', profile: 'network' },
+  { property: 'P17', title: 'bounded frames: no session frame exceeds the message limit, however many messages a turn queues', profile: 'network' },
   { property: 'P18', title: 'model conformance: every observed transition of a 2PC tx is a TwoPhase action', profile: 'all' },
+  { property: 'P20', title: 'a failed write is not a decision: nothing but OUTCOME_UNKNOWN follows from a failed forced write', profile: 'disk' },
 ];
 
 describe('simulation properties', () => {
   for (const c of CASES) {
-    it(`${c.property}${c.invariant ? ` (invariant ${c.invariant})` : ''}: ${c.title} [${SIM_RUNS} runs, ${c.profile} faults]`, () => {
-      const totals = assertSimulation(PROFILES[c.profile]);
+    it(`${c.property}${c.invariant ? ` (invariant ${c.invariant})` : ''}: ${c.title} [${SIM_RUNS} runs, ${c.profile} faults]`, async () => {
+      const totals = await assertSimulation(PROFILES[c.profile]);
       assert.equal(totals.runs >= SIM_RUNS, true);
       assert.ok(exercised(totals, c.property) > 0, `${c.property} was never checked: the scenarios do not exercise it`);
     });

@@ -15,8 +15,8 @@ import { formatTrace } from '../../src/sim/trace.js';
 export const SIM_RUNS = Number(process.env.SIM_RUNS ?? 1_000);
 
 /** A readable account of a failing scenario. */
-export function describeFailure(scenario: Scenario, options: { mutant?: MutantName; config?: SimConfig } = {}): string {
-  const result = runScenario(scenario, { ...options, trace: true });
+export async function describeFailure(scenario: Scenario, options: { mutant?: MutantName; config?: SimConfig } = {}): Promise<string> {
+  const result = await runScenario(scenario, { ...options, trace: true });
   const first = result.violations[0];
   const lines = [
     `scenario: ${describeScenario(scenario)}`,
@@ -42,12 +42,13 @@ export interface Totals {
  * Asserts with fast-check that every property holds in every scenario `profile` generates;
  * returns totals (to show the checks were exercised).
  */
-export function assertSimulation(profile: ScenarioProfile, options: { numRuns?: number; seed?: number; config?: SimConfig; mutant?: MutantName } = {}): Totals {
+export async function assertSimulation(profile: ScenarioProfile, options: { numRuns?: number; seed?: number; config?: SimConfig; mutant?: MutantName } = {}): Promise<Totals> {
   const totals: Totals = { runs: 0, steps: 0, faults: 0, committed: 0, aborted: 0, exercised: {} };
   const config = { ...(options.config ? { config: options.config } : {}), ...(options.mutant ? { mutant: options.mutant } : {}) };
-  fc.assert(
-    fc.property(scenarioArbitrary(profile), (scenario) => {
-      const r: RunResult = runScenario(scenario, config);
+  let failure: { seed: number; path: string; runs: number; shrinks: number; scenario: Scenario | undefined; error: unknown } | undefined;
+  await fc.assert(
+    fc.asyncProperty(scenarioArbitrary(profile), async (scenario) => {
+      const r: RunResult = await runScenario(scenario, config);
       totals.runs++;
       totals.steps += r.steps;
       totals.faults += r.faultsInjected;
@@ -61,12 +62,21 @@ export function assertSimulation(profile: ScenarioProfile, options: { numRuns?: 
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       reporter: (details) => {
         if (!details.failed) return;
-        const scenario = details.counterexample?.[0];
-        const where = `fast-check seed ${details.seed}, path "${details.counterexample ? details.counterexamplePath : ''}", after ${details.numRuns} runs and ${details.numShrinks} shrinks`;
-        throw new Error(`simulation property failed (${where})\n${scenario ? describeFailure(scenario, config) : String(details.errorInstance)}`);
+        failure = {
+          seed: details.seed,
+          path: details.counterexample ? (details.counterexamplePath ?? '') : '',
+          runs: details.numRuns,
+          shrinks: details.numShrinks,
+          scenario: details.counterexample?.[0],
+          error: details.errorInstance,
+        };
       },
     },
   );
+  if (failure) {
+    const where = `fast-check seed ${failure.seed}, path "${failure.path}", after ${failure.runs} runs and ${failure.shrinks} shrinks`;
+    throw new Error(`simulation property failed (${where})\n${failure.scenario ? await describeFailure(failure.scenario, config) : String(failure.error)}`);
+  }
   return totals;
 }
 
