@@ -54,6 +54,8 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
     const why = await stopped;
     if (why instanceof Error) {
       await coordinator.close();
+      // A failing log is a known stop with its own message; anything else is a bug.
+      if (why instanceof VerdictError) throw why;
       throw new VerdictError(ErrorCode.INTERNAL, `the coordinator stopped after an unexpected error: ${why.message}`, { cause: why });
     }
     logger.info({ signal: why }, 'shutting down');
