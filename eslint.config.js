@@ -13,6 +13,13 @@ const NODE_GLOBALS = Object.fromEntries(
   ].map((name) => [name, 'readonly']),
 );
 
+// Time and randomness that the protocol core never touches and the shells touch only through the clock seam.
+const TIMER_GLOBALS = ['setTimeout', 'setInterval', 'setImmediate'].map((name) => ({ name, message: 'use the Clock seam (src/common/clock.ts)' }));
+const CLOCK_PROPERTIES = [
+  { object: 'Date', property: 'now', message: 'use the Clock seam (src/common/clock.ts)' },
+  { object: 'Math', property: 'random', message: 'use the Clock seam (src/common/clock.ts)' },
+];
+
 export default defineConfig(
   globalIgnores(['node_modules/', 'src/gen/', 'data/', 'coverage/', 'out/', '.bench/']),
   js.configs.recommended,
@@ -43,5 +50,26 @@ export default defineConfig(
   {
     files: ['src/cli/**', 'scripts/**', 'bench/**', 'test/**', 'bin/**'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    // The protocol core is pure: no I/O, no clock, no randomness, nothing from the shells.
+    files: ['src/protocol/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '@grpc/*', 'level', 'abstract-level', 'pino', '../*/**', '!../protocol/**'], message: 'src/protocol is pure: it imports only its own modules.' }] }],
+      'no-restricted-globals': ['error', ...TIMER_GLOBALS],
+      'no-restricted-properties': ['error', ...CLOCK_PROPERTIES],
+    },
+  },
+  {
+    // The shells reach time and randomness only through the clock seam (src/common/clock.ts), so
+    // that the simulator runs them unchanged; they import nothing from the simulator or the
+    // fault toolkit (failpoints and mutant switches live in src/common).
+    files: ['src/coordinator/**', 'src/participant/**', 'src/common/**'],
+    ignores: ['src/common/clock.ts', 'src/common/within.ts', 'src/coordinator/grpc-server-transport.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../sim/*', '../faults/*', '../testing/*', '../bench/*', '../demo/*'], message: 'the shells depend only on their seams, never on the simulator or the fault toolkit.' }] }],
+      'no-restricted-globals': ['error', ...TIMER_GLOBALS],
+      'no-restricted-properties': ['error', ...CLOCK_PROPERTIES],
+    },
   },
 );
