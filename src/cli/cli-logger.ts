@@ -20,7 +20,7 @@ export function parseLogLevel(value: string): LogLevel {
 
 /** Creates the CLI's logger. `flag` wins over VERDICT_LOG_LEVEL, which wins over `fallback`. */
 export function cliLogger(flag: LogLevel | undefined, fallback: LogLevel): Logger {
-  const env = process.env.VERDICT_LOG_LEVEL;
+  const env = process.env['VERDICT_LOG_LEVEL'];
   if (flag === undefined && env !== undefined && env !== '' && !isLevel(env)) {
     throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `VERDICT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${env})`);
   }

@@ -248,7 +248,10 @@ export class ProcessCluster {
   /** Starts every process that is down (with `failpoints` by process name) and waits until every bank is connected. */
   async start(failpoints: FailpointPlan = {}): Promise<void> {
     await Promise.all(
-      this.processes.filter((p) => !p.alive).map((p) => p.start(failpoints[p.name] ? { failpoints: failpoints[p.name] } : {})),
+      this.processes.filter((p) => !p.alive).map((p) => {
+        const planned = failpoints[p.name];
+        return p.start(planned ? { failpoints: planned } : {});
+      }),
     );
     await this.waitConnected();
   }
