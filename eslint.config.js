@@ -14,7 +14,7 @@ const NODE_GLOBALS = Object.fromEntries(
 );
 
 export default defineConfig(
-  globalIgnores(['node_modules/', 'src/gen/', 'data/', 'coverage/', 'out/', '.bench/']),
+  globalIgnores(['node_modules/', 'dist/', 'src/gen/', 'data/', 'coverage/', 'out/', '.bench/']),
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -27,8 +27,8 @@ import {
   type ProcessClusterOptions,
 } from './process-cluster-options.js';
 
-const CLI_ENTRY = siblingEntry('../cli/main.ts');
-const BANK_ENTRY = siblingEntry('./bank-node.ts');
+const CLI_ENTRY = siblingEntry('../cli/main.js');
+const BANK_ENTRY = siblingEntry('./bank-node.js');
 const LISTENING = /^listening on (\S+)$/;
 
 /**
