@@ -3,11 +3,11 @@
 // went well (so a CPU profile gets written), SIGKILLed otherwise.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { childExecArgv, childModulePath } from '../runtime/child-module.js';
 import { CHILD_REQUEST_TIMEOUT_MS, CHILD_START_TIMEOUT_MS, CHILD_STOP_TIMEOUT_MS } from './bench-options.js';
 import type { BenchChildMessage, BenchNodeReport, BenchNodeSpec, BenchParentMessage } from './bench-ipc.js';
 
-const NODE_ENTRY = fileURLToPath(new URL('./bench-node.ts', import.meta.url));
+const NODE_ENTRY = childModulePath('./bench-node.js', import.meta.url);
 
 type Answer = BenchChildMessage['type'];
 
@@ -35,7 +35,7 @@ export class BenchChild {
   private constructor(label: string, options: BenchChildOptions) {
     this.#label = label;
     this.#proc = fork(NODE_ENTRY, [], {
-      execArgv: ['--import', 'tsx', ...(options.execArgv ?? [])],
+      execArgv: [...childExecArgv(), ...(options.execArgv ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

@@ -1,13 +1,14 @@
 // The `bench` command's flags and action, shared by `npm run bench` (src/bench/cli.ts) and
 // `verdict bench` (add it to the program with `addBenchCommand`). The table (and, with
 // `--interval`, the samples over time) goes to stdout, progress to stderr, machine-readable
-// results to `--json FILE`.
+// results to `--json FILE`. The benchmark itself is imported only when the command runs, so that
+// `verdict --help` stays fast.
 
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { formatIntervals, formatTable } from './bench-format.js';
-import { runBench, type BenchResult } from './bench.js';
+import { durationParser, formatDuration } from '../cli/cli-arguments.js';
+import type { BenchResult } from './bench.js';
 import {
   BenchInitiator,
   DEFAULT_DURATION_S,
@@ -15,15 +16,15 @@ import {
   DEFAULT_PARTICIPANT_COUNTS,
   DEFAULT_PAYLOAD_BYTES,
   DEFAULT_WARMUP_S,
+  MIN_INTERVAL_S,
   resolveBenchOptions,
   type BenchOptions,
 } from './bench-options.js';
-import { formatProfileSummary, summarizeCpuProfile } from './cpu-profile.js';
 
 /** Functions listed per profile after a `--cpu-prof` run. */
 const PROFILE_TOP_FUNCTIONS = 15;
 
-/** Flags of `bench`, as commander parses them. */
+/** Flags of `bench`, as commander parses them (durations in ms). */
 export interface BenchCommandOptions {
   readonly participants?: number[];
   readonly inflight?: number[];
@@ -48,9 +49,13 @@ export function configureBenchCommand(command: Command): Command {
     )
     .option('--participants <list>', 'participant counts, e.g. 3 or 1,3,5 (default: the matrix)', parseCountList)
     .option('--inflight <list>', 'transactions in flight, e.g. 64 or 1,64,256 (default: the matrix)', parseCountList)
-    .option('--duration <seconds>', 'measured seconds per configuration', parseSeconds, DEFAULT_DURATION_S)
-    .option('--warmup <seconds>', 'unmeasured warm-up seconds per configuration', parseSeconds, DEFAULT_WARMUP_S)
-    .option('--ceiling-duration <seconds>', 'measured seconds of each transport-ceiling run (default: --duration)', parseSeconds)
+    .addOption(durationOption('--duration <time>', 'measured time per configuration, e.g. 10s or 5m', DEFAULT_DURATION_S * 1_000, 1))
+    .addOption(durationOption('--warmup <time>', 'unmeasured warm-up per configuration', DEFAULT_WARMUP_S * 1_000, 0))
+    .addOption(
+      new Option('--ceiling-duration <time>', 'measured time of each transport-ceiling run (default: --duration)')
+        .argParser(durationParser({ minMs: 1 }))
+        .conflicts('ceiling'),
+    )
     .option('--no-ceiling', 'skip the transport-ceiling (echo) runs')
     .option('--baseline', 'also run every configuration on the naive path (no group commit, one frame per message) and show the ratios')
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
@@ -61,10 +66,10 @@ export function configureBenchCommand(command: Command): Command {
     )
     .option('--json <file>', 'also write the results as a JSON array to FILE')
     .option(
-      '--interval <seconds>',
-      'also sample the measured window every SECONDS (at most half of --duration): tx/s, p50/p99 and the mean RSS of every process over the interval, ' +
-        'with RSS growth and p99 spread from the first sample to the last; a remainder under half an interval joins the last interval',
-      parsePositiveSeconds,
+      '--interval <time>',
+      'also sample the measured window at this interval (at most half of --duration), e.g. 30s: tx/s, p50/p99 and the mean RSS of every process over ' +
+        'the interval, with RSS growth and p99 spread from the first sample to the last; a remainder under half an interval joins the last interval',
+      durationParser({ minMs: MIN_INTERVAL_S * 1_000 }),
     )
     .option('--cpu-prof <dir>', 'CPU-profile the coordinator and participants over the measured window, write the profiles to DIR and list their top functions')
     .action(async (options: BenchCommandOptions) => {
@@ -83,18 +88,23 @@ export function addBenchCommand(program: Command): void {
  */
 export async function runBenchCommand(options: BenchCommandOptions): Promise<BenchResult[]> {
   const started = Date.now();
+  if (options.interval !== undefined && options.interval > options.duration / 2) {
+    throw new InvalidArgumentError(
+      `--interval ${formatDuration(options.interval)} is more than half of --duration ${formatDuration(options.duration)}: there would be fewer than two samples`,
+    );
+  }
   const benchOptions: BenchOptions = {
     ...(options.participants ? { participants: options.participants } : {}),
     ...(options.inflight ? { inflight: options.inflight } : {}),
-    durationS: options.duration,
-    warmupS: options.warmup,
+    durationS: options.duration / 1_000,
+    warmupS: options.warmup / 1_000,
     ceiling: options.ceiling,
-    ...(options.ceilingDuration !== undefined ? { ceilingDurationS: options.ceilingDuration } : {}),
+    ...(options.ceilingDuration !== undefined ? { ceilingDurationS: options.ceilingDuration / 1_000 } : {}),
     baseline: options.baseline ?? false,
     payloadBytes: options.payloadBytes,
     initiator: options.initiator,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
-    ...(options.interval !== undefined ? { intervalS: options.interval } : {}),
+    ...(options.interval !== undefined ? { intervalS: options.interval / 1_000 } : {}),
     onProgress: (line) => process.stderr.write(`bench: ${line}\n`),
   };
   // Flags that are fine alone but not together (--interval over half of --duration) are a usage
@@ -105,6 +115,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     if (e instanceof RangeError) throw new InvalidArgumentError(`invalid flags: ${e.message}`);
     throw e;
   }
+  const [{ runBench }, { formatIntervals, formatTable }] = await Promise.all([import('./bench.js'), import('./bench-format.js')]);
   const results = await runBench(benchOptions);
   process.stdout.write(`${formatTable(results)}\n`);
   for (const r of results) {
@@ -115,11 +126,12 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
     process.stderr.write(`bench: results written to ${options.json}\n`);
   }
-  if (options.cpuProf) printProfiles(options.cpuProf);
+  if (options.cpuProf) await printProfiles(options.cpuProf);
   return results;
 }
 
-function printProfiles(dir: string): void {
+async function printProfiles(dir: string): Promise<void> {
+  const { formatProfileSummary, summarizeCpuProfile } = await import('./cpu-profile.js');
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .sort();
@@ -134,16 +146,9 @@ function parseCountList(value: string): number[] {
   return parts.map(Number);
 }
 
-function parseSeconds(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds, e.g. 10 or 0.5');
-  return n;
-}
-
-function parsePositiveSeconds(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds, e.g. 5 or 0.5');
-  return n;
+/** A duration flag (parsed to ms) whose help shows its default in the same syntax. */
+function durationOption(flags: string, description: string, defaultMs: number, minMs: number): Option {
+  return new Option(flags, description).argParser(durationParser({ minMs })).default(defaultMs, formatDuration(defaultMs));
 }
 
 function parseByteCount(value: string): number {

@@ -48,7 +48,7 @@ function sendAndExit(message: BenchChildMessage, code: number): void {
 
 async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
   // Warnings and errors still reach stderr; a benchmark must not pay for info logs.
-  const logger = pino({ name: `bench-${spec.name}`, level: process.env.VERDICT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const logger = pino({ name: `bench-${spec.name}`, level: process.env['VERDICT_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
   const fail = (e: Error): void => {
     sendAndExit({ type: 'failed', message: `${spec.role} ${spec.name}: ${e.message}` }, 1);
   };

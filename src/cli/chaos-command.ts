@@ -1,13 +1,13 @@
 // `verdict chaos`: a self-contained fault-injection run on this machine (a coordinator and K bank
 // participants as real processes, their sessions through fault proxies, a seeded fault schedule),
 // then a check of the recorded history. Prints a progress line while it runs and a table at the
-// end; writes report.json and history.jsonl to --out; exits 1 on any violation.
+// end; writes report.json and history.jsonl to --out; exits 1 on any violation. The chaos runner
+// is imported only when the command runs.
 
-import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_CHAOS_PARTICIPANTS, runChaosCluster } from '../faults/chaos.js';
-import { formatChaosReport } from '../faults/chaos-report.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_CHAOS_DURATION_MS, DEFAULT_CHAOS_PARTICIPANTS } from '../faults/chaos-options.js';
 import { FAULT_KINDS, parseFaultKinds, type FaultKind } from '../faults/chaos-schedule.js';
-import { parsePositiveInt } from './cli-arguments.js';
+import { durationParser, formatDuration, parsePositiveInt } from './cli-arguments.js';
 
 /** Flags of `verdict chaos`. */
 export interface ChaosCommandOptions {
@@ -19,15 +19,8 @@ export interface ChaosCommandOptions {
   readonly quiet?: boolean;
 }
 
-/** A duration: `30s`, `1m`, `500ms`, or a number of seconds. */
-export function parseDuration(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError('expected a duration such as 30s, 2m or 500ms');
-  const n = Number(m[1]);
-  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1_000;
-  if (ms < 1_000 || ms > 24 * 3_600_000) throw new InvalidArgumentError('expected a duration between 1s and 24h');
-  return Math.round(ms);
-}
+/** The shortest fault phase `--duration` accepts, in ms. */
+const MIN_CHAOS_DURATION_MS = 1_000;
 
 function parseSeed(value: string): number {
   const n = Number(value);
@@ -48,7 +41,11 @@ export function addChaosCommand(program: Command): void {
   program
     .command('chaos')
     .description('run the bank demo under seeded faults (kill -9, pauses, partitions, delays, drops, failpoints) and check the history')
-    .option('--duration <time>', 'how long faults are injected (e.g. 30s, 2m)', parseDuration, 30_000)
+    .addOption(
+      new Option('--duration <time>', 'how long faults are injected (e.g. 30s, 2m)')
+        .argParser(durationParser({ minMs: MIN_CHAOS_DURATION_MS }))
+        .default(DEFAULT_CHAOS_DURATION_MS, formatDuration(DEFAULT_CHAOS_DURATION_MS)),
+    )
     .option('--seed <n>', 'seed of the fault schedule and of the transfers (default: random, printed)', parseSeed)
     .option('--participants <k>', 'bank participants (at least 2)', parsePositiveInt, DEFAULT_CHAOS_PARTICIPANTS)
     .option('--faults <kinds>', `comma-separated fault kinds (${FAULT_KINDS.join(',')}, or all)`, parseKinds, [...FAULT_KINDS])
@@ -61,10 +58,11 @@ async function chaos(options: Partial<ChaosCommandOptions>): Promise<void> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const participants = options.participants ?? DEFAULT_CHAOS_PARTICIPANTS;
   if (participants < 2) throw new InvalidArgumentError('--participants must be at least 2');
+  const [{ runChaosCluster }, { formatChaosReport }] = await Promise.all([import('../faults/chaos.js'), import('../faults/chaos-report.js')]);
   const live = !options.quiet && process.stderr.isTTY;
   const report = await runChaosCluster({
     seed,
-    durationMs: options.duration ?? 30_000,
+    durationMs: options.duration ?? DEFAULT_CHAOS_DURATION_MS,
     participants,
     faults: options.faults ?? [...FAULT_KINDS],
     ...(options.out !== undefined ? { outDir: options.out } : {}),

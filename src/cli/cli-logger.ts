@@ -1,27 +1,15 @@
 // The CLI's logger: pino to stderr (stdout carries the command's own output), at the level of
-// `--log-level`, else VERDICT_LOG_LEVEL, else the command's default.
+// `--log-level`, else VERDICT_LOG_LEVEL, else the command's default. Imported only by the
+// commands that run something, so that `--help` does not load pino.
 
-import { InvalidArgumentError } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ErrorCode, VerdictError } from '../errors.js';
-
-/** Levels `--log-level` accepts. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-/** A log level. */
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-const isLevel = (value: string): value is LogLevel => (LOG_LEVELS as readonly string[]).includes(value);
-
-/** Parses `--log-level`. */
-export function parseLogLevel(value: string): LogLevel {
-  if (!isLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
-  return value;
-}
+import { isLogLevel, LOG_LEVELS, type LogLevel } from './cli-arguments.js';
 
 /** Creates the CLI's logger. `flag` wins over VERDICT_LOG_LEVEL, which wins over `fallback`. */
 export function cliLogger(flag: LogLevel | undefined, fallback: LogLevel): Logger {
-  const env = process.env.VERDICT_LOG_LEVEL;
-  if (flag === undefined && env !== undefined && env !== '' && !isLevel(env)) {
+  const env = process.env['VERDICT_LOG_LEVEL'];
+  if (flag === undefined && env !== undefined && env !== '' && !isLogLevel(env)) {
     throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `VERDICT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${env})`);
   }
   const level = flag ?? (env ? (env as LogLevel) : fallback);

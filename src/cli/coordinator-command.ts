@@ -1,11 +1,11 @@
 // `verdict coordinator`: runs the coordinator until SIGINT or SIGTERM. Prints exactly one line on
 // stdout, `listening on HOST:PORT`, once it serves (scripts and tests parse it); logs go to stderr.
+// The coordinator itself (gRPC, LevelDB, pino) is imported only when the command runs.
 
 import type { Command } from 'commander';
-import { Coordinator, DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN } from '../coordinator/index.js';
+import { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN } from '../coordinator/coordinator-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { parseAddress } from './cli-arguments.js';
-import { cliLogger, parseLogLevel, type LogLevel } from './cli-logger.js';
+import { parseAddress, parseLogLevel, type LogLevel } from './cli-arguments.js';
 
 /** Flags of `verdict coordinator`. */
 export interface CoordinatorCommandOptions {
@@ -34,6 +34,7 @@ export function addCoordinatorCommand(program: Command): void {
  * on its own after an internal failure.
  */
 export async function runCoordinator(options: CoordinatorCommandOptions): Promise<void> {
+  const [{ Coordinator }, { cliLogger }] = await Promise.all([import('../coordinator/index.js'), import('./cli-logger.js')]);
   const logger = cliLogger(options.logLevel, 'info');
   let resolveStopped!: (why: NodeJS.Signals | Error) => void;
   const stopped = new Promise<NodeJS.Signals | Error>((resolve) => (resolveStopped = resolve));

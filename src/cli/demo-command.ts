@@ -1,17 +1,10 @@
 // `verdict demo`: runs the bank demo and prints its summary table on stdout; violations go to
-// stderr and make the exit code 1.
+// stderr and make the exit code 1. The demo itself is imported only when the command runs.
 
 import type { Command } from 'commander';
-import {
-  DEFAULT_BANKS,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_DEMO_DATA_DIR,
-  DEFAULT_TRANSFERS,
-  runDemo,
-  type DemoReport,
-} from '../demo/index.js';
-import { parseAddress, parsePositiveInt } from './cli-arguments.js';
-import { cliLogger, parseLogLevel, type LogLevel } from './cli-logger.js';
+import type { DemoReport } from '../demo/demo.js';
+import { DEFAULT_BANKS, DEFAULT_CONCURRENCY, DEFAULT_DEMO_DATA_DIR, DEFAULT_TRANSFERS } from '../demo/demo-options.js';
+import { parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
 
 /** Flags of `verdict demo`. */
 export interface DemoCommandOptions {
@@ -43,6 +36,7 @@ export function addDemoCommand(program: Command): void {
 }
 
 async function demo(options: DemoCommandOptions): Promise<void> {
+  const [{ runDemo }, { cliLogger }] = await Promise.all([import('../demo/demo.js'), import('./cli-logger.js')]);
   const report = await runDemo({
     transfers: options.transfers,
     concurrency: options.concurrency,

@@ -1,15 +1,19 @@
 // The `verdict` command. Every failure a user can cause or fix (bad flags, a data directory in
 // use, an unreadable log) ends as one line, `verdict: <message>`, and exit code 1; only a bug
-// prints a stack trace.
+// prints a stack trace. The command modules imported here only declare flags: each loads what
+// it runs (gRPC, LevelDB, the bench, the chaos runner) when its action starts, so that `--help`
+// and `failpoints` start fast.
 
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import { addBenchCommand } from '../bench/bench-command.js';
 import { VerdictError } from '../errors.js';
+import { exitQuietlyOnBrokenPipe } from './broken-pipe.js';
 import { addChaosCommand } from './chaos-command.js';
 import { addCoordinatorCommand } from './coordinator-command.js';
-import { addBenchCommand } from '../bench/bench-command.js';
 import { addDemoCommand } from './demo-command.js';
 import { addFailpointsCommand } from './failpoints-command.js';
+import { stopWithLauncher } from './launcher-watch.js';
 
 /** Commander exits that are not failures, or that already printed what they had to say. */
 const QUIET_EXITS: ReadonlySet<string> = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
@@ -62,6 +66,8 @@ function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+exitQuietlyOnBrokenPipe(process.stdout);
+stopWithLauncher();
 const code = await main(process.argv);
 process.exitCode = code;
 // Normally nothing is left and the process ends now; a leaked handle must not keep it alive.

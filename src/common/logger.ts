@@ -7,5 +7,5 @@ export type { Logger };
 
 /** Creates the default logger (to stderr). */
 export function defaultLogger(name: string): Logger {
-  return pino({ name, level: process.env.VERDICT_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  return pino({ name, level: process.env['VERDICT_LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
 }

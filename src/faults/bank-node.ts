@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const initialBalance = integer(values['initial-balance'], 'initial-balance');
   const inquiryIntervalMs = integer(values['inquiry-interval-ms'], 'inquiry-interval-ms');
 
-  const level = values['log-level'] ?? process.env.VERDICT_LOG_LEVEL ?? 'warn';
+  const level = values['log-level'] ?? process.env['VERDICT_LOG_LEVEL'] ?? 'warn';
   const logger = pino({ name, level }, pino.destination({ fd: 2, sync: true }));
   const starting = Bank.start({
     name,

@@ -12,6 +12,7 @@ import { systemClock } from '../common/clock.js';
 import { levelStorage } from '../common/level-errors.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import type { TxView } from '../protocol/coordinator-events.js';
+import { DEFAULT_CHAOS_DURATION_MS, DEFAULT_CHAOS_PARTICIPANTS } from './chaos-options.js';
 import { FaultInjector, type FailpointResult, type FaultTarget } from './chaos-injector.js';
 import {
   classifyHistoryViolation,
@@ -29,10 +30,7 @@ import { BankProcess, CoordinatorProcess, fixedPort, poll, waitAllEnded, type Du
 import { CONNECT_TIMEOUT_MS, DEFAULT_INQUIRY_INTERVAL_MS } from './process-cluster-options.js';
 import { TransferWorkload } from './transfer-workload.js';
 
-/** Default length of the fault phase, in ms. */
-export const DEFAULT_CHAOS_DURATION_MS = 30_000;
-/** Default number of banks. */
-export const DEFAULT_CHAOS_PARTICIPANTS = 3;
+export { DEFAULT_CHAOS_DURATION_MS, DEFAULT_CHAOS_PARTICIPANTS };
 /** Accounts per bank. */
 export const CHAOS_ACCOUNTS_PER_BANK = 4;
 /** Opening balance of every account. */

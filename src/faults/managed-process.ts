@@ -1,4 +1,4 @@
-// One real OS process of a cluster, across its incarnations: fork it with `--import tsx`, wait
+// One real OS process of a cluster, across its incarnations: fork it (through tsx from source), wait
 // until it is ready, signal it (SIGKILL, SIGTERM, SIGSTOP/SIGCONT), await its exit, and restart it
 // on the same data directory. Every exit is recorded with its cause. Each incarnation gets its own
 // environment (failpoints hold for one incarnation only); stderr goes to one log file per process.
@@ -7,13 +7,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { within } from '../common/within.js';
 import { FAILPOINTS_ENV } from '../common/failpoints.js';
+import { childExecArgv, childModulePath } from '../runtime/child-module.js';
 import { PROCESS_KILL_TIMEOUT_MS, PROCESS_START_TIMEOUT_MS, PROCESS_STOP_TIMEOUT_MS } from './process-cluster-options.js';
 
-const TSX_LOADER = import.meta.resolve('tsx');
-const ORPHAN_GUARD = import.meta.resolve('./orphan-guard.ts');
+const ORPHAN_GUARD = childModulePath('./orphan-guard.js', import.meta.url);
 
 /** Lines of stdout kept per process for diagnostics. */
 const STDOUT_LINES_KEPT = 50;
@@ -63,7 +62,7 @@ export interface ManagedProcessEvents {
 /** What to run: a TypeScript entry, its arguments, and when it counts as ready. */
 export interface ProcessSpec {
   readonly name: string;
-  /** Absolute path of the `.ts` entry. */
+  /** Absolute path of the entry module (from `siblingEntry`). */
   readonly entry: string;
   readonly args: readonly string[];
   /** The file stderr is appended to, across incarnations. */
@@ -193,7 +192,7 @@ export class ManagedProcess extends EventEmitter<ManagedProcessEvents> {
     let child: ChildProcess;
     try {
       child = fork(this.#spec.entry, [...this.#spec.args], {
-        execArgv: ['--import', TSX_LOADER, '--import', ORPHAN_GUARD],
+        execArgv: childExecArgv([ORPHAN_GUARD]),
         stdio: ['ignore', 'pipe', logFd, 'ipc'],
         env,
         serialization: 'json',
@@ -347,7 +346,10 @@ export function describeExit(r: ExitRecord): string {
   return `${how}, ${r.cause}${r.reason ? `: ${r.reason}` : ''}`;
 }
 
-/** The path of a `.ts` module next to this one (children are forked from source through tsx). */
+/**
+ * The path of a module next to this one, named with `.js` (`./bank-node.js`): its source when
+ * running from source (forked through tsx), its built file otherwise.
+ */
 export function siblingEntry(file: string): string {
-  return fileURLToPath(new URL(file, import.meta.url));
+  return childModulePath(file, import.meta.url);
 }

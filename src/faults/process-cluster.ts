@@ -29,8 +29,8 @@ import {
   type ProcessClusterOptions,
 } from './process-cluster-options.js';
 
-const CLI_ENTRY = siblingEntry('../cli/main.ts');
-const BANK_ENTRY = siblingEntry('./bank-node.ts');
+const CLI_ENTRY = siblingEntry('../cli/main.js');
+const BANK_ENTRY = siblingEntry('./bank-node.js');
 const LISTENING = /^listening on (\S+)$/;
 
 /**
@@ -250,7 +250,10 @@ export class ProcessCluster {
   /** Starts every process that is down (with `failpoints` by process name) and waits until every bank is connected. */
   async start(failpoints: FailpointPlan = {}): Promise<void> {
     await Promise.all(
-      this.processes.filter((p) => !p.alive).map((p) => p.start(failpoints[p.name] ? { failpoints: failpoints[p.name] } : {})),
+      this.processes.filter((p) => !p.alive).map((p) => {
+        const planned = failpoints[p.name];
+        return p.start(planned ? { failpoints: planned } : {});
+      }),
     );
     await this.waitConnected();
   }

@@ -80,7 +80,7 @@ interface Branch {
   enlisted: boolean;
   acked: boolean;
   attempts: number;
-  lastError?: string;
+  lastError?: string | undefined;
 }
 
 interface Waiter {

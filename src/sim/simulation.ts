@@ -60,7 +60,7 @@ const FAIL_STOP_RESTART_MS = 50;
 /** A timer interval so long that it never fires within a run (garbage collection off). */
 const NEVER_MS = 1e12;
 /** The shells' logger: silent, unless VERDICT_SIM_LOG names a level (for debugging a run). */
-const SIM_LOGGER = pino({ level: process.env.VERDICT_SIM_LOG ?? 'silent' }, pino.destination({ fd: 2, sync: true }));
+const SIM_LOGGER = pino({ level: process.env['VERDICT_SIM_LOG'] ?? 'silent' }, pino.destination({ fd: 2, sync: true }));
 
 interface SimEvent {
   readonly node: string | undefined;

@@ -122,7 +122,7 @@ class HostedParticipant implements FaultTarget {
       dataDir: this.dataDir,
       hooks: this.#recorder.wrap(this.name, hooks),
       protocol: { inquiryIntervalMs: HARNESS_INQUIRY_INTERVAL_MS },
-      logger: pino({ name: this.name, level: process.env.VERDICT_LOG_LEVEL ?? 'silent' }),
+      logger: pino({ name: this.name, level: process.env['VERDICT_LOG_LEVEL'] ?? 'silent' }),
     });
     this.#participant = participant;
     participant.on('finished', (txId, outcome) => this.#recorder.finished(this.name, txId, outcome ?? 'read-only', incarnation));
