@@ -2,7 +2,7 @@
 // in a transaction of its own on a pool connection, adds a commit marker and ends it with
 // PREPARE TRANSACTION; the outcome is COMMIT PREPARED or ROLLBACK PREPARED. Built on the
 // participant SDK: the SDK's log records the vote, the coordinator decides, PostgreSQL holds the
-// prepared work and its locks (see "Source of truth" in src/postgres/README.md).
+// prepared work and its locks (see "PostgreSQL participants" in README.md).
 
 import pg from 'pg';
 import { defaultLogger, type Logger } from '../common/logger.js';
