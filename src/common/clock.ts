@@ -2,9 +2,10 @@
 // work to the end of the event-loop turn, or draw a random number. Production uses the system's;
 // the simulator passes its virtual clock, so that the shell it runs is the shell users run.
 
-/** A pending timer; `cancel` is idempotent. */
+/** A pending timer, as its clock handed it out: cancel it with that clock's `clearTimer`. */
 export interface Timer {
-  cancel(): void;
+  /** Opaque: a timer is only handed back to the clock that made it. */
+  readonly __clockTimer?: never;
 }
 
 /** Time, timers and randomness, as the shells use them. */
@@ -13,19 +14,22 @@ export interface Clock {
   now(): number;
   /** Runs `fn` after `ms`. Timers never keep the process alive. */
   setTimer(fn: () => void, ms: number): Timer;
+  /** Cancels `timer` (idempotent; nothing happens once it fired). */
+  clearTimer(timer: Timer): void;
   /** Runs `fn` once the current event-loop turn's work is done (after its promises settle). */
   defer(fn: () => void): void;
   /** A number in [0, 1), for jitter. */
   random(): number;
 }
 
-/** The system clock: `Date.now`, unref'd timers, `setImmediate`, `Math.random`. */
+/** The system clock: `Date.now`, unref'd timers, `setImmediate`, `Math.random`. Allocates nothing of its own per timer. */
 export const systemClock: Clock = Object.freeze({
   now: Date.now,
   setTimer(fn: () => void, ms: number): Timer {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return setTimeout(fn, ms).unref() as Timer;
+  },
+  clearTimer(timer: Timer): void {
+    clearTimeout(timer as NodeJS.Timeout);
   },
   defer(fn: () => void): void {
     setImmediate(fn);

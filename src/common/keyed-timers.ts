@@ -29,14 +29,14 @@ export class KeyedTimers {
   cancel(key: string): void {
     const timer = this.#timers.get(key);
     if (timer) {
-      timer.cancel();
+      this.#clock.clearTimer(timer);
       this.#timers.delete(key);
     }
   }
 
   /** Cancels every timer. */
   clear(): void {
-    for (const timer of this.#timers.values()) timer.cancel();
+    for (const timer of this.#timers.values()) this.#clock.clearTimer(timer);
     this.#timers.clear();
   }
 

@@ -237,7 +237,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   async #doClose(): Promise<void> {
     this.#state = 'closing';
-    this.#gcTimer?.cancel();
+    if (this.#gcTimer) this.#clock.clearTimer(this.#gcTimer);
     await this.#gcRunning;
     this.#timers.clear();
     this.#sessions.closeAll();
@@ -445,12 +445,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#pending.set(requestId, {
       kind,
       answer: (reply) => {
-        timer.cancel();
+        this.#clock.clearTimer(timer);
         answer(reply);
       },
     });
     const cancel = (): void => {
-      timer.cancel();
+      this.#clock.clearTimer(timer);
       this.#pending.delete(requestId);
     };
     return { requestId, cancel };

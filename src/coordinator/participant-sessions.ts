@@ -22,9 +22,12 @@ import { Vote } from '../protocol/types.js';
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
 
-type Outgoing = { readonly prepare: Prepare } | { readonly decision: Decision } | { readonly enlistResult: EnlistResult };
+/** A message queued for a participant: the wire message itself (told apart by its fields). */
+type Outgoing = Prepare | Decision | EnlistResult;
 
-const isCommit = (item: Outgoing): boolean => 'decision' in item && item.decision.outcome === WireOutcome.OUTCOME_COMMITTED;
+const isPrepare = (item: Outgoing): item is Prepare => 'deadlineUnixMs' in item;
+const isDecision = (item: Outgoing): item is Decision => 'outcome' in item;
+const isCommit = (item: Outgoing): boolean => isDecision(item) && item.outcome === WireOutcome.OUTCOME_COMMITTED;
 
 class Session {
   readonly out: FrameBuffer<Outgoing>;
@@ -120,29 +123,23 @@ export class ParticipantSessions {
     switch (message.type) {
       case 'prepare':
         item = {
-          prepare: {
-            txId: message.txId,
-            payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
-            deadlineUnixMs: message.deadline,
-            onePhase: message.onePhase,
-          },
+          txId: message.txId,
+          payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+          deadlineUnixMs: message.deadline,
+          onePhase: message.onePhase,
         };
         bytes += message.txId.length + message.payload.byteLength;
         break;
       case 'decision':
-        item = { decision: { txId: message.txId, outcome: outcomeToWire(message.outcome) } };
+        item = { txId: message.txId, outcome: outcomeToWire(message.outcome) };
         bytes += message.txId.length;
         break;
-      case 'enlist-result':
-        item = {
-          enlistResult: {
-            requestId: message.requestId,
-            code: message.error ? grpcStatusFor(message.error.code) : 0,
-            message: message.error?.message ?? '',
-          },
-        };
-        bytes += Buffer.byteLength(item.enlistResult.message);
+      case 'enlist-result': {
+        const text = message.error?.message ?? '';
+        item = { requestId: message.requestId, code: message.error ? grpcStatusFor(message.error.code) : 0, message: text };
+        bytes += Buffer.byteLength(text);
         break;
+      }
     }
     session.out.add(item, bytes);
     if (!this.#batching) session.out.flush();
@@ -165,9 +162,9 @@ export class ParticipantSessions {
     if (s.closed) return;
     const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [] };
     for (const item of items) {
-      if ('prepare' in item) frame.prepares.push(item.prepare);
-      else if ('decision' in item) frame.decisions.push(item.decision);
-      else frame.enlistResults.push(item.enlistResult);
+      if (isPrepare(item)) frame.prepares.push(item);
+      else if (isDecision(item)) frame.decisions.push(item);
+      else frame.enlistResults.push(item);
     }
     this.stats.framesOut++;
     this.stats.messagesOut += items.length;

@@ -235,14 +235,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   async #doClose(final: ParticipantState): Promise<void> {
     this.#state = 'closing';
-    this.#gcTimer?.cancel();
+    if (this.#gcTimer) this.#clock.clearTimer(this.#gcTimer);
     await this.#gcRunning;
     this.#closeController.abort();
     for (const w of this.#connectedWaiters.splice(0)) w.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} closed before it connected`));
     this.#timers.clear();
-    this.#reconnectTimer?.cancel();
+    if (this.#reconnectTimer) this.#clock.clearTimer(this.#reconnectTimer);
     for (const [id, e] of this.#enlists) {
-      e.timer.cancel();
+      this.#clock.clearTimer(e.timer);
       this.#enlists.delete(id);
       e.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} is closing`, { txId: e.txId }));
     }
@@ -307,7 +307,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       this.#state = 'connecting';
       this.#dispatch({ type: 'disconnected' });
       for (const [id, e] of this.#enlists) {
-        e.timer.cancel();
+        this.#clock.clearTimer(e.timer);
         this.#enlists.delete(id);
         e.reject(new VerdictError(ErrorCode.UNAVAILABLE, `the session dropped before enlisting in ${e.txId}`, { txId: e.txId }));
       }
@@ -344,7 +344,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const pending = this.#enlists.get(r.requestId);
       if (!pending) continue;
       this.#enlists.delete(r.requestId);
-      pending.timer.cancel();
+      this.#clock.clearTimer(pending.timer);
       if (r.code === 0) {
         this.#dispatch({ type: 'enlisted', txId: pending.txId });
         pending.resolve();
@@ -502,7 +502,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
       this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
     } finally {
-      timer?.cancel();
+      if (timer) this.#clock.clearTimer(timer);
     }
     if (vote === Vote.YES) this.#prepareOps.set(txId, ops);
     this.#dispatch({ type: 'prepare-done', txId, vote, reason });

@@ -291,13 +291,12 @@ export class Simulation {
     return {
       now: () => clock.now,
       setTimer: (fn, ms): Timer => {
-        let live = alive();
-        if (live) this.#schedule(clock.now + Math.max(0, ms), slot.name, inc, () => live && fn());
-        return {
-          cancel: () => {
-            live = false;
-          },
-        };
+        const timer = { live: alive() };
+        if (timer.live) this.#schedule(clock.now + Math.max(0, ms), slot.name, inc, () => timer.live && fn());
+        return timer as Timer;
+      },
+      clearTimer: (timer) => {
+        (timer as { live: boolean }).live = false;
       },
       defer: (fn) => {
         if (alive()) this.#schedule(clock.now, slot.name, inc, fn);
