@@ -437,6 +437,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   #request(kind: InitiatorRequest['type'], answer: (reply: CoordinatorReply) => void): { requestId: number; cancel: () => void } {
     const requestId = ++this.#nextRequestId;
+    const original = answer;
+    // Answering must never stop the coordinator: a failure to answer fails that call alone.
+    answer = (reply) => {
+      try {
+        original(reply);
+      } catch (e) {
+        this.#log.error({ err: e, kind }, 'answering a call failed; it gets INTERNAL');
+        try {
+          original({ type: 'error', error: { code: ErrorCode.INTERNAL, message: `internal error while answering the ${kind} call` } });
+        } catch {
+          // The call is gone as well: nothing more to tell it.
+        }
+      }
+    };
     const timer = this.#clock.setTimer(() => {
       if (this.#pending.delete(requestId)) {
         answer({ type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${this.#maxCallMs} ms; ask again with GetTransaction` } });
@@ -483,37 +497,55 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   // ---- TransactionService -------------------------------------------------------------------
 
-  readonly #begin: UnaryHandler<BeginRequest, BeginResponse> = (call, callback) => {
+  /** Runs a unary handler so that an exception in it fails that call (INTERNAL), never the process. */
+  #guarded<Req, Res>(method: string, handler: UnaryHandler<Req, Res>): UnaryHandler<Req, Res> {
+    return (call, callback) => {
+      let answered = false;
+      const once: UnaryCallback<Res> = (error, response) => {
+        if (answered) return;
+        answered = true;
+        callback(error, response);
+      };
+      try {
+        handler(call, once);
+      } catch (e) {
+        this.#log.error({ err: e, method }, 'a call handler failed; the call gets INTERNAL');
+        if (!answered) once({ code: Status.INTERNAL, details: `internal error in ${method}` });
+      }
+    };
+  }
+
+  readonly #begin: UnaryHandler<BeginRequest, BeginResponse> = this.#guarded('Begin', (call, callback) => {
     const requestId = this.#unaryRequest('begin', call, (reply) => {
       if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
       else fail(callback, reply);
     });
     this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
-  };
+  });
 
-  readonly #commit: UnaryHandler<CommitRequest, CommitResponse> = (call, callback) => {
+  readonly #commit: UnaryHandler<CommitRequest, CommitResponse> = this.#guarded('Commit', (call, callback) => {
     const cancel = this.#startCommit(call.request, (reply) => {
       if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
       else fail(callback, reply);
     });
     call.on('cancelled', cancel);
-  };
+  });
 
-  readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = (call, callback) => {
+  readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = this.#guarded('Abort', (call, callback) => {
     const requestId = this.#unaryRequest('abort', call, (reply) => {
       if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
       else fail(callback, reply);
     });
     this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
-  };
+  });
 
-  readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = (call, callback) => {
+  readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = this.#guarded('GetTransaction', (call, callback) => {
     const requestId = this.#unaryRequest('get', call, (reply) => {
       if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
       else fail(callback, reply);
     });
     this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
-  };
+  });
 }
 
 function fail(callback: UnaryCallback<never>, reply: CoordinatorReply): void {

@@ -90,14 +90,20 @@ export class ParticipantSessions {
     let session: Session | undefined;
     call.on('data', (frame: SessionRequest) => {
       if (session?.closed) return;
-      if (!session) {
-        session = this.#register(call, frame);
-        if (!session) return;
-      } else if (frame.hello) {
-        return this.#refuse(call, session, Status.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+      try {
+        if (!session) {
+          session = this.#register(call, frame);
+          if (!session) return;
+        } else if (frame.hello) {
+          return this.#refuse(call, session, Status.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+        }
+        const problem = this.#onFrame(session, frame);
+        if (problem) this.#refuse(call, session, Status.INVALID_ARGUMENT, problem);
+      } catch (e) {
+        // A failure while handling one frame ends that session alone, never the coordinator.
+        this.#log.error({ err: e, participant: session?.name }, 'handling a session frame failed; the session ends with INTERNAL');
+        this.#refuse(call, session, Status.INTERNAL, 'internal error while handling the frame');
       }
-      const problem = this.#onFrame(session, frame);
-      if (problem) this.#refuse(call, session, Status.INVALID_ARGUMENT, problem);
     });
     const gone = (): void => {
       if (session) this.#close(session);

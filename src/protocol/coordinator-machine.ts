@@ -40,6 +40,12 @@ export interface CoordinatorMachineConfig {
   readonly retryMaxMs: number;
   /** After this many delivery attempts a transaction is flagged as needing attention. */
   readonly attentionAfterAttempts: number;
+  /**
+   * How long a transaction waits for a participant that never had a session with this
+   * coordinator incarnation (a typo, a service not deployed) before it aborts with "participant X
+   * is not registered", instead of holding the other branches' locks until its deadline, in ms.
+   */
+  readonly unregisteredGraceMs: number;
 }
 
 /** Defaults for everything but the epoch. */
@@ -52,6 +58,7 @@ export const DEFAULT_COORDINATOR_MACHINE_CONFIG: Omit<CoordinatorMachineConfig, 
   retryInitialMs: 200,
   retryMaxMs: 10_000,
   attentionAfterAttempts: 20,
+  unregisteredGraceMs: 3_000,
 };
 
 type Phase =
@@ -104,6 +111,7 @@ interface Tx {
 
 const deadlineKey = (txId: string): string => `deadline/${txId}`;
 const retryKey = (txId: string): string => `retry/${txId}`;
+const unregisteredKey = (txId: string): string => `unregistered/${txId}`;
 
 /** The END summary of `tx`. */
 function endSummary(tx: Tx): CoordinatorRecord {
@@ -133,6 +141,8 @@ export class CoordinatorMachine {
   readonly #config: CoordinatorMachineConfig;
   readonly #txs = new Map<string, Tx>();
   readonly #connected = new Set<string>();
+  /** Every participant that had a session with this incarnation (the unregistered grace spares them). */
+  readonly #registered = new Set<string>();
   #lastSeq = 0;
   /** The highest garbage-collected transaction id: ids at or below it without a record are forgotten. */
   #horizon: string | undefined;
@@ -572,6 +582,9 @@ export class CoordinatorMachine {
   #startPrepare(tx: Tx): void {
     tx.phase = 'preparing';
     for (const branch of tx.branches.values()) this.#sendPrepare(tx, branch, false);
+    if ([...tx.branches.keys()].some((p) => !this.#registered.has(p))) {
+      this.#emit({ type: 'set-timer', key: unregisteredKey(tx.id), at: this.#now + this.#config.unregisteredGraceMs, jitterMs: 0 });
+    }
   }
 
   #startOnePhase(tx: Tx): void {
@@ -752,6 +765,7 @@ export class CoordinatorMachine {
 
   #onConnected(participant: string): void {
     this.#connected.add(participant);
+    this.#registered.add(participant);
     for (const tx of this.#txs.values()) {
       const branch = tx.branches.get(participant);
       if (!branch) continue;
@@ -768,6 +782,16 @@ export class CoordinatorMachine {
     if (!tx) return;
     if (kind === 'deadline') this.#onDeadline(tx);
     else if (kind === 'retry') this.#onRetry(tx);
+    else if (kind === 'unregistered') this.#onUnregistered(tx);
+  }
+
+  /** The grace for participants that never registered ran out: abort fast, naming them. */
+  #onUnregistered(tx: Tx): void {
+    if (tx.phase !== 'preparing') return;
+    const unknown = [...tx.branches.values()].filter((b) => b.vote === undefined && !this.#registered.has(b.participant));
+    if (unknown.length === 0) return;
+    for (const b of unknown) b.lastError = 'not registered';
+    this.#decideAbort(tx, unknown.map((b) => `participant ${b.participant} is not registered`).join(', '));
   }
 
   #onDeadline(tx: Tx): void {
