@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status as Status } from '@grpc/grpc-js';
 
+import { VerdictClient } from '../../src/client/client.js';
 import { toStatus } from '../../src/common/grpc-errors.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import type { ParticipantHooks } from '../../src/participant/index.js';
-import { TestCluster, uniqueName, waitFor } from '../support/cluster.js';
+import { freePort, TestCluster, uniqueName, waitFor } from '../support/cluster.js';
 import { expectStatus, metadataText, RawTransactions } from '../support/raw-grpc.js';
 
 const HOSTILE_IDS = ['tx-1-1\u0000', 'tx-1-1\n', 'tx-1-1\r\nx-injected: 1', 'tx-1-\u007f', '\u0000'];
@@ -108,6 +109,31 @@ describe('hostile input', () => {
       ['committed', 'committed', 'committed', 'committed', 'committed'],
     );
     assert.equal(disconnects, 0, 'the session was reset by an oversized frame');
+  });
+
+  it('answers a payload that is not bytes or a string with INVALID_ARGUMENT, before anything is sent', async () => {
+    const before = cluster.coordinator.stats.live;
+    const error = await cluster.client.transact([{ participant: 'alpha', payload: { debit: 5 } as unknown as string }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof VerdictError && error.code === ErrorCode.INVALID_ARGUMENT, `expected INVALID_ARGUMENT, got ${String(error)}`);
+    assert.match(error.message, /payload of alpha's branch is an object: pass a string or a Uint8Array/);
+    assert.equal(cluster.coordinator.stats.live, before);
+  });
+
+  it('answers UNAVAILABLE, not OUTCOME_UNKNOWN, when the call provably never reached a coordinator', async () => {
+    const client = new VerdictClient(`127.0.0.1:${await freePort()}`, { callTimeoutMs: 5_000 });
+    try {
+      const error = await client.transact([{ participant: 'alpha' }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof VerdictError && error.code === ErrorCode.UNAVAILABLE, `expected UNAVAILABLE, got ${String(error)}`);
+      assert.equal(error.retryable, true);
+    } finally {
+      client.close();
+    }
   });
 
   it('aborts a branch naming a participant that never registered after the grace, not the whole timeout', async () => {
