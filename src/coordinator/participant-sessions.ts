@@ -8,7 +8,8 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock.js';
 import { failpoint } from '../common/failpoints.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
-import { grpcStatusFor } from '../common/grpc-errors.js';
+import { grpcStatusFor, toStatus } from '../common/grpc-errors.js';
+import { ErrorCode } from '../errors.js';
 import type { Logger } from '../common/logger.js';
 import { mutant } from '../common/mutants.js';
 import type { SessionServerStream } from '../common/transport.js';
@@ -63,6 +64,8 @@ export interface SessionHubOptions {
   /** The largest frame the hub may write (the peer's message limit). */
   readonly maxFrameBytes: number;
   readonly clock: Clock;
+  /** The most live sessions; a hello beyond it is refused RESOURCE_EXHAUSTED. */
+  readonly maxSessions: number;
 }
 
 /** Holds the live participant sessions of a coordinator. */
@@ -74,6 +77,7 @@ export class ParticipantSessions {
   readonly #batching: boolean;
   readonly #maxFrameBytes: number;
   readonly #clock: Clock;
+  readonly #maxSessions: number;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
   constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: SessionHubOptions) {
@@ -81,6 +85,7 @@ export class ParticipantSessions {
     this.#batching = options.batching ?? true;
     this.#maxFrameBytes = options.maxFrameBytes;
     this.#clock = options.clock;
+    this.#maxSessions = options.maxSessions;
     this.#dispatch = dispatch;
     this.#log = log;
   }
@@ -198,6 +203,10 @@ export class ParticipantSessions {
       this.#refuse(call, undefined, Status.ALREADY_EXISTS, `participant ${name} already has a live session`);
       return undefined;
     }
+    if (this.#sessions.size >= this.#maxSessions) {
+      this.#refuse(call, undefined, Status.RESOURCE_EXHAUSTED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
+      return undefined;
+    }
     const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
     this.#sessions.set(name, session);
     call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [] });
@@ -234,7 +243,8 @@ export class ParticipantSessions {
   #refuse(call: SessionServerStream, session: Session | undefined, code: Status, details: string): void {
     this.stats.refused++;
     this.#log.warn({ participant: session?.name, code, details }, 'participant session refused');
-    call.emit('error', { code, details });
+    // Every RESOURCE_EXHAUSTED says which limit it is, as verdict-code LIMIT_EXCEEDED.
+    call.emit('error', code === Status.RESOURCE_EXHAUSTED ? toStatus({ code: ErrorCode.LIMIT_EXCEEDED, message: details }) : { code, details });
     if (session) this.#close(session);
   }
 
