@@ -15,7 +15,7 @@ import { mutant } from '../common/mutants.js';
 import type { SessionServerStream } from '../common/transport.js';
 import { outcomeFromWire, outcomeToWire, voteFromWire } from '../common/wire.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
-import type { Decision, EnlistResult, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
+import type { Decision, EnlistResult, OutcomeQuery, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
 import { Vote } from '../protocol/types.js';
@@ -24,10 +24,11 @@ import { Vote } from '../protocol/types.js';
 const MESSAGE_OVERHEAD_BYTES = 32;
 
 /** A message queued for a participant: the wire message itself (told apart by its fields). */
-type Outgoing = Prepare | Decision | EnlistResult;
+type Outgoing = Prepare | Decision | EnlistResult | OutcomeQuery;
 
 const isPrepare = (item: Outgoing): item is Prepare => 'deadlineUnixMs' in item;
 const isDecision = (item: Outgoing): item is Decision => 'outcome' in item;
+const isEnlistResult = (item: Outgoing): item is EnlistResult => 'requestId' in item;
 const isCommit = (item: Outgoing): boolean => isDecision(item) && item.outcome === WireOutcome.OUTCOME_COMMITTED;
 
 class Session {
@@ -145,6 +146,10 @@ export class ParticipantSessions {
         item = { txId: message.txId, outcome: outcomeToWire(message.outcome) };
         bytes += message.txId.length;
         break;
+      case 'outcome-query':
+        item = { txId: message.txId };
+        bytes += message.txId.length;
+        break;
       case 'enlist-result': {
         const text = message.error?.message ?? '';
         item = { requestId: message.requestId, code: message.error ? grpcStatusFor(message.error.code) : 0, message: text };
@@ -171,11 +176,12 @@ export class ParticipantSessions {
 
   readonly #write = (s: Session, items: Outgoing[]): void => {
     if (s.closed) return;
-    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [] };
+    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] };
     for (const item of items) {
       if (isPrepare(item)) frame.prepares.push(item);
       else if (isDecision(item)) frame.decisions.push(item);
-      else frame.enlistResults.push(item);
+      else if (isEnlistResult(item)) frame.enlistResults.push(item);
+      else frame.outcomeQueries.push(item);
     }
     this.stats.framesOut++;
     this.stats.messagesOut += items.length;
@@ -209,7 +215,7 @@ export class ParticipantSessions {
     }
     const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
     this.#sessions.set(name, session);
-    call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [] });
+    call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] });
     this.#log.info({ participant: name, peer: call.getPeer() }, 'participant connected');
     this.#dispatch({ type: 'connected', participant: name });
     return session;

@@ -340,6 +340,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (outcome === Outcome.COMMITTED && mutant('duplicate-commit-applied-twice')) this.#applyAgain(d.txId);
       this.#dispatch({ type: 'message', message: { type: 'decision', txId: d.txId, outcome } });
     }
+    for (const q of frame.outcomeQueries) this.#dispatch({ type: 'message', message: { type: 'outcome-query', txId: q.txId } });
     for (const r of frame.enlistResults) {
       const pending = this.#enlists.get(r.requestId);
       if (!pending) continue;

@@ -774,6 +774,8 @@ export class CoordinatorMachine {
     }
     branch.attempts++;
     branch.sent = true;
+    // A one-phase transaction in doubt is the participant's to decide: ask, never tell.
+    if (tx.phase === 'in-doubt') return this.#send(branch.participant, { type: 'outcome-query', txId: tx.id });
     this.#send(branch.participant, { type: 'decision', txId: tx.id, outcome: tx.outcome ?? Outcome.ABORTED });
   }
 

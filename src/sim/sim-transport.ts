@@ -502,6 +502,7 @@ export function coordinatorMessages(frame: SessionResponse): CoordinatorMessage[
     const outcome = outcomeFromWire(d.outcome);
     if (outcome) out.push({ type: 'decision', txId: d.txId, outcome });
   }
+  for (const q of frame.outcomeQueries) out.push({ type: 'outcome-query', txId: q.txId });
   for (const r of frame.enlistResults) out.push({ type: 'enlist-result', requestId: r.requestId, ...(r.code !== 0 ? { error: { code: 'INTERNAL', message: r.message } } : {}) } as CoordinatorMessage);
   return out;
 }
