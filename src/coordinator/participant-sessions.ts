@@ -101,14 +101,14 @@ export class ParticipantSessions {
           session = this.#register(call, frame);
           if (!session) return;
         } else if (frame.hello) {
-          return this.#refuse(call, session, Status.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+          return this.#refuse(call, session, ErrorCode.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
         }
         const problem = this.#onFrame(session, frame);
-        if (problem) this.#refuse(call, session, Status.INVALID_ARGUMENT, problem);
+        if (problem) this.#refuse(call, session, ErrorCode.INVALID_ARGUMENT, problem);
       } catch (e) {
         // A failure while handling one frame ends that session alone, never the coordinator.
         this.#log.error({ err: e, participant: session?.name }, 'handling a session frame failed; the session ends with INTERNAL');
-        this.#refuse(call, session, Status.INTERNAL, 'internal error while handling the frame');
+        this.#refuse(call, session, ErrorCode.INTERNAL, 'internal error while handling the frame');
       }
     });
     const gone = (): void => {
@@ -197,20 +197,20 @@ export class ParticipantSessions {
   #register(call: SessionServerStream, frame: SessionRequest): Session | undefined {
     const name = frame.hello?.participant;
     if (name === undefined) {
-      this.#refuse(call, undefined, Status.INVALID_ARGUMENT, 'the first frame of a session must carry hello');
+      this.#refuse(call, undefined, ErrorCode.INVALID_ARGUMENT, 'the first frame of a session must carry hello');
       return undefined;
     }
     const problem = participantNameProblem(name);
     if (problem) {
-      this.#refuse(call, undefined, Status.INVALID_ARGUMENT, problem);
+      this.#refuse(call, undefined, ErrorCode.INVALID_ARGUMENT, problem);
       return undefined;
     }
     if (this.#sessions.has(name)) {
-      this.#refuse(call, undefined, Status.ALREADY_EXISTS, `participant ${name} already has a live session`);
+      this.#refuse(call, undefined, ErrorCode.ALREADY_CONNECTED, `participant ${name} already has a live session`);
       return undefined;
     }
     if (this.#sessions.size >= this.#maxSessions) {
-      this.#refuse(call, undefined, Status.RESOURCE_EXHAUSTED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
+      this.#refuse(call, undefined, ErrorCode.LIMIT_EXCEEDED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
       return undefined;
     }
     const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
@@ -246,11 +246,11 @@ export class ParticipantSessions {
     return undefined;
   }
 
-  #refuse(call: SessionServerStream, session: Session | undefined, code: Status, details: string): void {
+  /** Ends a session with the status of `code` and `verdict-code` metadata (see the proto). */
+  #refuse(call: SessionServerStream, session: Session | undefined, code: ErrorCode, details: string): void {
     this.stats.refused++;
     this.#log.warn({ participant: session?.name, code, details }, 'participant session refused');
-    // Every RESOURCE_EXHAUSTED says which limit it is, as verdict-code LIMIT_EXCEEDED.
-    call.emit('error', code === Status.RESOURCE_EXHAUSTED ? toStatus({ code: ErrorCode.LIMIT_EXCEEDED, message: details }) : { code, details });
+    call.emit('error', toStatus({ code, message: details }));
     if (session) this.#close(session);
   }
 
