@@ -17,7 +17,8 @@ import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
 import type { Decision, EnlistResult, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
-import { Vote } from '../protocol/types.js';
+import { Vote, type ProtocolError } from '../protocol/types.js';
+import { ErrorCode } from '../errors.js';
 
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
@@ -63,6 +64,10 @@ export interface SessionHubOptions {
   /** The largest frame the hub may write (the peer's message limit). */
   readonly maxFrameBytes: number;
   readonly clock: Clock;
+  /** Refuses a hello the session's identity may not say (checked before anything is registered). */
+  readonly helloProblem?: (call: SessionServerStream, participant: string) => ProtocolError | undefined;
+  /** Whether an enlist's capability is the one Begin gave; without this check every enlist is refused. */
+  readonly verifyCapability?: (txId: string, capability: string) => boolean;
 }
 
 /** Holds the live participant sessions of a coordinator. */
@@ -74,6 +79,8 @@ export class ParticipantSessions {
   readonly #batching: boolean;
   readonly #maxFrameBytes: number;
   readonly #clock: Clock;
+  readonly #helloProblem: NonNullable<SessionHubOptions['helloProblem']>;
+  readonly #verifyCapability: NonNullable<SessionHubOptions['verifyCapability']>;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
   constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: SessionHubOptions) {
@@ -81,6 +88,8 @@ export class ParticipantSessions {
     this.#batching = options.batching ?? true;
     this.#maxFrameBytes = options.maxFrameBytes;
     this.#clock = options.clock;
+    this.#helloProblem = options.helloProblem ?? (() => undefined);
+    this.#verifyCapability = options.verifyCapability ?? (() => false);
     this.#dispatch = dispatch;
     this.#log = log;
   }
@@ -188,6 +197,11 @@ export class ParticipantSessions {
       this.#refuse(call, undefined, Status.INVALID_ARGUMENT, problem);
       return undefined;
     }
+    const refused = this.#helloProblem(call, name);
+    if (refused) {
+      this.#refuse(call, undefined, grpcStatusFor(refused.code), refused.message);
+      return undefined;
+    }
     if (this.#sessions.has(name)) {
       this.#refuse(call, undefined, Status.ALREADY_EXISTS, `participant ${name} already has a live session`);
       return undefined;
@@ -215,7 +229,18 @@ export class ParticipantSessions {
       messages.push({ type: 'ack', txId: a.txId, outcome });
     }
     for (const q of frame.inquiries) messages.push({ type: 'inquiry', txId: q.txId });
-    for (const e of frame.enlists) messages.push({ type: 'enlist', requestId: e.requestId, txId: e.txId, payload: e.payload });
+    for (const e of frame.enlists) {
+      // No capability, no enlist: refused here, before the protocol sees it.
+      if (!this.#verifyCapability(e.txId, e.capability)) {
+        this.send(session.name, {
+          type: 'enlist-result',
+          requestId: e.requestId,
+          error: { code: ErrorCode.PERMISSION_DENIED, message: `enlisting in ${e.txId} takes the capability Begin returned for it`, txId: e.txId },
+        });
+        continue;
+      }
+      messages.push({ type: 'enlist', requestId: e.requestId, txId: e.txId, payload: e.payload });
+    }
     for (const m of messages) {
       // An enlist answers its own bad id; everything else must carry a well-formed one.
       const problem = m.type === 'enlist' ? undefined : txIdProblem(m.txId);

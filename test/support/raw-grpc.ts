@@ -229,8 +229,8 @@ export class RawSession extends RawDuplex<SessionRequest, SessionResponse> {
     this.send({ inquiries: [{ txId }] });
   }
 
-  enlist(requestId: number, txId: string, payload: Uint8Array = new Uint8Array()): void {
-    this.send({ enlists: [{ requestId, txId, payload: Buffer.from(payload) }] });
+  enlist(requestId: number, txId: string, capability: string, payload: Uint8Array = new Uint8Array()): void {
+    this.send({ enlists: [{ requestId, txId, payload: Buffer.from(payload), capability }] });
   }
 
   get prepares(): Prepare[] {

@@ -109,6 +109,11 @@ export interface BeginResponse {
   txId: string;
   /** The absolute deadline (Unix milliseconds) by which the transaction must be decided. */
   deadlineUnixMs: number;
+  /**
+   * The capability to join the transaction: an unguessable token the coordinator verifies on
+   * every Enlist. The initiator hands it, with the id, to the services it calls.
+   */
+  capability: string;
 }
 
 /** Branch is one participant's part of a transaction. */
@@ -324,7 +329,7 @@ export const BeginRequest: MessageFns<BeginRequest> = {
 };
 
 function createBaseBeginResponse(): BeginResponse {
-  return { txId: "", deadlineUnixMs: 0 };
+  return { txId: "", deadlineUnixMs: 0, capability: "" };
 }
 
 export const BeginResponse: MessageFns<BeginResponse> = {
@@ -334,6 +339,9 @@ export const BeginResponse: MessageFns<BeginResponse> = {
     }
     if (message.deadlineUnixMs !== 0) {
       writer.uint32(16).int64(message.deadlineUnixMs);
+    }
+    if (message.capability !== "") {
+      writer.uint32(26).string(message.capability);
     }
     return writer;
   },
@@ -367,6 +375,14 @@ export const BeginResponse: MessageFns<BeginResponse> = {
             message.deadlineUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.capability = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -391,6 +407,7 @@ export const BeginResponse: MessageFns<BeginResponse> = {
         : isSet(object.deadline_unix_ms)
         ? globalThis.Number(object.deadline_unix_ms)
         : 0,
+      capability: isSet(object.capability) ? globalThis.String(object.capability) : "",
     };
   },
 
@@ -402,6 +419,9 @@ export const BeginResponse: MessageFns<BeginResponse> = {
     if (message.deadlineUnixMs !== 0) {
       obj.deadlineUnixMs = Math.round(message.deadlineUnixMs);
     }
+    if (message.capability !== "") {
+      obj.capability = message.capability;
+    }
     return obj;
   },
 
@@ -412,6 +432,7 @@ export const BeginResponse: MessageFns<BeginResponse> = {
     const message = createBaseBeginResponse();
     message.txId = object.txId ?? "";
     message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
+    message.capability = object.capability ?? "";
     return message;
   },
 };
