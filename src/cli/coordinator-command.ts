@@ -4,6 +4,7 @@
 
 import type { Command } from 'commander';
 import { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN } from '../coordinator/coordinator-options.js';
+import type { CoordinatorSecurityOptions } from '../coordinator/security-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { parseAddress, parseLogLevel, type LogLevel } from './cli-arguments.js';
 
@@ -12,6 +13,11 @@ export interface CoordinatorCommandOptions {
   readonly listen: string;
   readonly data: string;
   readonly logLevel?: LogLevel;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tokens?: string;
+  readonly insecure?: boolean;
 }
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -24,6 +30,11 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--listen <host:port>', 'address to serve on; port 0 picks a free one', parseAddress, DEFAULT_LISTEN)
     .option('--data <dir>', 'directory of the decision log', DEFAULT_COORDINATOR_DATA_DIR)
     .option('--log-level <level>', 'log level on stderr (default: VERDICT_LOG_LEVEL, else info)', parseLogLevel)
+    .option('--tls-cert <file>', 'serve TLS with this certificate (PEM); reloaded on SIGHUP')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM); reloaded on SIGHUP')
+    .option('--tls-ca <file>', 'require client certificates signed by this CA; their SAN URI is the identity')
+    .option('--tokens <file>', 'bearer tokens, one "verdict://<role>/<name> <token>" per line')
+    .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication')
     .action((options: CoordinatorCommandOptions) => runCoordinator(options));
 }
 
@@ -48,9 +59,18 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
   };
   // Listening before the start: a signal during recovery still ends in a clean close.
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
+  let coordinator: Awaited<ReturnType<typeof Coordinator.start>> | undefined;
+  const reload = (): void => {
+    try {
+      coordinator?.reloadCertificates();
+    } catch (e) {
+      logger.error({ err: e }, 'SIGHUP: the TLS files were not reloaded; the old ones stay in use');
+    }
+  };
   try {
-    const coordinator = await Coordinator.start({ listen: options.listen, dataDir: options.data, logger });
+    coordinator = await Coordinator.start({ listen: options.listen, dataDir: options.data, logger, ...securityOptions(options) });
     coordinator.once('error', stop);
+    if (options.tlsCert) process.on('SIGHUP', reload);
     console.log(`listening on ${coordinator.address}`);
     const why = await stopped;
     if (why instanceof Error) {
@@ -63,5 +83,18 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
     await coordinator.close();
   } finally {
     unlisten();
+    process.removeListener('SIGHUP', reload);
   }
+}
+
+/** The coordinator's security options from the flags; TLS flags go together. */
+function securityOptions(options: CoordinatorCommandOptions): CoordinatorSecurityOptions {
+  const { tlsCert, tlsKey, tlsCa } = options;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, '--tls-cert and --tls-key go together');
+  if (tlsCa !== undefined && tlsCert === undefined) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, '--tls-ca needs --tls-cert and --tls-key');
+  return {
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { tls: { certFile: tlsCert, keyFile: tlsKey, ...(tlsCa !== undefined ? { caFile: tlsCa } : {}) } } : {}),
+    ...(options.tokens !== undefined ? { tokensFile: options.tokens } : {}),
+    ...(options.insecure ? { insecure: true } : {}),
+  };
 }

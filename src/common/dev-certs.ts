@@ -5,7 +5,7 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { formatIdentity, type IdentityRole } from './identity.js';
@@ -92,6 +92,12 @@ export async function issueCertificate(dir: string, subject: CertificateSubject,
   const base = certificateBaseName(subject);
   const out = pathsIn(dir, base);
   const ca = options.ca ?? pathsIn(dir, 'ca');
+  await mkdir(dir, { recursive: true });
+  try {
+    await access(ca.key);
+  } catch {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `no CA key at ${ca.key}: run \`verdict certs ca --dir ${dir}\` first`);
+  }
   const csr = join(dir, `.${base}.${randomBytes(4).toString('hex')}.csr`);
   const ext = `${csr}.ext`;
   try {

@@ -92,10 +92,15 @@ export class ServerCertificates implements experimental.CertificateProvider {
     this.#loaded = this.#read();
   }
 
-  /** Server credentials over these files; client certificates are required when there is a CA. */
-  credentials(): ServerCredentials {
-    const requireClientCert = this.#files.caFile !== undefined;
-    return experimental.createCertificateProviderServerCredentials(this, requireClientCert ? this : null, requireClientCert);
+  /**
+   * Server credentials over these files. With a CA, clients are asked for a certificate; when
+   * `requireClientCertificate`, the handshake fails without a valid one. Otherwise (bearer tokens
+   * accepted too) the handshake completes and a missing or invalid certificate simply carries no
+   * identity, which the authorizer refuses at the first call.
+   */
+  credentials(requireClientCertificate = true): ServerCredentials {
+    const ca = this.#files.caFile !== undefined ? this : null;
+    return experimental.createCertificateProviderServerCredentials(this, ca, ca !== null && requireClientCertificate);
   }
 
   /** Whether clients must present a certificate. */

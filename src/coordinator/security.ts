@@ -34,6 +34,7 @@ export function coordinatorSecurity(listen: string, options: CoordinatorSecurity
   return {
     authorizer: new Authorizer({ required: certificates?.requiresClientCertificates === true, tokens }),
     certificates,
-    credentials: certificates ? certificates.credentials() : ServerCredentials.createInsecure(),
+    // With tokens too, a client without a certificate must get through the handshake to show its token.
+    credentials: certificates ? certificates.credentials(tokens === undefined) : ServerCredentials.createInsecure(),
   };
 }

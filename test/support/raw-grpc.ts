@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { Client, credentials, Metadata, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import type { Outcome, Vote } from '../../src/gen/verdict/v1/common.js';
 import {
   ParticipantServiceClient,
@@ -295,8 +295,8 @@ export class RawSessions {
   readonly client: ParticipantServiceClient;
   readonly #open: RawSession[] = [];
 
-  constructor(address: string) {
-    this.client = new ParticipantServiceClient(address, credentials.createInsecure());
+  constructor(address: string, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+    this.client = new ParticipantServiceClient(address, channelCredentials);
   }
 
   /** A stream with nothing sent yet. */

@@ -193,6 +193,8 @@ export interface Transaction {
    * operator should look at the branches' last errors.
    */
   needsAttention: boolean;
+  /** The identity URI of the initiator that began it; empty when callers are not authenticated. */
+  owner: string;
 }
 
 /** BranchStatus is one branch's progress. */
@@ -1070,6 +1072,7 @@ function createBaseTransaction(): Transaction {
     branches: [],
     presumed: false,
     needsAttention: false,
+    owner: "",
   };
 }
 
@@ -1098,6 +1101,9 @@ export const Transaction: MessageFns<Transaction> = {
     }
     if (message.needsAttention !== false) {
       writer.uint32(64).bool(message.needsAttention);
+    }
+    if (message.owner !== "") {
+      writer.uint32(74).string(message.owner);
     }
     return writer;
   },
@@ -1179,6 +1185,14 @@ export const Transaction: MessageFns<Transaction> = {
             message.needsAttention = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1215,6 +1229,7 @@ export const Transaction: MessageFns<Transaction> = {
         : isSet(object.needs_attention)
         ? globalThis.Boolean(object.needs_attention)
         : false,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
     };
   },
 
@@ -1244,6 +1259,9 @@ export const Transaction: MessageFns<Transaction> = {
     if (message.needsAttention !== false) {
       obj.needsAttention = message.needsAttention;
     }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
     return obj;
   },
 
@@ -1260,6 +1278,7 @@ export const Transaction: MessageFns<Transaction> = {
     message.branches = object.branches?.map((e) => BranchStatus.fromPartial(e)) || [];
     message.presumed = object.presumed ?? false;
     message.needsAttention = object.needsAttention ?? false;
+    message.owner = object.owner ?? "";
     return message;
   },
 };
