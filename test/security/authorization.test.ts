@@ -126,7 +126,7 @@ describe('a coordinator with mutual TLS', () => {
     assert.deepEqual(await logs(), before);
   });
 
-  it("refuses Commit, Abort and GetTransaction of another initiator's transaction, live and after it ended, even after a restart of the view", async () => {
+  it("refuses Commit, Abort and GetTransaction of another initiator's transaction, live and after it ended (the owner read from the END record)", async () => {
     const begun = await alice.begin({ timeoutMs: 20_000 });
     await bank.enlist(begun, Buffer.from('debit 100 from alice'));
     const before = await logs();
