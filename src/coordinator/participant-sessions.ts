@@ -8,26 +8,27 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock.js';
 import { failpoint } from '../common/failpoints.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
-import { grpcStatusFor } from '../common/grpc-errors.js';
+import { grpcStatusFor, toStatus } from '../common/grpc-errors.js';
+import { ErrorCode } from '../errors.js';
 import type { Logger } from '../common/logger.js';
 import { mutant } from '../common/mutants.js';
 import type { SessionServerStream } from '../common/transport.js';
 import { outcomeFromWire, outcomeToWire, voteFromWire } from '../common/wire.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
-import type { Decision, EnlistResult, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
+import type { Decision, EnlistResult, OutcomeQuery, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
 import { Vote, type ProtocolError } from '../protocol/types.js';
-import { ErrorCode } from '../errors.js';
 
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
 
 /** A message queued for a participant: the wire message itself (told apart by its fields). */
-type Outgoing = Prepare | Decision | EnlistResult;
+type Outgoing = Prepare | Decision | EnlistResult | OutcomeQuery;
 
 const isPrepare = (item: Outgoing): item is Prepare => 'deadlineUnixMs' in item;
 const isDecision = (item: Outgoing): item is Decision => 'outcome' in item;
+const isEnlistResult = (item: Outgoing): item is EnlistResult => 'requestId' in item;
 const isCommit = (item: Outgoing): boolean => isDecision(item) && item.outcome === WireOutcome.OUTCOME_COMMITTED;
 
 class Session {
@@ -68,6 +69,8 @@ export interface SessionHubOptions {
   readonly helloProblem?: (call: SessionServerStream, participant: string) => ProtocolError | undefined;
   /** Whether an enlist's capability is the one Begin gave; without this check every enlist is refused. */
   readonly verifyCapability?: (txId: string, capability: string) => boolean;
+  /** The most live sessions; a hello beyond it is refused RESOURCE_EXHAUSTED. */
+  readonly maxSessions: number;
 }
 
 /** Holds the live participant sessions of a coordinator. */
@@ -81,6 +84,7 @@ export class ParticipantSessions {
   readonly #clock: Clock;
   readonly #helloProblem: NonNullable<SessionHubOptions['helloProblem']>;
   readonly #verifyCapability: NonNullable<SessionHubOptions['verifyCapability']>;
+  readonly #maxSessions: number;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
   constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: SessionHubOptions) {
@@ -90,6 +94,7 @@ export class ParticipantSessions {
     this.#clock = options.clock;
     this.#helloProblem = options.helloProblem ?? (() => undefined);
     this.#verifyCapability = options.verifyCapability ?? (() => false);
+    this.#maxSessions = options.maxSessions;
     this.#dispatch = dispatch;
     this.#log = log;
   }
@@ -99,14 +104,20 @@ export class ParticipantSessions {
     let session: Session | undefined;
     call.on('data', (frame: SessionRequest) => {
       if (session?.closed) return;
-      if (!session) {
-        session = this.#register(call, frame);
-        if (!session) return;
-      } else if (frame.hello) {
-        return this.#refuse(call, session, Status.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+      try {
+        if (!session) {
+          session = this.#register(call, frame);
+          if (!session) return;
+        } else if (frame.hello) {
+          return this.#refuse(call, session, Status.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+        }
+        const problem = this.#onFrame(session, frame);
+        if (problem) this.#refuse(call, session, Status.INVALID_ARGUMENT, problem);
+      } catch (e) {
+        // A failure while handling one frame ends that session alone, never the coordinator.
+        this.#log.error({ err: e, participant: session?.name }, 'handling a session frame failed; the session ends with INTERNAL');
+        this.#refuse(call, session, Status.INTERNAL, 'internal error while handling the frame');
       }
-      const problem = this.#onFrame(session, frame);
-      if (problem) this.#refuse(call, session, Status.INVALID_ARGUMENT, problem);
     });
     const gone = (): void => {
       if (session) this.#close(session);
@@ -143,6 +154,10 @@ export class ParticipantSessions {
         item = { txId: message.txId, outcome: outcomeToWire(message.outcome) };
         bytes += message.txId.length;
         break;
+      case 'outcome-query':
+        item = { txId: message.txId };
+        bytes += message.txId.length;
+        break;
       case 'enlist-result': {
         const text = message.error?.message ?? '';
         item = { requestId: message.requestId, code: message.error ? grpcStatusFor(message.error.code) : 0, message: text };
@@ -169,11 +184,12 @@ export class ParticipantSessions {
 
   readonly #write = (s: Session, items: Outgoing[]): void => {
     if (s.closed) return;
-    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [] };
+    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] };
     for (const item of items) {
       if (isPrepare(item)) frame.prepares.push(item);
       else if (isDecision(item)) frame.decisions.push(item);
-      else frame.enlistResults.push(item);
+      else if (isEnlistResult(item)) frame.enlistResults.push(item);
+      else frame.outcomeQueries.push(item);
     }
     this.stats.framesOut++;
     this.stats.messagesOut += items.length;
@@ -206,9 +222,13 @@ export class ParticipantSessions {
       this.#refuse(call, undefined, Status.ALREADY_EXISTS, `participant ${name} already has a live session`);
       return undefined;
     }
+    if (this.#sessions.size >= this.#maxSessions) {
+      this.#refuse(call, undefined, Status.RESOURCE_EXHAUSTED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
+      return undefined;
+    }
     const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
     this.#sessions.set(name, session);
-    call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [] });
+    call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] });
     this.#log.info({ participant: name, peer: call.getPeer() }, 'participant connected');
     this.#dispatch({ type: 'connected', participant: name });
     return session;
@@ -253,7 +273,8 @@ export class ParticipantSessions {
   #refuse(call: SessionServerStream, session: Session | undefined, code: Status, details: string): void {
     this.stats.refused++;
     this.#log.warn({ participant: session?.name, code, details }, 'participant session refused');
-    call.emit('error', { code, details });
+    // Every RESOURCE_EXHAUSTED says which limit it is, as verdict-code LIMIT_EXCEEDED.
+    call.emit('error', code === Status.RESOURCE_EXHAUSTED ? toStatus({ code: ErrorCode.LIMIT_EXCEEDED, message: details }) : { code, details });
     if (session) this.#close(session);
   }
 
