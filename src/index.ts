@@ -29,6 +29,7 @@ export { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN, type CoordinatorOptions }
 export { ErrorCode, OutcomeUnknownError, TransactionAbortedError, VerdictError, type VerdictErrorOptions } from './errors.js';
 export { Participant, type InDoubtTransaction, type ParticipantEvents, type ParticipantState } from './participant/participant.js';
 export type {
+  EnlistInvitation,
   HookContext,
   ParticipantHooks,
   ParticipantOptions,
@@ -39,3 +40,6 @@ export type {
 export type { AppStore } from './participant/participant-log.js';
 export { TxState, type BranchView, type TxView } from './protocol/coordinator-events.js';
 export { Outcome, Vote } from './protocol/types.js';
+export type { ClientSecurityOptions, ClientTlsOptions, Pem, ServerTlsFiles } from './common/tls.js';
+export type { CoordinatorSecurityOptions } from './coordinator/security-options.js';
+export { IdentityRole, formatIdentity, parseIdentity, type Identity } from './common/identity.js';

@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_PENDING_PER_CLIENT,
   DEFAULT_MAX_SESSIONS,
 } from '../coordinator/coordinator-options.js';
+import type { CoordinatorSecurityOptions } from '../coordinator/security-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
 import { durationParser, formatDuration, parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
@@ -21,6 +22,11 @@ export interface CoordinatorCommandOptions {
   readonly listen: string;
   readonly data: string;
   readonly logLevel?: LogLevel;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tokens?: string;
+  readonly insecure?: boolean;
   readonly maxLiveTransactions: number;
   readonly maxLivePerClient: number;
   readonly maxPendingPerClient: number;
@@ -42,6 +48,11 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--listen <host:port>', 'address to serve on; port 0 picks a free one', parseAddress, DEFAULT_LISTEN)
     .option('--data <dir>', 'directory of the decision log', DEFAULT_COORDINATOR_DATA_DIR)
     .option('--log-level <level>', 'log level on stderr (default: VERDICT_LOG_LEVEL, else info)', parseLogLevel)
+    .option('--tls-cert <file>', 'serve TLS with this certificate (PEM); reloaded on SIGHUP')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM); reloaded on SIGHUP')
+    .option('--tls-ca <file>', 'require client certificates signed by this CA; their SAN URI is the identity')
+    .option('--tokens <file>', 'bearer tokens, one "verdict://<role>/<name> <token>" per line')
+    .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication')
     .option('--max-live-transactions <n>', 'live transactions in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxLiveTransactions)
     .option('--max-live-per-client <n>', 'transactions one client connection may have begun and not finished', parsePositiveInt, DEFAULT_MAX_LIVE_PER_CLIENT)
     .option('--max-pending-per-client <n>', 'unanswered calls per client connection', parsePositiveInt, DEFAULT_MAX_PENDING_PER_CLIENT)
@@ -79,11 +90,20 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
   };
   // Listening before the start: a signal during recovery still ends in a clean close.
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
+  let coordinator: Awaited<ReturnType<typeof Coordinator.start>> | undefined;
+  const reload = (): void => {
+    try {
+      coordinator?.reloadCertificates();
+    } catch (e) {
+      logger.error({ err: e }, 'SIGHUP: the TLS files were not reloaded; the old ones stay in use');
+    }
+  };
   try {
     if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
       throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
     }
-    const coordinator = await Coordinator.start({
+    coordinator = await Coordinator.start({
+      ...securityOptions(options),
       listen: options.listen,
       dataDir: options.data,
       logger,
@@ -102,6 +122,7 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
       },
     });
     coordinator.once('error', stop);
+    if (options.tlsCert) process.on('SIGHUP', reload);
     console.log(`listening on ${coordinator.address}`);
     const why = await stopped;
     if (why instanceof Error) {
@@ -114,5 +135,18 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
     await coordinator.close();
   } finally {
     unlisten();
+    process.removeListener('SIGHUP', reload);
   }
+}
+
+/** The coordinator's security options from the flags; TLS flags go together. */
+function securityOptions(options: CoordinatorCommandOptions): CoordinatorSecurityOptions {
+  const { tlsCert, tlsKey, tlsCa } = options;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, '--tls-cert and --tls-key go together');
+  if (tlsCa !== undefined && tlsCert === undefined) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, '--tls-ca needs --tls-cert and --tls-key');
+  return {
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { tls: { certFile: tlsCert, keyFile: tlsKey, ...(tlsCa !== undefined ? { caFile: tlsCa } : {}) } } : {}),
+    ...(options.tokens !== undefined ? { tokensFile: options.tokens } : {}),
+    ...(options.insecure ? { insecure: true } : {}),
+  };
 }

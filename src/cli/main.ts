@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { addBenchCommand } from '../bench/bench-command.js';
 import { VerdictError } from '../errors.js';
 import { exitQuietlyOnBrokenPipe } from './broken-pipe.js';
+import { addCertsCommand } from './certs-command.js';
 import { addChaosCommand } from './chaos-command.js';
 import { addCoordinatorCommand } from './coordinator-command.js';
 import { addDemoCommand } from './demo-command.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   addFailpointsCommand(program);
   addBenchCommand(program);
   addChaosCommand(program);
+  addCertsCommand(program);
   return program;
 }
 

@@ -5,8 +5,10 @@ export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** Default most bytes one CommitStream frame carries: a quarter of the coordinator's default maxMessageBytes. */
 export const DEFAULT_STREAM_FRAME_BYTES = 1024 * 1024;
 
-/** Options of `VerdictClient`. */
-export interface VerdictClientOptions {
+import type { ClientSecurityOptions } from '../common/tls.js';
+
+/** Options of `VerdictClient` (`tls` and `token`: how it proves its initiator identity). */
+export interface VerdictClientOptions extends ClientSecurityOptions {
   /** Default per-call deadline in ms (each call may pass its own). */
   readonly callTimeoutMs?: number;
   /**

@@ -2,7 +2,8 @@
 // Failures are VerdictErrors with stable codes; a commit whose outcome is unknown (deadline,
 // lost connection) says so with OUTCOME_UNKNOWN instead of pretending it failed.
 
-import { credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { clientChannel } from '../common/tls.js';
 import { fromServiceError } from '../common/grpc-errors.js';
 import { viewFromWire } from '../common/wire.js';
 import { ErrorCode, VerdictError } from '../errors.js';
@@ -17,6 +18,8 @@ export interface BegunTransaction {
   readonly txId: string;
   /** Absolute deadline (Unix ms) for its decision. */
   readonly deadline: number;
+  /** The capability to join it: hand it, with the id, to the services that should `enlist`. */
+  readonly capability: string;
 }
 
 /** A committed transaction. */
@@ -40,7 +43,8 @@ export class VerdictClient {
   readonly #stream: CommitStreamClient | undefined;
 
   constructor(address: string, options: VerdictClientOptions = {}) {
-    this.#client = new TransactionServiceClient(address, credentials.createInsecure(), COMMON_CHANNEL_OPTIONS);
+    const channel = clientChannel(options);
+    this.#client = new TransactionServiceClient(address, channel.credentials, { ...COMMON_CHANNEL_OPTIONS, ...channel.options });
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const frameBytes = options.streamFrameBytes ?? DEFAULT_STREAM_FRAME_BYTES;
     if (!Number.isSafeInteger(frameBytes) || frameBytes < 1024) {
@@ -54,7 +58,7 @@ export class VerdictClient {
     return new Promise((resolve, reject) => {
       this.#client.begin({ timeoutMs: options.timeoutMs ?? 0 }, new Metadata(), { deadline: this.#deadline() }, (e, res) => {
         if (e) return reject(fromServiceError(e));
-        resolve({ txId: res.txId, deadline: res.deadlineUnixMs });
+        resolve({ txId: res.txId, deadline: res.deadlineUnixMs, capability: res.capability });
       });
     });
   }

@@ -19,6 +19,8 @@ const STATUS_FOR: Record<ErrorCode, Status> = {
   DATA_DIR_LOCKED: Status.FAILED_PRECONDITION,
   LOG_CORRUPT: Status.INTERNAL,
   INTERNAL: Status.INTERNAL,
+  UNAUTHENTICATED: Status.UNAUTHENTICATED,
+  PERMISSION_DENIED: Status.PERMISSION_DENIED,
 };
 
 const CODE_KEY = 'verdict-code';
@@ -77,6 +79,10 @@ export function fromServiceError(e: ServiceError, context: { txId?: string; outc
       return verdictError(ErrorCode.INVALID_ARGUMENT, e.details, options);
     case Status.RESOURCE_EXHAUSTED:
       return verdictError(ErrorCode.LIMIT_EXCEEDED, e.details, options);
+    case Status.UNAUTHENTICATED:
+      return verdictError(ErrorCode.UNAUTHENTICATED, e.details, options);
+    case Status.PERMISSION_DENIED:
+      return verdictError(ErrorCode.PERMISSION_DENIED, e.details, options);
     default:
       return verdictError(ErrorCode.INTERNAL, e.details || e.message, options);
   }

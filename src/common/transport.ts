@@ -30,8 +30,19 @@ export interface DuplexStream<In, Out> {
   on(event: 'error', listener: (error: { code?: number; details?: string; message?: string }) => void): unknown;
 }
 
+/**
+ * What a server-side call tells about its caller (grpc-js calls have both; a simulated transport
+ * may have neither, and then there is no authenticated identity).
+ */
+export interface CallerContext {
+  /** The TLS peer certificate, when the connection is TLS and the client presented a valid one. */
+  getAuthContext?(): { readonly sslPeerCertificate?: { readonly subjectaltname?: string } | undefined };
+  /** Request metadata (the bearer token rides in `authorization`). */
+  readonly metadata?: { get(key: string): ReadonlyArray<string | Buffer> };
+}
+
 /** The coordinator's end of one participant session. */
-export interface SessionServerStream extends DuplexStream<SessionRequest, SessionResponse> {
+export interface SessionServerStream extends CallerContext, DuplexStream<SessionRequest, SessionResponse> {
   /** Ends the stream normally. */
   end(): void;
   /** Ends the stream with `status` (how a gRPC server handler fails a stream). */
@@ -47,7 +58,7 @@ export interface SessionClientStream extends DuplexStream<SessionResponse, Sessi
 }
 
 /** One unary call as its handler sees it. */
-export interface UnaryCall<Req> {
+export interface UnaryCall<Req> extends CallerContext {
   readonly request: Req;
   on(event: 'cancelled', listener: () => void): unknown;
   /** The client connection's address: per-client limits count by it. */
@@ -61,7 +72,7 @@ export type UnaryCallback<Res> = (error: CallStatus | null, response?: Res) => v
 export type UnaryHandler<Req, Res> = (call: UnaryCall<Req>, callback: UnaryCallback<Res>) => void;
 
 /** The stream of a CommitStream call, as its handler sees it. */
-export interface CommitStreamServerStream extends DuplexStream<CommitStreamRequest, CommitStreamResponse> {
+export interface CommitStreamServerStream extends CallerContext, DuplexStream<CommitStreamRequest, CommitStreamResponse> {
   end(): void;
   emit(event: 'error', status: CallStatus): unknown;
 }

@@ -63,6 +63,7 @@ export function viewToWire(view: TxView): WireTransaction {
     deadlineUnixMs: view.deadline ?? 0,
     presumed: view.presumed,
     needsAttention: view.needsAttention,
+    owner: view.owner ?? '',
     branches: view.branches.map((b) => ({
       participant: b.participant,
       vote: voteToWire(b.vote),
@@ -86,6 +87,7 @@ export function viewFromWire(t: WireTransaction): TxView | undefined {
     ...(t.deadlineUnixMs ? { deadline: t.deadlineUnixMs } : {}),
     presumed: t.presumed,
     needsAttention: t.needsAttention,
+    ...(t.owner ? { owner: t.owner } : {}),
     branches: t.branches.map((b) => {
       const vote = voteFromWire(b.vote);
       return {

@@ -4,7 +4,7 @@
 // answered; answers queued in one event-loop turn leave as one frame, as on participant sessions.
 
 import type { Clock } from '../common/clock.js';
-import type { CommitStreamServerStream } from '../common/transport.js';
+import type { CallerContext, CommitStreamServerStream } from '../common/transport.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
 import { toCallError, toStatus } from '../common/grpc-errors.js';
 import type { Logger } from '../common/logger.js';
@@ -19,7 +19,7 @@ export const MAX_CALLS_PER_STREAM = 10_000;
 type CommitStreamCall = CommitStreamServerStream;
 
 /** Starts one Commit; `answer` is called once with its reply. Returns what cancels the wait. */
-export type StartCommit = (request: CommitRequest, answer: (reply: CoordinatorReply) => void) => () => void;
+export type StartCommit = (request: CommitRequest, answer: (reply: CoordinatorReply) => void, caller: CallerContext) => () => void;
 
 class OpenStream {
   /** Unanswered calls by id, with what stops waiting for each. */
@@ -124,11 +124,15 @@ export class CommitStreams {
       }
       // Registered before the start: a reply given at once must find the call in flight.
       stream.inFlight.set(callId, noop);
-      const cancel = this.#start(request, (reply) => {
-        if (!stream.inFlight.delete(callId)) return;
-        this.#queue(stream, resultOf(callId, reply));
-        this.#maybeEnd(stream);
-      });
+      const cancel = this.#start(
+        request,
+        (reply) => {
+          if (!stream.inFlight.delete(callId)) return;
+          this.#queue(stream, resultOf(callId, reply));
+          this.#maybeEnd(stream);
+        },
+        stream.call,
+      );
       if (stream.inFlight.has(callId)) stream.inFlight.set(callId, cancel);
     }
   }

@@ -7,6 +7,7 @@ import type { Logger } from '../common/logger.js';
 import type { ServerTransport } from '../common/transport.js';
 import type { CoordinatorEffect, CoordinatorInput, CoordinatorRecord, TxState } from '../protocol/coordinator-events.js';
 import type { CoordinatorMachineConfig } from '../protocol/coordinator-machine.js';
+import type { CoordinatorSecurityOptions } from './security-options.js';
 
 /** Default listen address. */
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
@@ -68,7 +69,7 @@ export function coordinatorServerOptions(options: Pick<CoordinatorOptions, 'maxM
 }
 
 /** Options of `Coordinator.start`. */
-export interface CoordinatorOptions {
+export interface CoordinatorOptions extends CoordinatorSecurityOptions {
   /** `host:port` to listen on; port 0 picks a free one. Default `127.0.0.1:7070`. */
   readonly listen?: string;
   /** Directory of the decision log. Default `./data/coordinator`. */

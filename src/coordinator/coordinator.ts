@@ -8,7 +8,7 @@ import { systemClock, type Clock, type Timer } from '../common/clock.js';
 import { KeyedTimers } from '../common/keyed-timers.js';
 import { levelStorage } from '../common/level-errors.js';
 import { mutant } from '../common/mutants.js';
-import type { CoordinatorHandlers, ServerTransport, UnaryCall, UnaryCallback, UnaryHandler } from '../common/transport.js';
+import type { CallerContext, CoordinatorHandlers, ServerTransport, UnaryCall, UnaryCallback, UnaryHandler } from '../common/transport.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { toStatus } from '../common/grpc-errors.js';
 import { outcomeToWire, viewToWire } from '../common/wire.js';
@@ -36,7 +36,7 @@ import type {
 import { checkFailpointEnv, failpoint } from '../common/failpoints.js';
 import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorMachine, DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
-import type { Outcome } from '../protocol/types.js';
+import type { Outcome, ProtocolError } from '../protocol/types.js';
 import {
   DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_COORDINATOR_DATA_DIR,
@@ -58,6 +58,8 @@ import { GrpcServerTransport } from './grpc-server-transport.js';
 import { CommitStreams, type CommitStreamStats } from './commit-streams.js';
 import { DecisionLog } from './decision-log.js';
 import { ParticipantSessions, type SessionStats } from './participant-sessions.js';
+import type { Authorizer } from './authorization.js';
+import { coordinatorSecurity, type CoordinatorSecurity } from './security.js';
 
 /** Lifecycle of a coordinator. */
 export type CoordinatorState = 'running' | 'closing' | 'closed';
@@ -120,6 +122,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly #timers: KeyedTimers;
   readonly #pending = new Map<number, Pending>();
   readonly #maxCallMs: number;
+  readonly #security: CoordinatorSecurity;
   #nextRequestId = 0;
   #state: CoordinatorState = 'running';
   #closing: Promise<void> | undefined;
@@ -144,8 +147,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     ignored: { 'unknown-tx': 0, 'not-a-branch': 0, duplicate: 0, 'conflicting-vote': 0, late: 0, 'outcome-mismatch': 0, 'never-issued': 0 } as Record<IgnoredReason, number>,
   };
 
-  private constructor(options: CoordinatorOptions, decisionLog: DecisionLog, epoch: number, log: Logger, clock: Clock) {
+  private constructor(options: CoordinatorOptions, security: CoordinatorSecurity, decisionLog: DecisionLog, epoch: number, log: Logger, clock: Clock) {
     super();
+    this.#security = security;
+    const authz = security.authorizer;
     this.#log = log;
     this.#clock = clock;
     this.#observer = options.observer;
@@ -164,9 +169,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       maxFrameBytes,
       clock,
       maxSessions: options.limits?.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      helloProblem: (call, participant) => authz.helloProblem(call, participant),
+      verifyCapability: (txId, capability) => authz.verifyCapability(txId, capability),
     });
-    this.#commitStreams = new CommitStreams((request, answer) => this.#startCommit(request, answer), log.child({ component: 'commit-streams' }), maxFrameBytes, clock);
-    this.#transport = options.transport ?? new GrpcServerTransport(options.listen ?? DEFAULT_LISTEN, coordinatorServerOptions(options));
+    this.#commitStreams = new CommitStreams((request, answer, caller) => this.#startCommit(request, answer, caller), log.child({ component: 'commit-streams' }), maxFrameBytes, clock);
+    this.#transport = options.transport ?? new GrpcServerTransport(options.listen ?? DEFAULT_LISTEN, coordinatorServerOptions(options), security.credentials);
   }
 
   /** What the transport serves. */
@@ -188,6 +195,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   static async start(options: CoordinatorOptions = {}): Promise<Coordinator> {
     checkFailpointEnv();
+    // Before the log opens: a refused configuration changes nothing.
+    const security = coordinatorSecurity(options.transport ? DEFAULT_LISTEN : (options.listen ?? DEFAULT_LISTEN), options);
     const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
     const storage = options.storage ?? levelStorage(options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR);
@@ -198,7 +207,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const open = await decisionLog.loadOpen();
       const horizon = await decisionLog.loadHorizon();
       const epoch = await decisionLog.bumpEpoch();
-      coordinator = new Coordinator(options, decisionLog, epoch, log, clock);
+      coordinator = new Coordinator(options, security, decisionLog, epoch, log, clock);
       const effects = coordinator.#machine.recover(open, clock.now(), horizon);
       coordinator.#observer?.recovered?.(open, coordinator.#machine.liveTxIds());
       coordinator.#observer?.step?.(undefined, effects, undefined);
@@ -239,6 +248,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       commitStreams: { ...this.#commitStreams.stats },
       live: this.#machine.liveCount,
     };
+  }
+
+  /**
+   * Reads the TLS certificate, key and CA files again: new connections get them, live sessions
+   * keep theirs. Throws (INVALID_ARGUMENT) and keeps the old ones when the files are unusable.
+   */
+  reloadCertificates(): void {
+    if (!this.#security.certificates) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, 'the coordinator does not serve TLS: there are no certificates to reload');
+    this.#security.certificates.reload();
+    this.#log.info({ reloads: this.#security.certificates.reloads }, 'TLS certificates reloaded');
   }
 
   /** Describes a live transaction without a gRPC round trip (for embedders and tests). */
@@ -564,18 +583,28 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return requestId;
   }
 
-  /** Starts a Commit for a CommitStream call (it bounds its calls itself). */
-  #startCommit(req: CommitRequest, answer: (reply: CoordinatorReply) => void): () => void {
+  /** Starts a Commit for a CommitStream call (it bounds its calls itself), once the caller may. */
+  #startCommit(req: CommitRequest, answer: (reply: CoordinatorReply) => void, caller: CallerContext): () => void {
     if (this.#state !== 'running') {
       answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
       return () => undefined;
     }
-    const { requestId, cancel } = this.#request('commit', answer);
-    this.#dispatchCommit(requestId, req);
-    return cancel;
+    let cancel: (() => void) | undefined;
+    let cancelled = false;
+    this.#authorized(caller, req.txId, (error, owner) => {
+      if (cancelled) return;
+      if (error) return answer({ type: 'error', error });
+      const request = this.#request('commit', answer);
+      cancel = request.cancel;
+      this.#dispatchCommit(request.requestId, req, owner);
+    });
+    return () => {
+      cancelled = true;
+      cancel?.();
+    };
   }
 
-  #dispatchCommit(requestId: number, req: CommitRequest): void {
+  #dispatchCommit(requestId: number, req: CommitRequest, owner: string | undefined): void {
     this.#dispatch({
       type: 'commit',
       requestId,
@@ -583,6 +612,23 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       branches: req.branches.map((b) => ({ participant: b.participant, payload: b.payload })),
       timeoutMs: req.timeoutMs,
       waitForCompletion: req.waitForCompletion,
+      ...(owner ? { owner } : {}),
+    });
+  }
+
+  /**
+   * Runs `then` once `caller` may act on `txId` (any transaction it owns; '' for a new one), or
+   * answers the refusal through it; nothing reaches the protocol before. `owner` is the caller's
+   * identity, recorded on the transactions it begins.
+   */
+  #authorized(caller: CallerContext, txId: string, then: (error: ProtocolError | undefined, owner?: string) => void): void {
+    const authz: Authorizer = this.#security.authorizer;
+    const who = authz.initiator(caller);
+    if (who.error) return then(who.error);
+    const owner = authz.ownerFor(who.identity);
+    authz.checkTransaction(who.identity, txId, { view: (id) => this.#machine.view(id), lookup: (id) => this.#decisionLog.lookupDone(id) }, (error) => {
+      if (error || this.#state === 'running') return then(error, owner);
+      then({ code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' });
     });
   }
 
@@ -607,12 +653,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   readonly #begin: UnaryHandler<BeginRequest, BeginResponse> = this.#guarded('Begin', (call, callback) => {
-    const requestId = this.#unaryRequest('begin', call, (reply) => {
-      if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
-      else fail(callback, reply);
+    this.#authorized(call, '', (error, owner) => {
+      if (error) return callback(toStatus(error));
+      const requestId = this.#unaryRequest('begin', call, (reply) => {
+        if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline, capability: this.#security.authorizer.capability(reply.txId) });
+        else fail(callback, reply);
+      });
+      if (requestId === undefined) return;
+      this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs, ...(owner ? { owner } : {}) });
     });
-    if (requestId === undefined) return;
-    this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
   });
 
   readonly #commit: UnaryHandler<CommitRequest, CommitResponse> = this.#guarded('Commit', (call, callback) => {
@@ -621,26 +670,35 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       else fail(callback, reply);
     };
     if (this.#state !== 'running') return answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
-    const requestId = this.#unaryRequest('commit', call, answer);
-    if (requestId !== undefined) this.#dispatchCommit(requestId, call.request);
+    this.#authorized(call, call.request.txId, (error, owner) => {
+      if (error) return answer({ type: 'error', error });
+      const requestId = this.#unaryRequest('commit', call, answer);
+      if (requestId !== undefined) this.#dispatchCommit(requestId, call.request, owner);
+    });
   });
 
   readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = this.#guarded('Abort', (call, callback) => {
-    const requestId = this.#unaryRequest('abort', call, (reply) => {
-      if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
-      else fail(callback, reply);
+    this.#authorized(call, call.request.txId, (error) => {
+      if (error) return callback(toStatus(error));
+      const requestId = this.#unaryRequest('abort', call, (reply) => {
+        if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
+        else fail(callback, reply);
+      });
+      if (requestId === undefined) return;
+      this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
     });
-    if (requestId === undefined) return;
-    this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
   });
 
   readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = this.#guarded('GetTransaction', (call, callback) => {
-    const requestId = this.#unaryRequest('get', call, (reply) => {
-      if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
-      else fail(callback, reply);
+    this.#authorized(call, call.request.txId, (error) => {
+      if (error) return callback(toStatus(error));
+      const requestId = this.#unaryRequest('get', call, (reply) => {
+        if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
+        else fail(callback, reply);
+      });
+      if (requestId === undefined) return;
+      this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
     });
-    if (requestId === undefined) return;
-    this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
   });
 }
 

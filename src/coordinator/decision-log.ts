@@ -201,6 +201,7 @@ export function decodeCoordinatorRecord(key: string, value: Uint8Array): Coordin
     participants: wire.participants,
     ...(outcome ? { outcome } : {}),
     ...(wire.reason ? { reason: wire.reason } : {}),
+    ...(wire.owner ? { owner: wire.owner } : {}),
   };
 }
 
@@ -223,5 +224,6 @@ function encode(record: CoordinatorRecord, now: number): Uint8Array {
           : WireOutcome.OUTCOME_UNSPECIFIED,
     reason: record.reason ?? '',
     writtenUnixMs: now,
+    owner: record.owner ?? '',
   }).finish();
 }

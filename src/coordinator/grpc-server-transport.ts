@@ -11,9 +11,12 @@ import { TransactionServiceService } from '../gen/verdict/v1/transaction.js';
 export class GrpcServerTransport implements ServerTransport {
   readonly #listen: string;
   readonly #server: Server;
+  readonly #credentials: ServerCredentials;
 
-  constructor(listen: string, serverOptions: Record<string, number>) {
+  /** `credentials`: TLS (see src/common/tls.ts) or, by default, plaintext. */
+  constructor(listen: string, serverOptions: Record<string, number>, credentials: ServerCredentials = ServerCredentials.createInsecure()) {
     this.#listen = listen;
+    this.#credentials = credentials;
     this.#server = new Server(serverOptions);
   }
 
@@ -28,7 +31,7 @@ export class GrpcServerTransport implements ServerTransport {
     this.#server.addService(ParticipantServiceService, { session: handlers.session });
     const listen = this.#listen;
     return new Promise((resolve, reject) => {
-      this.#server.bindAsync(listen, ServerCredentials.createInsecure(), (e, port) => {
+      this.#server.bindAsync(listen, this.#credentials, (e, port) => {
         if (e) return reject(new VerdictError(ErrorCode.UNAVAILABLE, `cannot listen on ${listen}: ${e.message}`, { cause: e }));
         const host = listen.slice(0, listen.lastIndexOf(':'));
         resolve(`${host}:${port}`);

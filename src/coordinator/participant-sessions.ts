@@ -18,7 +18,7 @@ import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
 import type { Decision, EnlistResult, OutcomeQuery, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
-import { Vote } from '../protocol/types.js';
+import { Vote, type ProtocolError } from '../protocol/types.js';
 
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
@@ -65,6 +65,10 @@ export interface SessionHubOptions {
   /** The largest frame the hub may write (the peer's message limit). */
   readonly maxFrameBytes: number;
   readonly clock: Clock;
+  /** Refuses a hello the session's identity may not say (checked before anything is registered). */
+  readonly helloProblem?: (call: SessionServerStream, participant: string) => ProtocolError | undefined;
+  /** Whether an enlist's capability is the one Begin gave; without this check every enlist is refused. */
+  readonly verifyCapability?: (txId: string, capability: string) => boolean;
   /** The most live sessions; a hello beyond it is refused RESOURCE_EXHAUSTED. */
   readonly maxSessions: number;
 }
@@ -78,6 +82,8 @@ export class ParticipantSessions {
   readonly #batching: boolean;
   readonly #maxFrameBytes: number;
   readonly #clock: Clock;
+  readonly #helloProblem: NonNullable<SessionHubOptions['helloProblem']>;
+  readonly #verifyCapability: NonNullable<SessionHubOptions['verifyCapability']>;
   readonly #maxSessions: number;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
@@ -86,6 +92,8 @@ export class ParticipantSessions {
     this.#batching = options.batching ?? true;
     this.#maxFrameBytes = options.maxFrameBytes;
     this.#clock = options.clock;
+    this.#helloProblem = options.helloProblem ?? (() => undefined);
+    this.#verifyCapability = options.verifyCapability ?? (() => false);
     this.#maxSessions = options.maxSessions;
     this.#dispatch = dispatch;
     this.#log = log;
@@ -205,6 +213,11 @@ export class ParticipantSessions {
       this.#refuse(call, undefined, ErrorCode.INVALID_ARGUMENT, problem);
       return undefined;
     }
+    const refused = this.#helloProblem(call, name);
+    if (refused) {
+      this.#refuse(call, undefined, grpcStatusFor(refused.code), refused.message);
+      return undefined;
+    }
     if (this.#sessions.has(name)) {
       this.#refuse(call, undefined, ErrorCode.ALREADY_CONNECTED, `participant ${name} already has a live session`);
       return undefined;
@@ -236,7 +249,18 @@ export class ParticipantSessions {
       messages.push({ type: 'ack', txId: a.txId, outcome });
     }
     for (const q of frame.inquiries) messages.push({ type: 'inquiry', txId: q.txId });
-    for (const e of frame.enlists) messages.push({ type: 'enlist', requestId: e.requestId, txId: e.txId, payload: e.payload });
+    for (const e of frame.enlists) {
+      // No capability, no enlist: refused here, before the protocol sees it.
+      if (!this.#verifyCapability(e.txId, e.capability)) {
+        this.send(session.name, {
+          type: 'enlist-result',
+          requestId: e.requestId,
+          error: { code: ErrorCode.PERMISSION_DENIED, message: `enlisting in ${e.txId} takes the capability Begin returned for it`, txId: e.txId },
+        });
+        continue;
+      }
+      messages.push({ type: 'enlist', requestId: e.requestId, txId: e.txId, payload: e.payload });
+    }
     for (const m of messages) {
       // An enlist answers its own bad id; everything else must carry a well-formed one.
       const problem = m.type === 'enlist' ? undefined : txIdProblem(m.txId);

@@ -1,5 +1,6 @@
 // Options and hook types of the participant SDK.
 
+import type { ClientSecurityOptions } from '../common/tls.js';
 import type { Clock } from '../common/clock.js';
 import type { LogStorage } from '../common/level-errors.js';
 import type { Logger } from '../common/logger.js';
@@ -68,8 +69,14 @@ export interface ParticipantHooks {
   abort(txId: string, ctx: HookContext): void | Promise<void>;
 }
 
+/** What a participant needs to enlist: the transaction's id and the capability `begin()` returned for it. */
+export interface EnlistInvitation {
+  readonly txId: string;
+  readonly capability: string;
+}
+
 /** Options of `Participant.start`. */
-export interface ParticipantOptions {
+export interface ParticipantOptions extends ClientSecurityOptions {
   /** This participant's name (lowercase letters, digits, '.', '_', '-'; at most 64). */
   readonly name: string;
   /** The coordinator's `host:port`. */
@@ -101,7 +108,7 @@ export interface ParticipantOptions {
   readonly clock?: Clock;
   /** The storage seam: where the log and store live. Default: LevelDB in `dataDir`. */
   readonly storage?: LogStorage;
-  /** The transport seam: how sessions reach the coordinator. Default: gRPC to `coordinator`. */
+  /** The transport seam: how sessions reach the coordinator. Default: gRPC to `coordinator` (with `tls` and `token`). */
   readonly transport?: ClientTransport;
   /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */
   readonly observer?: ParticipantObserver;

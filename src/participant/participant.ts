@@ -30,6 +30,7 @@ import {
   PARTICIPANT_GC_INTERVAL_MS,
   RECONNECT_INITIAL_MS,
   RECONNECT_MAX_MS,
+  type EnlistInvitation,
   type ParticipantHooks,
   type ParticipantObserver,
   type ParticipantOptions,
@@ -66,6 +67,7 @@ const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
   [Status.NOT_FOUND]: ErrorCode.TX_NOT_FOUND,
   [Status.FAILED_PRECONDITION]: ErrorCode.WRONG_STATE,
   [Status.RESOURCE_EXHAUSTED]: ErrorCode.LIMIT_EXCEEDED,
+  [Status.PERMISSION_DENIED]: ErrorCode.PERMISSION_DENIED,
 };
 
 /**
@@ -128,7 +130,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#backoff = new Backoff({ initialMs: RECONNECT_INITIAL_MS, maxMs: RECONNECT_MAX_MS }, clock);
     this.#machine = new ParticipantMachine({ ...DEFAULT_PARTICIPANT_MACHINE_CONFIG, ...options.protocol });
     this.#timers = new KeyedTimers((key) => this.#onTimer(key), clock);
-    this.#transport = options.transport ?? new GrpcSessionTransport(options.coordinator);
+    this.#transport = options.transport ?? new GrpcSessionTransport(options.coordinator, options);
   }
 
   /**
@@ -205,9 +207,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /**
    * Joins a transaction begun with `Begin` as one of its branches; `payload` is handed back to
-   * the prepare hook. Fails with WRONG_STATE once the transaction is no longer active.
+   * the prepare hook. `invitation` is the id and the capability `begin()` returned (pass the
+   * BegunTransaction itself): without the right capability the coordinator refuses with
+   * PERMISSION_DENIED. Fails with WRONG_STATE once the transaction is no longer active.
    */
-  enlist(txId: string, payload: Uint8Array = new Uint8Array()): Promise<void> {
+  enlist(invitation: EnlistInvitation, payload: Uint8Array = new Uint8Array()): Promise<void> {
+    const { txId, capability } = invitation;
     const problem = txIdProblem(txId);
     if (problem) return Promise.reject(new VerdictError(ErrorCode.INVALID_ARGUMENT, problem));
     if (this.#state !== 'connected') {
@@ -220,7 +225,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         reject(new VerdictError(ErrorCode.UNAVAILABLE, `no answer to enlist in ${txId} within ${ENLIST_TIMEOUT_MS} ms`, { txId }));
       }, ENLIST_TIMEOUT_MS);
       this.#enlists.set(requestId, { resolve, reject, timer, txId });
-      this.#queue({ type: 'enlist', requestId, txId, payload });
+      this.#queue({ type: 'enlist', requestId, txId, payload, capability });
     });
   }
 
@@ -318,6 +323,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     };
     call.on('error', (e) => {
       if (e.code === Status.ALREADY_EXISTS) this.#log.warn('another session holds this participant name; retrying');
+      // A refused identity is an operator's problem (wrong certificate or token): say it loudly, keep retrying.
+      if (e.code === Status.PERMISSION_DENIED || e.code === Status.UNAUTHENTICATED) this.#log.error({ details: e.details }, 'the coordinator refused this participant\'s identity; retrying');
       lost(e.details || e.message || 'session error');
     });
     call.on('end', () => lost('the coordinator ended the session'));
@@ -381,7 +388,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
           frame.inquiries.push({ txId: m.txId });
           break;
         case 'enlist':
-          frame.enlists.push({ requestId: m.requestId, txId: m.txId, payload: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength) });
+          frame.enlists.push({
+            requestId: m.requestId,
+            txId: m.txId,
+            payload: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength),
+            capability: m.capability ?? '',
+          });
           break;
       }
     }

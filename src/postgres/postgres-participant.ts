@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { Participant, type InDoubtTransaction } from '../participant/participant.js';
-import type { HookContext, PrepareContext, PrepareResult } from '../participant/participant-options.js';
+import type { EnlistInvitation, HookContext, PrepareContext, PrepareResult } from '../participant/participant-options.js';
 import { Outcome } from '../protocol/types.js';
 import { formatGid, gidPrefix, txIdOfGid } from './gid.js';
 import { isDatabaseError, PostgresErrorCode, PostgresParticipantError, SQLSTATE_UNDEFINED_OBJECT } from './postgres-errors.js';
@@ -192,9 +192,9 @@ export class PostgresParticipant {
     return this.#participant.ready();
   }
 
-  /** Joins a transaction begun with `begin()`; `payload` is handed to `prepare`. */
-  enlist(txId: string, payload?: Uint8Array): Promise<void> {
-    return this.#participant.enlist(txId, payload);
+  /** Joins a transaction begun with `begin()` (pass what it returned: id and capability); `payload` is handed to `prepare`. */
+  enlist(invitation: EnlistInvitation, payload?: Uint8Array): Promise<void> {
+    return this.#participant.enlist(invitation, payload);
   }
 
   /** Transactions prepared here whose outcome is not known yet (their rows stay locked). */

@@ -26,6 +26,8 @@ export interface CoordinatorRecord {
   readonly outcome?: Outcome;
   /** END of an abort: why. */
   readonly reason?: string;
+  /** The identity (URI) of the initiator that began the transaction, when callers are authenticated. */
+  readonly owner?: string;
 }
 
 /**
@@ -88,6 +90,8 @@ export interface TxView {
   readonly presumed: boolean;
   /** True when phase 2 exhausted its retry budget and keeps retrying: an operator should look. */
   readonly needsAttention: boolean;
+  /** The identity (URI) of the initiator that began it, when callers are authenticated. */
+  readonly owner?: string;
 }
 
 /** The coordinator's answer to an initiator request. */
@@ -100,7 +104,7 @@ export type CoordinatorReply =
 
 /** Requests from initiators; `requestId` correlates the reply. */
 export type InitiatorRequest =
-  | { readonly type: 'begin'; readonly requestId: number; readonly timeoutMs: number }
+  | { readonly type: 'begin'; readonly requestId: number; readonly timeoutMs: number; readonly owner?: string }
   | {
       readonly type: 'commit';
       readonly requestId: number;
@@ -109,6 +113,8 @@ export type InitiatorRequest =
       readonly branches: readonly BranchSpec[];
       readonly timeoutMs: number;
       readonly waitForCompletion: boolean;
+      /** For a one-shot transaction: its owner (an existing transaction keeps the one it has). */
+      readonly owner?: string;
     }
   | { readonly type: 'abort'; readonly requestId: number; readonly txId: string; readonly reason: string }
   | { readonly type: 'get'; readonly requestId: number; readonly txId: string };
@@ -118,7 +124,14 @@ export type ParticipantMessage =
   | { readonly type: 'vote'; readonly txId: string; readonly vote: Vote; readonly reason: string }
   | { readonly type: 'ack'; readonly txId: string; readonly outcome: Outcome }
   | { readonly type: 'inquiry'; readonly txId: string }
-  | { readonly type: 'enlist'; readonly requestId: number; readonly txId: string; readonly payload: Uint8Array };
+  | {
+      readonly type: 'enlist';
+      readonly requestId: number;
+      readonly txId: string;
+      readonly payload: Uint8Array;
+      /** The capability Begin returned; the session hub checks it before the protocol sees the enlist. */
+      readonly capability?: string;
+    };
 
 /** Identifies a persist effect so the shell can report its completion. */
 export interface PersistToken {

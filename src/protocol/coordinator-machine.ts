@@ -105,6 +105,8 @@ interface Tx {
   readonly branches: Map<string, Branch>;
   outcome?: Outcome;
   reason?: string;
+  /** Who began it (an identity URI), recorded with every record of it; opaque to the protocol. */
+  owner?: string;
   /** An `open/` record exists and must be deleted at the end. */
   hasOpenRecord: boolean;
   waiters: Waiter[];
@@ -126,7 +128,13 @@ function endSummary(tx: Tx): CoordinatorRecord {
     participants: [...tx.branches.keys()],
     outcome: tx.outcome ?? Outcome.ABORTED,
     ...(tx.reason ? { reason: tx.reason } : {}),
+    ...ownerOf(tx),
   };
+}
+
+/** The owner field of `tx`'s records and view, when it has one. */
+function ownerOf(tx: { readonly owner?: string | undefined }): { owner?: string } {
+  return tx.owner ? { owner: tx.owner } : {};
 }
 
 function err(code: ProtocolError['code'], message: string, txId?: string, reason?: string): CoordinatorReply {
@@ -187,12 +195,14 @@ export class CoordinatorMachine {
       if (this.#txs.has(record.txId)) continue;
       if (record.kind === CoordinatorRecordKind.COMMIT) {
         const tx = this.#newTx(record.txId, undefined, 'decided');
+        if (record.owner) tx.owner = record.owner;
         tx.outcome = Outcome.COMMITTED;
         tx.hasOpenRecord = true;
         for (const p of record.participants) tx.branches.set(p, newBranch(p, new Uint8Array(), Vote.YES));
         this.#scheduleRetry(tx);
       } else if (record.kind === CoordinatorRecordKind.ONE_PHASE) {
         const tx = this.#newTx(record.txId, undefined, 'in-doubt');
+        if (record.owner) tx.owner = record.owner;
         tx.hasOpenRecord = true;
         for (const p of record.participants) tx.branches.set(p, newBranch(p, new Uint8Array()));
         this.#scheduleRetry(tx);
@@ -259,11 +269,11 @@ export class CoordinatorMachine {
   // ---- initiator requests -------------------------------------------------------------------
 
   #begin(req: Extract<InitiatorRequest, { type: 'begin' }>): void {
-    const created = this.#create(req.requestId, req.timeoutMs);
+    const created = this.#create(req.requestId, req.timeoutMs, req.owner);
     if (created) this.#reply(req.requestId, { type: 'begun', txId: created.id, deadline: created.deadline ?? 0 });
   }
 
-  #create(requestId: number, timeoutMs: number): Tx | undefined {
+  #create(requestId: number, timeoutMs: number, owner: string | undefined): Tx | undefined {
     const c = this.#config;
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > c.maxTimeoutMs) {
       this.#reply(requestId, err(ErrorCode.INVALID_ARGUMENT, `timeout ${timeoutMs} ms is out of range (0 to ${c.maxTimeoutMs})`));
@@ -275,6 +285,7 @@ export class CoordinatorMachine {
     }
     const id = formatTxId(c.epoch, ++this.#lastSeq);
     const tx = this.#newTx(id, this.#now + (timeoutMs || c.defaultTimeoutMs), 'active');
+    if (owner) tx.owner = owner;
     this.#emit({ type: 'set-timer', key: deadlineKey(id), at: tx.deadline ?? 0, jitterMs: 0 });
     return tx;
   }
@@ -289,7 +300,7 @@ export class CoordinatorMachine {
       }
       const full = this.#payloadLimitProblem(req.branches.reduce((n, b) => n + b.payload.length, 0));
       if (full) return this.#reply(req.requestId, err(ErrorCode.LIMIT_EXCEEDED, full));
-      tx = this.#create(req.requestId, req.timeoutMs);
+      tx = this.#create(req.requestId, req.timeoutMs, req.owner);
       if (!tx) return;
     } else {
       tx = this.#live(req, req.txId);
@@ -467,6 +478,7 @@ export class CoordinatorMachine {
           branches: (record?.participants ?? []).map((participant) => ({ participant, acknowledged: true, attempts: 0 })),
           presumed,
           needsAttention: false,
+          ...ownerOf(record ?? {}),
         };
         return this.#reply(pending.requestId, { type: 'transaction', view });
       }
@@ -614,7 +626,7 @@ export class CoordinatorMachine {
     const [branch] = tx.branches.values();
     this.#emit({
       type: 'persist',
-      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.ONE_PHASE, txId: tx.id, participants: [branch?.participant ?? ''] } }],
+      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.ONE_PHASE, txId: tx.id, participants: [branch?.participant ?? ''], ...ownerOf(tx) } }],
       force: true,
       token: { kind: 'one-phase', txId: tx.id },
     });
@@ -656,7 +668,7 @@ export class CoordinatorMachine {
     tx.hasOpenRecord = true;
     this.#emit({
       type: 'persist',
-      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.COMMIT, txId: tx.id, participants: yes } }],
+      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.COMMIT, txId: tx.id, participants: yes, ...ownerOf(tx) } }],
       force: true,
       token: { kind: 'commit', txId: tx.id },
     });
@@ -948,5 +960,6 @@ function viewOf(tx: Tx): TxView {
     branches,
     presumed: false,
     needsAttention: tx.needsAttention,
+    ...ownerOf(tx),
   };
 }

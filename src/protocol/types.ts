@@ -45,6 +45,10 @@ export const ErrorCode = {
   LOG_CORRUPT: 'LOG_CORRUPT',
   /** Something that should not happen happened. */
   INTERNAL: 'INTERNAL',
+  /** The caller has no valid identity: no client certificate naming one, or a bad bearer token. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The caller's identity may not do this (another initiator's transaction, another participant's name, no capability). */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
 } as const;
 /** A stable error code. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

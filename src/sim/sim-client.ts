@@ -22,7 +22,7 @@ export interface ClientWorld {
   /** Runs `fn` at `time` on the initiators' side. */
   at(time: number, fn: () => void): void;
   /** Enlists `participant` in `txId` (Participant.enlist); false when it cannot. */
-  enlist(participant: string, txId: string, payload: Uint8Array): void;
+  enlist(participant: string, invitation: { txId: string; capability: string }, payload: Uint8Array): void;
   trace(text: string, txIds?: readonly string[]): void;
   /** `txId` belongs to plan `plan`. */
   planned(txId: string, plan: number): void;
@@ -55,6 +55,8 @@ export class SimClient {
   readonly #net: SimNet;
   readonly #scenario: Scenario;
   readonly #pending = new Map<number, Pending>();
+  /** Capabilities Begin returned, until the transaction's branches enlist with them. */
+  readonly #capabilities = new Map<string, string>();
   #nextRequestId = 0;
   #arrivalsLeft: number;
   /** Counters of the answers the initiators got. */
@@ -113,6 +115,8 @@ export class SimClient {
       };
       const callback = (error: CallStatus | null, response?: unknown): void => {
         const reply = error ? errorReply(error) : successReply(method, response);
+        const capability = (response as { capability?: string } | undefined)?.capability;
+        if (reply.type === 'begun' && capability) this.#capabilities.set(reply.txId, capability);
         w.at(w.now + this.#net.delay(), () => {
           if (!this.#pending.delete(requestId)) return;
           this.#settle(requestId, p, reply);
@@ -155,7 +159,9 @@ export class SimClient {
       const txId = reply.txId;
       w.planned(txId, index);
       w.at(w.now + 1, () => {
-        for (const b of branches) w.enlist(b.participant, txId, b.payload);
+        const capability = this.#capabilities.get(txId) ?? '';
+        this.#capabilities.delete(txId);
+        for (const b of branches) w.enlist(b.participant, { txId, capability }, b.payload);
       });
       w.at(w.now + 10, () => {
         done();

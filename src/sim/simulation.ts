@@ -651,10 +651,10 @@ export class Simulation {
       maxCallMs: this.#config.maxCallMs,
       atCoordinator: (time, inc, fn) => this.#schedule(time, COORDINATOR, inc, fn),
       at: (time, fn) => this.#schedule(time, undefined, undefined, fn),
-      enlist: (participant, txId, payload) => {
+      enlist: (participant, invitation, payload) => {
         this.#slots
           .get(participant)
-          ?.participant?.enlist(txId, payload)
+          ?.participant?.enlist(invitation, payload)
           .catch(() => undefined);
       },
       trace: (text, txIds) => this.#traceLine(text, txIds ?? []),

@@ -123,8 +123,9 @@ describe('commits over a CommitStream (VerdictClient streamCommits)', () => {
     const pe = await cluster.participant(enlisted);
     const pn = await cluster.participant(named);
 
-    const { txId } = await client.begin({ timeoutMs: 10_000 });
-    await pe.participant.enlist(txId, Buffer.from('work of enlisted'));
+    const begun = await client.begin({ timeoutMs: 10_000 });
+    const { txId } = begun;
+    await pe.participant.enlist(begun, Buffer.from('work of enlisted'));
     assert.equal(cluster.coordinator.stats.commitStreams.opened, 0, 'Begin is unary');
 
     const result = await client.commit(txId, [{ participant: named, payload: 'work of named' }], { waitForCompletion: true });

@@ -38,7 +38,7 @@ describe('interactive transactions', () => {
 
     const begun = await cluster.client.begin({ timeoutMs: 10_000 });
     assert.ok(begun.deadline > Date.now(), 'the deadline is an absolute time in the future');
-    await pe.participant.enlist(begun.txId, bytes('work of enlisted'));
+    await pe.participant.enlist(begun, bytes('work of enlisted'));
     const active = cluster.coordinator.describe(begun.txId);
     assert.equal(active?.state, 'active');
     assert.deepEqual(
@@ -62,26 +62,28 @@ describe('interactive transactions', () => {
     assert.deepEqual(view.branches.map((b) => b.participant).sort(), [enlisted, named].sort());
   });
 
-  it('refuses to enlist once Commit started (WRONG_STATE), and in an id never issued (TX_NOT_FOUND)', async () => {
+  it('refuses to enlist once Commit started (WRONG_STATE), and in an id never issued (PERMISSION_DENIED: no capability)', async () => {
     const [a, b, late] = [uniqueName('first'), uniqueName('second'), uniqueName('latecomer')];
     const pa = await cluster.participant(a);
     await cluster.participant(b);
     const pl = await cluster.participant(late);
 
-    const { txId } = await cluster.client.begin({ timeoutMs: 10_000 });
-    await pa.participant.enlist(txId);
+    const begun = await cluster.client.begin({ timeoutMs: 10_000 });
+    const { txId } = begun;
+    await pa.participant.enlist(begun);
     await cluster.client.commit(txId, [{ participant: b }]);
 
-    assert.equal(await codeOf(pl.participant.enlist(txId)), ErrorCode.WRONG_STATE);
-    assert.equal(await codeOf(pa.participant.enlist(txId, bytes('again'))), ErrorCode.WRONG_STATE);
+    assert.equal(await codeOf(pl.participant.enlist(begun)), ErrorCode.WRONG_STATE);
+    assert.equal(await codeOf(pa.participant.enlist(begun, bytes('again'))), ErrorCode.WRONG_STATE);
     // Also once the transaction ended and only the log remembers it.
     await waitFor('the transaction to end', () => cluster.coordinator.describe(txId) === undefined);
-    assert.equal(await codeOf(pl.participant.enlist(txId)), ErrorCode.WRONG_STATE);
+    assert.equal(await codeOf(pl.participant.enlist(begun)), ErrorCode.WRONG_STATE);
     assert.deepEqual(pl.calls, [], 'the refused participant took no part');
 
+    // An id never issued has no capability: the session hub refuses before the protocol looks.
     const epoch = cluster.coordinator.epoch;
-    assert.equal(await codeOf(pl.participant.enlist(`tx-${epoch}-999999`)), ErrorCode.TX_NOT_FOUND);
-    assert.equal(await codeOf(pl.participant.enlist('not-a-tx')), ErrorCode.INVALID_ARGUMENT);
+    assert.equal(await codeOf(pl.participant.enlist({ txId: `tx-${epoch}-999999`, capability: begun.capability })), ErrorCode.PERMISSION_DENIED);
+    assert.equal(await codeOf(pl.participant.enlist({ txId: 'not-a-tx', capability: '' })), ErrorCode.INVALID_ARGUMENT);
   });
 
   it('aborts a begun transaction whose deadline passes before Commit', async () => {
@@ -91,8 +93,9 @@ describe('interactive transactions', () => {
       cluster.coordinator.on('decided', (txId, outcome, reason) => resolve([txId, outcome, reason]));
     });
 
-    const { txId } = await cluster.client.begin({ timeoutMs: 300 });
-    await participant.enlist(txId, bytes('never prepared'));
+    const begun = await cluster.client.begin({ timeoutMs: 300 });
+    const { txId } = begun;
+    await participant.enlist(begun, bytes('never prepared'));
     const [decidedId, outcome, reason] = await decided;
     assert.equal(decidedId, txId);
     assert.equal(outcome, 'aborted');
@@ -104,7 +107,7 @@ describe('interactive transactions', () => {
       assert.match(e.reason ?? '', /passed its deadline before Commit/);
       return true;
     });
-    assert.equal(await codeOf(participant.enlist(txId)), ErrorCode.WRONG_STATE);
+    assert.equal(await codeOf(participant.enlist(begun)), ErrorCode.WRONG_STATE);
     const view = await cluster.client.get(txId);
     assert.equal(view.outcome, 'aborted');
     assert.equal(view.presumed, false);

@@ -142,8 +142,9 @@ describe('repeated requests after the outcome', () => {
   it('answers Commit after an initiator Abort with TX_ABORTED carrying the initiator reason', async () => {
     const name = uniqueName('abandoned');
     const { participant, calls } = await cluster.participant(name);
-    const { txId } = await cluster.client.begin({ timeoutMs: 10_000 });
-    await participant.enlist(txId);
+    const begun = await cluster.client.begin({ timeoutMs: 10_000 });
+    const { txId } = begun;
+    await participant.enlist(begun);
 
     await cluster.client.abort(txId, 'changed plans');
     await cluster.client.abort(txId, 'changed plans');

@@ -41,8 +41,12 @@ describe('the participant session protocol', () => {
   }
 
   /** Begins a transaction and starts committing it over `names`; the Commit answer comes later. */
+  /** Capabilities Begin returned, by transaction. */
+  const capabilities = new Map<string, string>();
+
   async function preparing(names: readonly string[], timeoutMs = 10_000): Promise<{ txId: string; commit: Promise<CommitResponse> }> {
-    const { txId } = await raw.begin({ timeoutMs });
+    const { txId, capability } = await raw.begin({ timeoutMs });
+    capabilities.set(txId, capability);
     const commit = raw.commit({ txId, branches: names.map((participant) => ({ participant, payload: Buffer.from(`work of ${participant}`) })) });
     // Handled when the test awaits it; never an unhandled rejection in between.
     commit.catch(() => undefined);
@@ -251,9 +255,9 @@ describe('the participant session protocol', () => {
   it('ends a session whose frame is above maxMessageBytes with RESOURCE_EXHAUSTED; the name is free again', async () => {
     const a = uniqueName('bulky');
     const s = await sessions.connect(a);
-    const { txId } = await raw.begin({ timeoutMs: 10_000 });
+    const { txId, capability } = await raw.begin({ timeoutMs: 10_000 });
     const before = stats();
-    s.enlist(1, txId, Buffer.alloc(MAX_MESSAGE_BYTES + 1));
+    s.enlist(1, txId, capability, Buffer.alloc(MAX_MESSAGE_BYTES + 1));
     const status = await s.final();
     assert.equal(status.code, Status.RESOURCE_EXHAUSTED);
     assert.match(status.details, new RegExp(`^Received message larger than max \\(\\d+ vs ${MAX_MESSAGE_BYTES}\\)$`));
@@ -537,34 +541,41 @@ describe('the participant session protocol', () => {
     const finished = await committedAndEnded(sb, sc, [b, c]);
     const inFlight = await preparing([b, c]);
     await Promise.all([sb.prepareFor(inFlight.txId), sc.prepareFor(inFlight.txId)]);
-    const { txId: active } = await raw.begin({ timeoutMs: 10_000 });
+    const { txId: active, capability } = await raw.begin({ timeoutMs: 10_000 });
     const before = stats();
+    const cap = (txId: string): string => capabilities.get(txId) ?? assert.fail(`no capability for ${txId}`);
+    const forged = `${capability.slice(0, -1)}${capability.endsWith('A') ? 'B' : 'A'}`;
 
     s.send({
       enlists: [
-        { requestId: 1, txId: `tx-${epoch}-999999`, payload: Buffer.alloc(0) },
-        { requestId: 2, txId: '../etc', payload: Buffer.alloc(0) },
-        { requestId: 3, txId: finished, payload: Buffer.alloc(0) },
-        { requestId: 4, txId: 'tx-1-77', payload: Buffer.alloc(0) },
-        { requestId: 5, txId: inFlight.txId, payload: Buffer.alloc(0) },
-        { requestId: 6, txId: active, payload: Buffer.alloc(1024 * 1024 + 1) },
-        { requestId: 7, txId: active, payload: Buffer.from('ok') },
+        { requestId: 1, txId: `tx-${epoch}-999999`, payload: Buffer.alloc(0), capability: '' },
+        { requestId: 2, txId: '../etc', payload: Buffer.alloc(0), capability },
+        { requestId: 3, txId: finished, payload: Buffer.alloc(0), capability: cap(finished) },
+        { requestId: 4, txId: 'tx-1-77', payload: Buffer.alloc(0), capability },
+        { requestId: 5, txId: inFlight.txId, payload: Buffer.alloc(0), capability: cap(inFlight.txId) },
+        { requestId: 6, txId: active, payload: Buffer.alloc(1024 * 1024 + 1), capability },
+        { requestId: 7, txId: active, payload: Buffer.from('ok'), capability },
+        { requestId: 8, txId: active, payload: Buffer.alloc(0), capability: forged },
+        { requestId: 9, txId: active, payload: Buffer.alloc(0), capability: cap(finished) },
       ],
     });
-    const results = await s.until('7 enlist results', () => (s.enlistResults.length >= 7 ? s.enlistResults : undefined));
+    const results = await s.until('9 enlist results', () => (s.enlistResults.length >= 9 ? s.enlistResults : undefined));
     const byId = new Map(results.map((r) => [r.requestId, r]));
     const expect = (id: number, code: number, message: RegExp): void => {
       const r = byId.get(id);
       assert.equal(r?.code, code, `enlist #${id}: ${r?.message}`);
       assert.match(r?.message ?? '', message, `enlist #${id}`);
     };
-    expect(1, Status.NOT_FOUND, new RegExp(`^transaction tx-${epoch}-999999 was never begun by this coordinator$`));
-    expect(2, Status.INVALID_ARGUMENT, /^tx id "\.\.\/etc" is malformed/);
+    // Without the transaction's own capability, nothing gets past the session hub.
+    expect(1, Status.PERMISSION_DENIED, new RegExp(`^enlisting in tx-${epoch}-999999 takes the capability Begin returned for it$`));
+    expect(2, Status.PERMISSION_DENIED, /^enlisting in \.\.\/etc takes the capability/);
     expect(3, Status.FAILED_PRECONDITION, new RegExp(`^transaction ${finished} is no longer active$`));
-    expect(4, Status.FAILED_PRECONDITION, /^transaction tx-1-77 is no longer active$/);
+    expect(4, Status.PERMISSION_DENIED, /^enlisting in tx-1-77 takes the capability/);
     expect(5, Status.FAILED_PRECONDITION, new RegExp(`^transaction ${inFlight.txId} is no longer active \\(it is preparing\\)$`));
     expect(6, Status.RESOURCE_EXHAUSTED, /^payload is 1048577 bytes \(limit 1048576\)$/);
     expect(7, Status.OK, /^$/);
+    expect(8, Status.PERMISSION_DENIED, /takes the capability/);
+    expect(9, Status.PERMISSION_DENIED, /takes the capability/);
     assert.equal(s.ended, false);
 
     // Nothing joined what it was refused: the preparing transaction still has its two branches.

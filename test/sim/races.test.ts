@@ -242,8 +242,9 @@ async function raceOnce(cluster: TestCluster, s: fc.Scheduler, plan: RacePlan): 
 
   return withCleanup(
     async (): Promise<RaceShape> => {
-      const { txId } = await cluster.client.begin({ timeoutMs: TX_TIMEOUT_MS });
-      for (const r of racers) if (r.joins === 'enlisted') await r.participant.enlist(txId, Buffer.from(`enlisted ${r.vote}`));
+      const begun = await cluster.client.begin({ timeoutMs: TX_TIMEOUT_MS });
+      const { txId } = begun;
+      for (const r of racers) if (r.joins === 'enlisted') await r.participant.enlist(begun, Buffer.from(`enlisted ${r.vote}`));
       const named = racers.filter((r) => r.joins === 'named').map((r) => ({ participant: r.name, payload: `named ${r.vote}` }));
       const latecomer = racers.find((r) => r.joins === 'latecomer');
       const finishedNow = (): string[] => racers.filter((r) => r.finished.some((f) => f.txId === txId)).map((r) => r.name);
@@ -279,7 +280,7 @@ async function raceOnce(cluster: TestCluster, s: fc.Scheduler, plan: RacePlan): 
       const answers = plan.calls.map((call, i) => issueScheduled(`${call.kind} #${i}`, call, () => issue(call)));
       const enlisted = latecomer
         ? issueScheduled(`enlist of ${latecomer.name}`, { kind: 'enlist' }, () =>
-            latecomer.participant.enlist(txId, Buffer.from(`late ${latecomer.vote}`)).then(
+            latecomer.participant.enlist(begun, Buffer.from(`late ${latecomer.vote}`)).then(
               (): CallResult => ({ kind: 'enlist', ok: true }),
               (e: unknown): CallResult => ({ kind: 'enlist', ok: false, code: codeOf(e) }),
             ),

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { Client, credentials, Metadata, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import type { Outcome, Vote } from '../../src/gen/verdict/v1/common.js';
 import {
   ParticipantServiceClient,
@@ -230,8 +230,8 @@ export class RawSession extends RawDuplex<SessionRequest, SessionResponse> {
     this.send({ inquiries: [{ txId }] });
   }
 
-  enlist(requestId: number, txId: string, payload: Uint8Array = new Uint8Array()): void {
-    this.send({ enlists: [{ requestId, txId, payload: Buffer.from(payload) }] });
+  enlist(requestId: number, txId: string, capability: string, payload: Uint8Array = new Uint8Array()): void {
+    this.send({ enlists: [{ requestId, txId, payload: Buffer.from(payload), capability }] });
   }
 
   get prepares(): Prepare[] {
@@ -296,8 +296,8 @@ export class RawSessions {
   readonly client: ParticipantServiceClient;
   readonly #open: RawSession[] = [];
 
-  constructor(address: string) {
-    this.client = new ParticipantServiceClient(address, credentials.createInsecure());
+  constructor(address: string, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+    this.client = new ParticipantServiceClient(address, channelCredentials);
   }
 
   /** A stream with nothing sent yet. */

@@ -131,6 +131,11 @@ export interface CoordinatorRecord {
   reason: string;
   /** When the record was written (Unix milliseconds); informational only. */
   writtenUnixMs: number;
+  /**
+   * The identity URI of the initiator that began the transaction (`verdict://initiator/<name>`),
+   * empty when callers were not authenticated. Only that initiator and admins may act on it.
+   */
+  owner: string;
 }
 
 /** ParticipantRecord is a value in a participant's own log, keyed by `tx/<tx>`. */
@@ -150,7 +155,7 @@ export interface ParticipantRecord {
 }
 
 function createBaseCoordinatorRecord(): CoordinatorRecord {
-  return { version: 0, txId: "", kind: 0, participants: [], outcome: 0, reason: "", writtenUnixMs: 0 };
+  return { version: 0, txId: "", kind: 0, participants: [], outcome: 0, reason: "", writtenUnixMs: 0, owner: "" };
 }
 
 export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
@@ -175,6 +180,9 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
     }
     if (message.writtenUnixMs !== 0) {
       writer.uint32(56).int64(message.writtenUnixMs);
+    }
+    if (message.owner !== "") {
+      writer.uint32(66).string(message.owner);
     }
     return writer;
   },
@@ -248,6 +256,14 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
             message.writtenUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -279,6 +295,7 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
         : isSet(object.written_unix_ms)
         ? globalThis.Number(object.written_unix_ms)
         : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
     };
   },
 
@@ -305,6 +322,9 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
     if (message.writtenUnixMs !== 0) {
       obj.writtenUnixMs = Math.round(message.writtenUnixMs);
     }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
     return obj;
   },
 
@@ -320,6 +340,7 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
     message.outcome = object.outcome ?? 0;
     message.reason = object.reason ?? "";
     message.writtenUnixMs = object.writtenUnixMs ?? 0;
+    message.owner = object.owner ?? "";
     return message;
   },
 };

@@ -77,6 +77,8 @@ export interface Enlist {
   txId: string;
   /** Opaque bytes handed back to the participant's prepare hook. */
   payload: Buffer;
+  /** The capability Begin returned for the transaction; an Enlist without the right one is refused. */
+  capability: string;
 }
 
 /** SessionResponse is a frame from the coordinator. */
@@ -616,7 +618,7 @@ export const Inquiry: MessageFns<Inquiry> = {
 };
 
 function createBaseEnlist(): Enlist {
-  return { requestId: 0, txId: "", payload: Buffer.alloc(0) };
+  return { requestId: 0, txId: "", payload: Buffer.alloc(0), capability: "" };
 }
 
 export const Enlist: MessageFns<Enlist> = {
@@ -629,6 +631,9 @@ export const Enlist: MessageFns<Enlist> = {
     }
     if (message.payload.length !== 0) {
       writer.uint32(26).bytes(message.payload);
+    }
+    if (message.capability !== "") {
+      writer.uint32(34).string(message.capability);
     }
     return writer;
   },
@@ -670,6 +675,14 @@ export const Enlist: MessageFns<Enlist> = {
             message.payload = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.capability = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -695,6 +708,7 @@ export const Enlist: MessageFns<Enlist> = {
         ? globalThis.String(object.tx_id)
         : "",
       payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      capability: isSet(object.capability) ? globalThis.String(object.capability) : "",
     };
   },
 
@@ -709,6 +723,9 @@ export const Enlist: MessageFns<Enlist> = {
     if (message.payload.length !== 0) {
       obj.payload = base64FromBytes(message.payload);
     }
+    if (message.capability !== "") {
+      obj.capability = message.capability;
+    }
     return obj;
   },
 
@@ -720,6 +737,7 @@ export const Enlist: MessageFns<Enlist> = {
     message.requestId = object.requestId ?? 0;
     message.txId = object.txId ?? "";
     message.payload = object.payload ?? Buffer.alloc(0);
+    message.capability = object.capability ?? "";
     return message;
   },
 };

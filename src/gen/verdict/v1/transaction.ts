@@ -109,6 +109,11 @@ export interface BeginResponse {
   txId: string;
   /** The absolute deadline (Unix milliseconds) by which the transaction must be decided. */
   deadlineUnixMs: number;
+  /**
+   * The capability to join the transaction: an unguessable token the coordinator verifies on
+   * every Enlist. The initiator hands it, with the id, to the services it calls.
+   */
+  capability: string;
 }
 
 /** Branch is one participant's part of a transaction. */
@@ -188,6 +193,8 @@ export interface Transaction {
    * operator should look at the branches' last errors.
    */
   needsAttention: boolean;
+  /** The identity URI of the initiator that began it; empty when callers are not authenticated. */
+  owner: string;
 }
 
 /** BranchStatus is one branch's progress. */
@@ -324,7 +331,7 @@ export const BeginRequest: MessageFns<BeginRequest> = {
 };
 
 function createBaseBeginResponse(): BeginResponse {
-  return { txId: "", deadlineUnixMs: 0 };
+  return { txId: "", deadlineUnixMs: 0, capability: "" };
 }
 
 export const BeginResponse: MessageFns<BeginResponse> = {
@@ -334,6 +341,9 @@ export const BeginResponse: MessageFns<BeginResponse> = {
     }
     if (message.deadlineUnixMs !== 0) {
       writer.uint32(16).int64(message.deadlineUnixMs);
+    }
+    if (message.capability !== "") {
+      writer.uint32(26).string(message.capability);
     }
     return writer;
   },
@@ -367,6 +377,14 @@ export const BeginResponse: MessageFns<BeginResponse> = {
             message.deadlineUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.capability = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -391,6 +409,7 @@ export const BeginResponse: MessageFns<BeginResponse> = {
         : isSet(object.deadline_unix_ms)
         ? globalThis.Number(object.deadline_unix_ms)
         : 0,
+      capability: isSet(object.capability) ? globalThis.String(object.capability) : "",
     };
   },
 
@@ -402,6 +421,9 @@ export const BeginResponse: MessageFns<BeginResponse> = {
     if (message.deadlineUnixMs !== 0) {
       obj.deadlineUnixMs = Math.round(message.deadlineUnixMs);
     }
+    if (message.capability !== "") {
+      obj.capability = message.capability;
+    }
     return obj;
   },
 
@@ -412,6 +434,7 @@ export const BeginResponse: MessageFns<BeginResponse> = {
     const message = createBaseBeginResponse();
     message.txId = object.txId ?? "";
     message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
+    message.capability = object.capability ?? "";
     return message;
   },
 };
@@ -1049,6 +1072,7 @@ function createBaseTransaction(): Transaction {
     branches: [],
     presumed: false,
     needsAttention: false,
+    owner: "",
   };
 }
 
@@ -1077,6 +1101,9 @@ export const Transaction: MessageFns<Transaction> = {
     }
     if (message.needsAttention !== false) {
       writer.uint32(64).bool(message.needsAttention);
+    }
+    if (message.owner !== "") {
+      writer.uint32(74).string(message.owner);
     }
     return writer;
   },
@@ -1158,6 +1185,14 @@ export const Transaction: MessageFns<Transaction> = {
             message.needsAttention = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1194,6 +1229,7 @@ export const Transaction: MessageFns<Transaction> = {
         : isSet(object.needs_attention)
         ? globalThis.Boolean(object.needs_attention)
         : false,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
     };
   },
 
@@ -1223,6 +1259,9 @@ export const Transaction: MessageFns<Transaction> = {
     if (message.needsAttention !== false) {
       obj.needsAttention = message.needsAttention;
     }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
     return obj;
   },
 
@@ -1239,6 +1278,7 @@ export const Transaction: MessageFns<Transaction> = {
     message.branches = object.branches?.map((e) => BranchStatus.fromPartial(e)) || [];
     message.presumed = object.presumed ?? false;
     message.needsAttention = object.needsAttention ?? false;
+    message.owner = object.owner ?? "";
     return message;
   },
 };

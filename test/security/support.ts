@@ -1,0 +1,43 @@
+// Test support for the security tests: a throwaway PKI, and storage seams that keep a handle on
+// the opened log so that a test can snapshot every key and value and show a refusal wrote nothing.
+
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { openLevel, type LogStorage } from '../../src/common/level-errors.js';
+import type { CertificatePaths } from '../../src/common/dev-certs.js';
+import type { ClientTlsOptions } from '../../src/common/tls.js';
+
+/** A LevelDB log whose contents a test can read while it is open. */
+export class TappedStorage implements LogStorage {
+  readonly location: string;
+  #db: Awaited<ReturnType<typeof openLevel>> | undefined;
+
+  constructor(dir: string) {
+    this.location = dir;
+  }
+
+  async open(what: string): ReturnType<typeof openLevel> {
+    this.#db = await openLevel(this.location, what);
+    return this.#db;
+  }
+
+  /** Every key and value, values in hex. */
+  async snapshot(): Promise<Record<string, string>> {
+    const db = this.#db as unknown as { iterator(): AsyncIterable<[string, Uint8Array]> } | undefined;
+    if (!db) throw new Error(`${this.location} is not open`);
+    const out: Record<string, string> = {};
+    for await (const [k, v] of db.iterator()) out[k] = Buffer.from(v).toString('hex');
+    return out;
+  }
+}
+
+/** Client TLS options from a CA and, optionally, a client certificate. */
+export function clientTls(ca: CertificatePaths, identity?: CertificatePaths): ClientTlsOptions {
+  return {
+    ca: readFileSync(ca.cert),
+    ...(identity ? { cert: readFileSync(identity.cert), key: readFileSync(identity.key) } : {}),
+  };
+}
+
+/** `dir/name`. */
+export const under = (dir: string, name: string): string => join(dir, name);
