@@ -215,7 +215,7 @@ export class ParticipantSessions {
     }
     const refused = this.#helloProblem(call, name);
     if (refused) {
-      this.#refuse(call, undefined, grpcStatusFor(refused.code), refused.message);
+      this.#refuse(call, undefined, refused.code, refused.message);
       return undefined;
     }
     if (this.#sessions.has(name)) {
