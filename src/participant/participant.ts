@@ -22,6 +22,7 @@ import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, 
 import { DEFAULT_PARTICIPANT_MACHINE_CONFIG, ParticipantMachine } from '../protocol/participant-machine.js';
 import { Outcome, Vote } from '../protocol/types.js';
 import { GrpcSessionTransport } from './grpc-session-transport.js';
+import { LOCK_CONFLICT_REASON, LockConflictError, LockManager, LockMode, type HeldLock, type KeyHolders } from './lock-manager.js';
 import { ParticipantLog, type AppStore, type StagedOp } from './participant-log.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -99,6 +100,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #closeController = new AbortController();
   readonly #prepareOps = new Map<string, StagedOp[]>();
   readonly #applyOps = new Map<string, StagedOp[]>();
+  /** Locks taken by prepare hooks, held until the transaction is finished here. */
+  readonly #locks = new LockManager();
   /** Lookups asked for in this turn, read from the log once its effects are carried out. */
   #lookups: Extract<ParticipantEffect, { type: 'lookup' }>[] = [];
   readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: Timer; txId: string }>();
@@ -145,6 +148,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     try {
       const prepared = await store.loadPrepared();
       const participant = new Participant(options, store, log, clock);
+      // Before anything is served: an in-doubt transaction's keys stay locked across the restart.
+      for (const r of prepared) participant.#locks.restore(r.txId, r.locks ?? []);
       const effects = participant.#machine.recover(prepared, clock.now());
       participant.#observer?.step?.(undefined, effects);
       participant.#run(effects);
@@ -194,6 +199,21 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    */
   inDoubt(): InDoubtTransaction[] {
     return this.#machine.inDoubtWithPayloads();
+  }
+
+  /**
+   * Who holds a lock on `key` now (undefined: nobody). A reader outside any transaction (an HTTP
+   * endpoint reading `store`) can use it to tell that a value may be about to change: the store
+   * holds committed values only, and a locked key's next value depends on an outcome not yet
+   * applied (or, while in doubt, not yet known).
+   */
+  lockHolders(key: string): KeyHolders | undefined {
+    return this.#locks.holdersOf(key);
+  }
+
+  /** The locks `txId` holds here, in the order its prepare hook took them. */
+  locksOf(txId: string): readonly HeldLock[] {
+    return this.#locks.locksOf(txId);
   }
 
   /** Resolves when the session is connected (now, or at the next connect). */
@@ -425,10 +445,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#prepareOps.delete(record.txId);
         this.#applyOps.delete(record.txId);
         const prepared = record.state === ParticipantRecordState.PREPARED;
+        // The locks go in the same atomic batch as PREPARED: whatever survives a crash, the
+        // record and its locks survive together.
+        const locks = prepared ? this.#locks.locksOf(record.txId) : [];
+        const written = locks.length > 0 ? { ...record, locks } : record;
         const force = effect.force && !(prepared ? mutant('yes-before-prepared-synced') : mutant('ack-before-outcome-synced'));
         const early = prepared && effect.force && mutant('yes-before-prepared-durable');
         if (prepared) failpoint('participant.before-prepared-record');
-        this.#store.write(record, ops, force).then(
+        this.#store.write(written, ops, force).then(
           () => {
             if (prepared) failpoint('participant.after-prepared-record');
             if (!early) this.#dispatch({ type: 'persisted', token });
@@ -447,6 +471,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       case 'cancel-timer':
         return this.#timers.cancel(effect.key);
       case 'finished':
+        // The outcome (and the hook's writes) are written: the next transaction on these keys
+        // reads what this one left.
+        this.#locks.release(effect.txId);
         this.emit('finished', effect.txId, effect.outcome);
         return;
       case 'ignored':
@@ -486,6 +513,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const ops: StagedOp[] = [];
     let vote: Vote;
     let reason: string;
+    let running = true;
+    let conflict: LockConflictError | undefined;
     try {
       const ctx = {
         get signal(): AbortSignal {
@@ -494,15 +523,34 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         deadline,
         onePhase,
         batch: this.#staging(ops, false),
+        get: (key: string) => this.#read(key, ops, undefined),
+        lock: (key: string, mode: LockMode = LockMode.EXCLUSIVE): void => {
+          if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
+          if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
+            throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
+          }
+          const r = this.#locks.acquire(txId, key, mode);
+          if (r.granted) return;
+          const error = new LockConflictError(txId, key, mode, r.holders);
+          conflict ??= error;
+          throw error;
+        },
       };
       const result = await this.#hooks.prepare(txId, payload, ctx);
       ({ vote, reason } = normalizeVote(result));
     } catch (e) {
       vote = Vote.NO;
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
-      this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
+      if (!(e instanceof LockConflictError)) this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
     } finally {
+      running = false;
       if (timer) this.#clock.clearTimer(timer);
+    }
+    if (conflict) {
+      // A conflict is a NO even when the hook caught it: the lock it wanted is not held.
+      vote = Vote.NO;
+      reason = LOCK_CONFLICT_REASON;
+      this.#log.debug({ txId, key: conflict.key, holders: conflict.holders }, 'lock conflict; voting NO');
     }
     if (vote === Vote.YES) this.#prepareOps.set(txId, ops);
     this.#dispatch({ type: 'prepare-done', txId, vote, reason });
@@ -511,7 +559,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #runApply(txId: string, outcome: Outcome): Promise<void> {
     const ops: StagedOp[] = [];
     try {
-      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, true) };
+      const ctx = {
+        signal: this.#closeController.signal,
+        deadline: Infinity,
+        batch: this.#staging(ops, true),
+        get: (key: string) => this.#read(key, ops, this.#prepareOps.get(txId)),
+      };
       failpoint('participant.before-apply-hook');
       if (outcome === Outcome.COMMITTED) await this.#hooks.commit(txId, ctx);
       else await this.#hooks.abort(txId, ctx);
@@ -523,6 +576,20 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     this.#applyOps.set(txId, ops);
     this.#dispatch({ type: 'apply-done', txId });
+  }
+
+  /**
+   * A hook's read of `key`: its own staged writes first (newest wins), then what its prepare
+   * staged and is not written yet (a one-phase commit), then the store's committed value.
+   */
+  async #read(key: string, ops: readonly StagedOp[], prepared: readonly StagedOp[] | undefined): Promise<unknown> {
+    for (const staged of [ops, prepared ?? []]) {
+      for (let i = staged.length - 1; i >= 0; i--) {
+        const op = staged[i]!;
+        if (op.key === key) return op.type === 'put' ? op.value : undefined;
+      }
+    }
+    return this.#store.app.get(key);
   }
 
   /** What a hook stages into (`apply`: a commit or abort hook). */
@@ -551,7 +618,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (record?.state !== ParticipantRecordState.COMMITTED) return;
     const ops: StagedOp[] = [];
     void (async () => {
-      await this.#hooks.commit(txId, { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, false) });
+      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, false), get: (key: string) => this.#read(key, ops, undefined) };
+      await this.#hooks.commit(txId, ctx);
       const batch = this.#store.app.batch();
       for (const op of ops) {
         if (op.type === 'put') batch.put(op.key, op.value);
