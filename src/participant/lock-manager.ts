@@ -3,12 +3,15 @@
 // timers): the participant takes locks for a prepare hook, records them with PREPARED, restores
 // them at start-up and releases them once the transaction's outcome is written.
 //
-// The conflict policy is no-wait: a lock that cannot be granted at once is refused, and the
-// prepare votes NO (`lock conflict`). A waiter could wait on a transaction that is in doubt,
-// which may last as long as a coordinator outage, and a participant cannot see the waits-for
-// edges that run through other participants, so any wait would need a bound anyway; with no
-// wait there is no deadlock to detect, no timer to arm and no queue to keep, and the initiator
-// decides whether and when to retry.
+// The table itself never waits: a lock that cannot be granted at once is refused with the
+// holders in the way. The participant then votes NO (`lock conflict`), with one exception: when
+// every holder's outcome is already decided here and only being applied, it waits for their
+// release, bounded by the prepare's deadline. Why not wait otherwise (or wait-die): a holder may
+// be in doubt for as long as a coordinator outage lasts, and the waits-for edges that make a
+// deadlock run through other participants, where no participant can see them. A decided holder
+// waits on nothing (commit and abort take no locks), so waiting for it cannot close a cycle, and
+// it spares a client that commits one transaction after another (the call returns once the
+// decision is durable, before the participants applied it) a conflict with its own last one.
 
 import { mutant } from '../common/mutants.js';
 import { ErrorCode, VerdictError } from '../errors.js';

@@ -63,12 +63,14 @@ export interface PrepareContext extends HookContext {
   /**
    * Locks `key` for this transaction (`exclusive` by default) until its outcome is applied:
    * released once the commit or abort batch is written, kept with the PREPARED record and taken
-   * again at start-up while the transaction is in doubt. Never waits: when another transaction
-   * holds the key in a conflicting mode it throws a LockConflictError (code LOCK_CONFLICT) and
-   * the vote is NO with reason `lock conflict`, whatever the hook returns afterwards. Take the
-   * locks before reading the keys they guard. Callable only while the hook runs.
+   * again at start-up while the transaction is in doubt. When another transaction holds the key
+   * in a conflicting mode, it waits only if every such holder's outcome is already decided here
+   * and being applied (bounded by this prepare's deadline); otherwise it does not wait. Either
+   * way a lock not granted rejects with a LockConflictError (code LOCK_CONFLICT) and the vote is
+   * NO with reason `lock conflict`, whatever the hook returns afterwards. Take the locks before
+   * reading the keys they guard. Callable only while the hook runs.
    */
-  lock(key: string, mode?: LockMode): void;
+  lock(key: string, mode?: LockMode): Promise<void>;
 }
 
 /** A prepare hook's answer: a vote, or a NO with its reason. */

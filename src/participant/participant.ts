@@ -102,6 +102,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #applyOps = new Map<string, StagedOp[]>();
   /** Locks taken by prepare hooks, held until the transaction is finished here. */
   readonly #locks = new LockManager();
+  /** Transactions whose outcome is decided here and being applied: their locks go once it is written. */
+  readonly #applying = new Set<string>();
+  /** Who waits for a transaction's locks to go, by tx id. */
+  readonly #releaseWaiters = new Map<string, (() => void)[]>();
   /** Lookups asked for in this turn, read from the log once its effects are carried out. */
   #lookups: Extract<ParticipantEffect, { type: 'lookup' }>[] = [];
   readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: Timer; txId: string }>();
@@ -434,6 +438,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       case 'run-prepare':
         return void this.#runPrepare(effect.txId, effect.payload, effect.deadline, effect.onePhase);
       case 'run-apply':
+        this.#applying.add(effect.txId);
         return void this.#runApply(effect.txId, effect.outcome);
       case 'persist': {
         const { record, token } = effect;
@@ -474,6 +479,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         // The outcome (and the hook's writes) are written: the next transaction on these keys
         // reads what this one left.
         this.#locks.release(effect.txId);
+        this.#applying.delete(effect.txId);
+        this.#wakeWaiters(effect.txId);
         this.emit('finished', effect.txId, effect.outcome);
         return;
       case 'ignored':
@@ -524,16 +531,25 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         onePhase,
         batch: this.#staging(ops, false),
         get: (key: string) => this.#read(key, ops, undefined),
-        lock: (key: string, mode: LockMode = LockMode.EXCLUSIVE): void => {
-          if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
+        lock: async (key: string, mode: LockMode = LockMode.EXCLUSIVE): Promise<void> => {
           if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
             throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
           }
-          const r = this.#locks.acquire(txId, key, mode);
-          if (r.granted) return;
-          const error = new LockConflictError(txId, key, mode, r.holders);
-          conflict ??= error;
-          throw error;
+          for (;;) {
+            if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
+            const r = this.#locks.acquire(txId, key, mode);
+            if (r.granted) return;
+            // Wait only for holders whose outcome is decided and being applied here: they wait on
+            // nothing themselves (commit and abort take no lock), so no cycle can form, and the
+            // wait ends at the prepare deadline whatever happens. Any other holder is a NO now.
+            const holder = r.holders.find((h) => !this.#applying.has(h)) === undefined ? r.holders[0] : undefined;
+            if (holder === undefined || this.#clock.now() >= deadline || closeSignal.aborted) {
+              const error = new LockConflictError(txId, key, mode, r.holders);
+              conflict ??= error;
+              throw error;
+            }
+            await this.#untilReleased(holder, deadline);
+          }
         },
       };
       const result = await this.#hooks.prepare(txId, payload, ctx);
@@ -576,6 +592,31 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     this.#applyOps.set(txId, ops);
     this.#dispatch({ type: 'apply-done', txId });
+  }
+
+  /** Resolves once `txId` released its locks, at `deadline`, or when the participant closes. */
+  #untilReleased(txId: string, deadline: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimer(done, Math.max(0, deadline - this.#clock.now()));
+      const closeSignal = this.#closeController.signal;
+      closeSignal.addEventListener('abort', done, { once: true });
+      let waiters = this.#releaseWaiters.get(txId);
+      if (!waiters) this.#releaseWaiters.set(txId, (waiters = []));
+      waiters.push(done);
+      const clock = this.#clock;
+      function done(): void {
+        clock.clearTimer(timer);
+        closeSignal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
+
+  #wakeWaiters(txId: string): void {
+    const waiters = this.#releaseWaiters.get(txId);
+    if (!waiters) return;
+    this.#releaseWaiters.delete(txId);
+    for (const wake of waiters) wake();
   }
 
   /**

@@ -89,9 +89,9 @@ export function simHooks(name: string, world: AppWorld): ParticipantHooks {
       const b = branch ?? FAST_YES;
       if (b.vote === 'yes') {
         try {
-          ctx.lock(sharedKeyOf(txId), LockMode.EXCLUSIVE);
+          await ctx.lock(sharedKeyOf(txId), LockMode.EXCLUSIVE);
           const read = readKeyOf(txId);
-          if (read) ctx.lock(read, LockMode.SHARED);
+          if (read) await ctx.lock(read, LockMode.SHARED);
         } catch (e) {
           if (world.tracing) world.trace(`${name}: prepare hook answers NO (lock conflict) tx=${txId}`, [txId]);
           world.hookVote(txId, Vote.NO);
