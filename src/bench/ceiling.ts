@@ -155,7 +155,7 @@ export class EchoCoordinator {
         const name = frame.hello?.participant ?? '';
         session = { name, call, frame: undefined };
         this.#sessions.set(name, session);
-        call.write({ welcome: { epoch: ECHO_EPOCH }, prepares: [], decisions: [], enlistResults: [] });
+        call.write({ welcome: { epoch: ECHO_EPOCH }, prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] });
       }
       for (const v of frame.votes) this.#onAnswer(v.txId, 'prepare');
       for (const a of frame.acks) this.#onAnswer(a.txId, 'decide');
@@ -192,7 +192,7 @@ export class EchoCoordinator {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
     }
-    return (s.frame ??= { prepares: [], decisions: [], enlistResults: [] });
+    return (s.frame ??= { prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] });
   }
 
   readonly #flush = (): void => {

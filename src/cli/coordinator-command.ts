@@ -2,16 +2,34 @@
 // stdout, `listening on HOST:PORT`, once it serves (scripts and tests parse it); logs go to stderr.
 // The coordinator itself (gRPC, LevelDB, pino) is imported only when the command runs.
 
-import type { Command } from 'commander';
-import { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN } from '../coordinator/coordinator-options.js';
+import { Option, type Command } from 'commander';
+import {
+  DEFAULT_COORDINATOR_DATA_DIR,
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_LIVE_PER_CLIENT,
+  DEFAULT_MAX_LOOKUPS_PER_SESSION,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PENDING_PER_CLIENT,
+  DEFAULT_MAX_SESSIONS,
+} from '../coordinator/coordinator-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { parseAddress, parseLogLevel, type LogLevel } from './cli-arguments.js';
+import { DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
+import { durationParser, formatDuration, parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
 
 /** Flags of `verdict coordinator`. */
 export interface CoordinatorCommandOptions {
   readonly listen: string;
   readonly data: string;
   readonly logLevel?: LogLevel;
+  readonly maxLiveTransactions: number;
+  readonly maxLivePerClient: number;
+  readonly maxPendingPerClient: number;
+  readonly maxSessions: number;
+  readonly maxLookupsPerSession: number;
+  readonly maxPayloadBytes: number;
+  readonly maxPayloadBytesInMemory: number;
+  readonly maxMessageBytes: number;
+  readonly unregisteredGrace: number;
 }
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -24,6 +42,19 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--listen <host:port>', 'address to serve on; port 0 picks a free one', parseAddress, DEFAULT_LISTEN)
     .option('--data <dir>', 'directory of the decision log', DEFAULT_COORDINATOR_DATA_DIR)
     .option('--log-level <level>', 'log level on stderr (default: VERDICT_LOG_LEVEL, else info)', parseLogLevel)
+    .option('--max-live-transactions <n>', 'live transactions in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxLiveTransactions)
+    .option('--max-live-per-client <n>', 'transactions one client connection may have begun and not finished', parsePositiveInt, DEFAULT_MAX_LIVE_PER_CLIENT)
+    .option('--max-pending-per-client <n>', 'unanswered calls per client connection', parsePositiveInt, DEFAULT_MAX_PENDING_PER_CLIENT)
+    .option('--max-sessions <n>', 'live participant sessions', parsePositiveInt, DEFAULT_MAX_SESSIONS)
+    .option('--max-lookups-per-session <n>', "log reads in flight for one session's inquiries", parsePositiveInt, DEFAULT_MAX_LOOKUPS_PER_SESSION)
+    .option('--max-payload-bytes <n>', 'bytes of one branch payload', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxPayloadBytes)
+    .option('--max-payload-bytes-in-memory <n>', 'branch payload bytes all live transactions hold together', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxPayloadBytesInMemory)
+    .option('--max-message-bytes <n>', 'largest gRPC message received or sent', parsePositiveInt, DEFAULT_MAX_MESSAGE_BYTES)
+    .addOption(
+      new Option('--unregistered-grace <duration>', 'how long a branch waits for a participant that never registered before it aborts')
+        .argParser(durationParser())
+        .default(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs, formatDuration(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs)),
+    )
     .action((options: CoordinatorCommandOptions) => runCoordinator(options));
 }
 
@@ -49,7 +80,27 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
   // Listening before the start: a signal during recovery still ends in a clean close.
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
   try {
-    const coordinator = await Coordinator.start({ listen: options.listen, dataDir: options.data, logger });
+    if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
+      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
+    }
+    const coordinator = await Coordinator.start({
+      listen: options.listen,
+      dataDir: options.data,
+      logger,
+      maxMessageBytes: options.maxMessageBytes,
+      protocol: {
+        maxLiveTransactions: options.maxLiveTransactions,
+        maxPayloadBytes: options.maxPayloadBytes,
+        maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
+        unregisteredGraceMs: options.unregisteredGrace,
+      },
+      limits: {
+        maxLivePerClient: options.maxLivePerClient,
+        maxPendingPerClient: options.maxPendingPerClient,
+        maxSessions: options.maxSessions,
+        maxLookupsPerSession: options.maxLookupsPerSession,
+      },
+    });
     coordinator.once('error', stop);
     console.log(`listening on ${coordinator.address}`);
     const why = await stopped;

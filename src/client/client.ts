@@ -2,7 +2,7 @@
 // Failures are VerdictErrors with stable codes; a commit whose outcome is unknown (deadline,
 // lost connection) says so with OUTCOME_UNKNOWN instead of pretending it failed.
 
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { fromServiceError } from '../common/grpc-errors.js';
 import { viewFromWire } from '../common/wire.js';
 import { ErrorCode, VerdictError } from '../errors.js';
@@ -76,9 +76,15 @@ export class VerdictClient {
   }
 
   #commit(txId: string, branches: readonly BranchInput[], options: CommitOptions): Promise<CommitResult> {
+    let payloads: Buffer[];
+    try {
+      payloads = branches.map((b) => toBuffer(b.payload, b.participant));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const request = {
       txId,
-      branches: branches.map((b) => ({ participant: b.participant, payload: toBuffer(b.payload) })),
+      branches: branches.map((b, i) => ({ participant: b.participant, payload: payloads[i] as Buffer })),
       timeoutMs: options.timeoutMs ?? 0,
       waitForCompletion: options.waitForCompletion ?? false,
     };
@@ -87,7 +93,8 @@ export class VerdictClient {
     }
     return new Promise((resolve, reject) => {
       this.#client.commit(request, new Metadata(), { deadline: this.#deadline(options.callTimeoutMs) }, (e, res) => {
-        if (e) return reject(fromServiceError(e, { ...(txId ? { txId } : {}), outcomeUnknown: true }));
+        // A call that provably never left (no connection could be made) is UNAVAILABLE, not unknown.
+        if (e) return reject(fromServiceError(e, { ...(txId ? { txId } : {}), outcomeUnknown: !neverSent(e) }));
         resolve({ txId: res.txId, outcome: 'committed' });
       });
     });
@@ -126,8 +133,20 @@ export class VerdictClient {
   }
 }
 
-function toBuffer(payload: Uint8Array | string | undefined): Buffer {
+function toBuffer(payload: unknown, participant: string): Buffer {
   if (payload === undefined) return Buffer.alloc(0);
   if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
-  return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const what = payload === null ? 'null' : Array.isArray(payload) ? 'an array' : typeof payload === 'object' ? 'an object' : `a ${typeof payload}`;
+  throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `the payload of ${participant}'s branch is ${what}: pass a string or a Uint8Array (for an object, JSON.stringify it)`, {
+    participant,
+  });
+}
+
+/**
+ * Whether a failed call provably never reached the coordinator: grpc-js fails a call with this
+ * status when no connection could be made, before anything was sent.
+ */
+function neverSent(e: ServiceError): boolean {
+  return e.code === Status.UNAVAILABLE && /^No connection established/.test(e.details ?? '');
 }

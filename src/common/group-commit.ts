@@ -51,6 +51,13 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
+/** An operation that the database refused before anything was written (a key or value it cannot encode). */
+class UnstorableOp extends Error {
+  constructor(cause: unknown) {
+    super(`an operation cannot be stored: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
 /** Writes atomic groups of operations to a LevelDB, batching concurrent writers. */
 export class GroupCommitter {
   readonly #db: LogDatabase;
@@ -94,15 +101,36 @@ export class GroupCommitter {
       const ops = group.length === 1 ? (group[0]?.ops ?? []) : group.flatMap((p) => p.ops);
       try {
         await this.#commit(ops, sync);
-        this.stats.batches++;
-        if (sync) this.stats.syncedBatches++;
-        this.stats.writes += group.length;
+        this.#written(group.length, sync);
         for (const p of group) p.resolve();
       } catch (e) {
-        for (const p of group) p.reject(e);
+        if (e instanceof UnstorableOp && group.length > 1) await this.#oneByOne(group);
+        else for (const p of group) p.reject(e);
       }
     }
     this.#writing = false;
+  }
+
+  /**
+   * An operation of one write could not even be put into the batch (nothing was written): write
+   * the group's writes one by one, so that only the write that holds it fails, never its neighbours.
+   */
+  async #oneByOne(group: readonly Pending[]): Promise<void> {
+    for (const p of group) {
+      try {
+        await this.#commit(p.ops, p.force);
+        this.#written(1, p.force);
+        p.resolve();
+      } catch (e) {
+        p.reject(e);
+      }
+    }
+  }
+
+  #written(writes: number, sync: boolean): void {
+    this.stats.batches++;
+    if (sync) this.stats.syncedBatches++;
+    this.stats.writes += writes;
   }
 
   /**
@@ -133,7 +161,7 @@ export class GroupCommitter {
       }
     } catch (e) {
       await batch.close();
-      throw e;
+      throw new UnstorableOp(e);
     }
     await batch.write(sync && !mutant('commit-write-unsynced') ? SYNC : NO_SYNC);
   }

@@ -4,6 +4,7 @@
 import { Metadata, status as Status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { ErrorCode, verdictError, VerdictError } from '../errors.js';
 import type { CallError } from '../gen/verdict/v1/transaction.js';
+import { txIdProblem } from '../protocol/ids.js';
 import type { ProtocolError } from '../protocol/types.js';
 
 const STATUS_FOR: Record<ErrorCode, Status> = {
@@ -30,11 +31,15 @@ export function grpcStatusFor(code: ErrorCode): Status {
   return STATUS_FOR[code];
 }
 
-/** Turns a protocol error into a status object for a gRPC callback or `call.emit('error')`. */
+/**
+ * Turns a protocol error into a status object for a gRPC callback or `call.emit('error')`. The tx
+ * id goes into ASCII metadata only when it is well-formed: an id taken from hostile input (a NUL,
+ * a newline) would make grpc-js throw while answering the call.
+ */
 export function toStatus(error: ProtocolError | VerdictError): Partial<StatusObject> {
   const metadata = new Metadata();
   metadata.set(CODE_KEY, error.code);
-  if (error.txId) metadata.set(TX_KEY, error.txId);
+  if (error.txId && txIdProblem(error.txId) === undefined) metadata.set(TX_KEY, error.txId);
   if (error.reason) metadata.set(REASON_KEY, Buffer.from(error.reason, 'utf8'));
   return { code: STATUS_FOR[error.code], details: error.message, metadata };
 }

@@ -50,6 +50,8 @@ export interface SessionClientStream extends DuplexStream<SessionResponse, Sessi
 export interface UnaryCall<Req> {
   readonly request: Req;
   on(event: 'cancelled', listener: () => void): unknown;
+  /** The client connection's address: per-client limits count by it. */
+  getPeer?(): string;
 }
 
 /** Answers a unary call: an error status, or the response. */

@@ -3,11 +3,10 @@
 // commits here. Each call is answered once, by its call id, with what the unary Commit would have
 // answered; answers queued in one event-loop turn leave as one frame, as on participant sessions.
 
-import { status as Status } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock.js';
 import type { CommitStreamServerStream } from '../common/transport.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
-import { toCallError } from '../common/grpc-errors.js';
+import { toCallError, toStatus } from '../common/grpc-errors.js';
 import type { Logger } from '../common/logger.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
 import type { CommitRequest, CommitStreamRequest, StreamedCommitResult } from '../gen/verdict/v1/transaction.js';
@@ -148,7 +147,7 @@ export class CommitStreams {
   #refuse(stream: OpenStream, details: string): void {
     this.#log.warn({ details }, 'commit stream refused');
     stream.results.flush();
-    stream.call.emit('error', { code: Status.INVALID_ARGUMENT, details });
+    stream.call.emit('error', toStatus({ code: ErrorCode.INVALID_ARGUMENT, message: details }));
     this.#close(stream);
   }
 

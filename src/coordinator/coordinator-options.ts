@@ -26,6 +26,31 @@ export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_GC_INTERVAL_MS = 60_000;
 /** The most summaries dropped in one garbage-collection batch. */
 export const GC_BATCH_SIZE = 10_000;
+/** Default of `limits.maxPendingPerClient`: unanswered unary calls one client connection may have. */
+export const DEFAULT_MAX_PENDING_PER_CLIENT = 10_000;
+/** Default of `limits.maxLivePerClient`: transactions one client connection may have begun and not finished. */
+export const DEFAULT_MAX_LIVE_PER_CLIENT = 10_000;
+/** Default of `limits.maxSessions`: live participant sessions. */
+export const DEFAULT_MAX_SESSIONS = 1_000;
+/** Default of `limits.maxLookupsPerSession`: log reads one session's votes and inquiries may have in flight. */
+export const DEFAULT_MAX_LOOKUPS_PER_SESSION = 1_000;
+
+/**
+ * What one client or participant may hold, so that none can take the coordinator from the others.
+ * Each refusal is RESOURCE_EXHAUSTED with `verdict-code: LIMIT_EXCEEDED` (an extra lookup is
+ * dropped instead: the participant asks again) and a log line.
+ */
+export interface CoordinatorLimits {
+  /** Unanswered unary calls per client connection. */
+  readonly maxPendingPerClient?: number;
+  /** Transactions begun (Begin) and not yet finished, per client connection. */
+  readonly maxLivePerClient?: number;
+  /** Live participant sessions (each with a distinct participant name). */
+  readonly maxSessions?: number;
+  /** Log reads in flight for one participant session's votes and inquiries. */
+  readonly maxLookupsPerSession?: number;
+}
+
 /** How long `close()` lets calls finish before cutting them, in ms. */
 export const DEFAULT_CLOSE_GRACE_MS = 2_000;
 
@@ -82,6 +107,11 @@ export interface CoordinatorOptions {
   readonly transport?: ServerTransport;
   /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */
   readonly observer?: CoordinatorObserver;
+  /**
+   * Per-client and per-session limits (defaults in `DEFAULT_MAX_*`). The global ones are protocol
+   * tunables: `protocol.maxLiveTransactions`, `protocol.maxPayloadBytesInMemory`.
+   */
+  readonly limits?: CoordinatorLimits;
 }
 
 /** A watcher of the coordinator's protocol steps. It observes; it never changes what happens. */

@@ -45,7 +45,11 @@ import {
   GC_BATCH_SIZE,
   DEFAULT_LISTEN,
   DEFAULT_MAX_CALL_MS,
+  DEFAULT_MAX_LIVE_PER_CLIENT,
+  DEFAULT_MAX_LOOKUPS_PER_SESSION,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PENDING_PER_CLIENT,
+  DEFAULT_MAX_SESSIONS,
   coordinatorServerOptions,
   type CoordinatorObserver,
   type CoordinatorOptions,
@@ -65,6 +69,8 @@ export interface CoordinatorStats {
   ended: number;
   /** Inputs the protocol ignored (late, duplicate, unknown), by reason. */
   ignored: Record<IgnoredReason, number>;
+  /** Inquiries dropped because their session was at its limit of log reads (it asks again). */
+  lookupsDropped: number;
   /** Log writes (batches) and synced batches: group commit shows as synced < forced records. */
   log: { batches: number; syncedBatches: number; writes: number };
   sessions: SessionStats;
@@ -120,12 +126,21 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   #address = '';
   #gcTimer: Timer | undefined;
   #gcRunning: Promise<unknown> | undefined;
+  /** What each client connection holds: unanswered calls, and transactions it began that are live. */
+  readonly #clients = new Map<string, { pending: number; readonly live: Set<string> }>();
+  /** The client connection that began each live transaction. */
+  readonly #beganBy = new Map<string, string>();
+  /** Log reads in flight per participant session. */
+  readonly #lookupsOf = new Map<string, number>();
+  readonly #limits: { readonly pending: number; readonly live: number; readonly lookups: number };
   /** Decision messages sent per transaction, counted only while the `retry-gives-up` mutant is armed. */
   readonly #retries = new Map<string, number>();
   readonly #counters = {
     committed: 0,
     aborted: 0,
     ended: 0,
+    /** Inquiries dropped because their session was at its limit of log reads (it asks again). */
+    lookupsDropped: 0,
     ignored: { 'unknown-tx': 0, 'not-a-branch': 0, duplicate: 0, 'conflicting-vote': 0, late: 0, 'outcome-mismatch': 0, 'never-issued': 0 } as Record<IgnoredReason, number>,
   };
 
@@ -136,6 +151,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.#observer = options.observer;
     this.#decisionLog = decisionLog;
     this.#maxCallMs = options.maxCallMs ?? DEFAULT_MAX_CALL_MS;
+    this.#limits = {
+      pending: options.limits?.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT,
+      live: options.limits?.maxLivePerClient ?? DEFAULT_MAX_LIVE_PER_CLIENT,
+      lookups: options.limits?.maxLookupsPerSession ?? DEFAULT_MAX_LOOKUPS_PER_SESSION,
+    };
     this.#machine = new CoordinatorMachine({ ...DEFAULT_COORDINATOR_MACHINE_CONFIG, ...options.protocol, epoch });
     this.#timers = new KeyedTimers((key) => this.#dispatch({ type: 'timer', key }), clock);
     const maxFrameBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -143,6 +163,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       batching: options.frameBatching ?? true,
       maxFrameBytes,
       clock,
+      maxSessions: options.limits?.maxSessions ?? DEFAULT_MAX_SESSIONS,
     });
     this.#commitStreams = new CommitStreams((request, answer) => this.#startCommit(request, answer), log.child({ component: 'commit-streams' }), maxFrameBytes, clock);
     this.#transport = options.transport ?? new GrpcServerTransport(options.listen ?? DEFAULT_LISTEN, coordinatorServerOptions(options));
@@ -386,10 +407,32 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return this.#timers.set(effect.key, effect.at, effect.jitterMs);
       case 'cancel-timer':
         return this.#timers.cancel(effect.key);
-      case 'lookup':
+      case 'lookup': {
+        // A session's inquiries and YES votes for finished transactions each read the log: bound
+        // them. One over the limit is dropped; the participant asks again.
+        const from = effect.pending.type === 'message' ? effect.pending.from : undefined;
+        if (from !== undefined) {
+          const inFlight = this.#lookupsOf.get(from) ?? 0;
+          if (inFlight >= this.#limits.lookups) {
+            this.#counters.lookupsDropped++;
+            this.#log.debug({ participant: from, txId: effect.txId, limit: this.#limits.lookups }, 'a session is at its limit of log reads; an inquiry was dropped');
+            return;
+          }
+          this.#lookupsOf.set(from, inFlight + 1);
+        }
+        const done = (): void => {
+          if (from === undefined) return;
+          const n = (this.#lookupsOf.get(from) ?? 1) - 1;
+          if (n > 0) this.#lookupsOf.set(from, n);
+          else this.#lookupsOf.delete(from);
+        };
         this.#decisionLog.lookupDone(effect.txId).then(
-          (record) => this.#dispatch({ type: 'lookup-result', txId: effect.txId, record, pending: effect.pending }),
+          (record) => {
+            done();
+            this.#dispatch({ type: 'lookup-result', txId: effect.txId, record, pending: effect.pending });
+          },
           (e: unknown) => {
+            done();
             this.#log.error({ err: e, txId: effect.txId }, 'decision log lookup failed');
             const p = effect.pending;
             if (p.type === 'begin' || p.type === 'commit' || p.type === 'abort' || p.type === 'get') {
@@ -398,6 +441,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           },
         );
         return;
+      }
       case 'decided':
         if (effect.outcome === 'committed') this.#counters.committed++;
         else this.#counters.aborted++;
@@ -407,10 +451,18 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         }
         this.emit('decided', effect.txId, effect.outcome, effect.reason);
         return;
-      case 'ended':
+      case 'ended': {
+        const peer = this.#beganBy.get(effect.txId);
+        if (peer !== undefined) {
+          this.#beganBy.delete(effect.txId);
+          const client = this.#clients.get(peer);
+          client?.live.delete(effect.txId);
+          if (client && client.pending === 0 && client.live.size === 0) this.#clients.delete(peer);
+        }
         this.#counters.ended++;
         this.emit('ended', effect.txId, effect.outcome);
         return;
+      }
       case 'ignored':
         this.#counters.ignored[effect.why]++;
         this.#log.debug({ txId: effect.txId, participant: effect.participant, why: effect.why, what: effect.what }, 'ignored message');
@@ -437,6 +489,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   #request(kind: InitiatorRequest['type'], answer: (reply: CoordinatorReply) => void): { requestId: number; cancel: () => void } {
     const requestId = ++this.#nextRequestId;
+    const original = answer;
+    // Answering must never stop the coordinator: a failure to answer fails that call alone.
+    answer = (reply) => {
+      try {
+        original(reply);
+      } catch (e) {
+        this.#log.error({ err: e, kind }, 'answering a call failed; it gets INTERNAL');
+        try {
+          original({ type: 'error', error: { code: ErrorCode.INTERNAL, message: `internal error while answering the ${kind} call` } });
+        } catch {
+          // The call is gone as well: nothing more to tell it.
+        }
+      }
+    };
     const timer = this.#clock.setTimer(() => {
       if (this.#pending.delete(requestId)) {
         answer({ type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${this.#maxCallMs} ms; ask again with GetTransaction` } });
@@ -457,19 +523,59 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /** A unary call's request: cancelled with the call. */
-  #unaryRequest(kind: InitiatorRequest['type'], call: UnaryCall<unknown>, answer: (reply: CoordinatorReply) => void): number {
-    const { requestId, cancel } = this.#request(kind, answer);
-    call.on('cancelled', cancel);
+  /**
+   * A unary call's request, cancelled with the call; undefined when the client connection is at
+   * its limit of unanswered calls (then it was answered LIMIT_EXCEEDED).
+   */
+  #unaryRequest(kind: InitiatorRequest['type'], call: UnaryCall<unknown>, answer: (reply: CoordinatorReply) => void): number | undefined {
+    const peer = call.getPeer?.() ?? 'unknown';
+    const client = this.#clients.get(peer) ?? { pending: 0, live: new Set<string>() };
+    if (client.pending >= this.#limits.pending) {
+      this.#log.warn({ peer, limit: this.#limits.pending }, 'a client passed its limit of unanswered calls');
+      answer({ type: 'error', error: { code: ErrorCode.LIMIT_EXCEEDED, message: `this connection has ${client.pending} unanswered calls (limit ${this.#limits.pending}): wait for answers` } });
+      return undefined;
+    }
+    if (kind === 'begin' && client.live.size >= this.#limits.live) {
+      this.#log.warn({ peer, limit: this.#limits.live }, 'a client passed its limit of live transactions');
+      answer({ type: 'error', error: { code: ErrorCode.LIMIT_EXCEEDED, message: `this connection has begun ${client.live.size} transactions that are not finished (limit ${this.#limits.live}): commit or abort some first` } });
+      return undefined;
+    }
+    client.pending++;
+    this.#clients.set(peer, client);
+    let settled = false;
+    const settle = (): void => {
+      settled = true;
+      client.pending--;
+      if (client.pending === 0 && client.live.size === 0) this.#clients.delete(peer);
+    };
+    const { requestId, cancel } = this.#request(kind, (reply) => {
+      if (reply.type === 'begun') {
+        client.live.add(reply.txId);
+        this.#beganBy.set(reply.txId, peer);
+      }
+      settle();
+      answer(reply);
+    });
+    call.on('cancelled', () => {
+      if (settled) return;
+      cancel();
+      settle();
+    });
     return requestId;
   }
 
-  /** Starts a Commit for the unary call and for CommitStream alike. */
+  /** Starts a Commit for a CommitStream call (it bounds its calls itself). */
   #startCommit(req: CommitRequest, answer: (reply: CoordinatorReply) => void): () => void {
     if (this.#state !== 'running') {
       answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
       return () => undefined;
     }
     const { requestId, cancel } = this.#request('commit', answer);
+    this.#dispatchCommit(requestId, req);
+    return cancel;
+  }
+
+  #dispatchCommit(requestId: number, req: CommitRequest): void {
     this.#dispatch({
       type: 'commit',
       requestId,
@@ -478,42 +584,64 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       timeoutMs: req.timeoutMs,
       waitForCompletion: req.waitForCompletion,
     });
-    return cancel;
   }
 
   // ---- TransactionService -------------------------------------------------------------------
 
-  readonly #begin: UnaryHandler<BeginRequest, BeginResponse> = (call, callback) => {
+  /** Runs a unary handler so that an exception in it fails that call (INTERNAL), never the process. */
+  #guarded<Req, Res>(method: string, handler: UnaryHandler<Req, Res>): UnaryHandler<Req, Res> {
+    return (call, callback) => {
+      let answered = false;
+      const once: UnaryCallback<Res> = (error, response) => {
+        if (answered) return;
+        answered = true;
+        callback(error, response);
+      };
+      try {
+        handler(call, once);
+      } catch (e) {
+        this.#log.error({ err: e, method }, 'a call handler failed; the call gets INTERNAL');
+        if (!answered) once({ code: Status.INTERNAL, details: `internal error in ${method}` });
+      }
+    };
+  }
+
+  readonly #begin: UnaryHandler<BeginRequest, BeginResponse> = this.#guarded('Begin', (call, callback) => {
     const requestId = this.#unaryRequest('begin', call, (reply) => {
       if (reply.type === 'begun') callback(null, { txId: reply.txId, deadlineUnixMs: reply.deadline });
       else fail(callback, reply);
     });
+    if (requestId === undefined) return;
     this.#dispatch({ type: 'begin', requestId, timeoutMs: call.request.timeoutMs });
-  };
+  });
 
-  readonly #commit: UnaryHandler<CommitRequest, CommitResponse> = (call, callback) => {
-    const cancel = this.#startCommit(call.request, (reply) => {
+  readonly #commit: UnaryHandler<CommitRequest, CommitResponse> = this.#guarded('Commit', (call, callback) => {
+    const answer = (reply: CoordinatorReply): void => {
       if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
       else fail(callback, reply);
-    });
-    call.on('cancelled', cancel);
-  };
+    };
+    if (this.#state !== 'running') return answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
+    const requestId = this.#unaryRequest('commit', call, answer);
+    if (requestId !== undefined) this.#dispatchCommit(requestId, call.request);
+  });
 
-  readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = (call, callback) => {
+  readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = this.#guarded('Abort', (call, callback) => {
     const requestId = this.#unaryRequest('abort', call, (reply) => {
       if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
       else fail(callback, reply);
     });
+    if (requestId === undefined) return;
     this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
-  };
+  });
 
-  readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = (call, callback) => {
+  readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = this.#guarded('GetTransaction', (call, callback) => {
     const requestId = this.#unaryRequest('get', call, (reply) => {
       if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
       else fail(callback, reply);
     });
+    if (requestId === undefined) return;
     this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
-  };
+  });
 }
 
 function fail(callback: UnaryCallback<never>, reply: CoordinatorReply): void {

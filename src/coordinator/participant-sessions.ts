@@ -8,13 +8,14 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock.js';
 import { failpoint } from '../common/failpoints.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
-import { grpcStatusFor } from '../common/grpc-errors.js';
+import { grpcStatusFor, toStatus } from '../common/grpc-errors.js';
+import { ErrorCode } from '../errors.js';
 import type { Logger } from '../common/logger.js';
 import { mutant } from '../common/mutants.js';
 import type { SessionServerStream } from '../common/transport.js';
 import { outcomeFromWire, outcomeToWire, voteFromWire } from '../common/wire.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
-import type { Decision, EnlistResult, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
+import type { Decision, EnlistResult, OutcomeQuery, Prepare, SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type { CoordinatorInput, CoordinatorMessage, ParticipantMessage } from '../protocol/coordinator-events.js';
 import { participantNameProblem, txIdProblem } from '../protocol/ids.js';
 import { Vote } from '../protocol/types.js';
@@ -23,10 +24,11 @@ import { Vote } from '../protocol/types.js';
 const MESSAGE_OVERHEAD_BYTES = 32;
 
 /** A message queued for a participant: the wire message itself (told apart by its fields). */
-type Outgoing = Prepare | Decision | EnlistResult;
+type Outgoing = Prepare | Decision | EnlistResult | OutcomeQuery;
 
 const isPrepare = (item: Outgoing): item is Prepare => 'deadlineUnixMs' in item;
 const isDecision = (item: Outgoing): item is Decision => 'outcome' in item;
+const isEnlistResult = (item: Outgoing): item is EnlistResult => 'requestId' in item;
 const isCommit = (item: Outgoing): boolean => isDecision(item) && item.outcome === WireOutcome.OUTCOME_COMMITTED;
 
 class Session {
@@ -63,6 +65,8 @@ export interface SessionHubOptions {
   /** The largest frame the hub may write (the peer's message limit). */
   readonly maxFrameBytes: number;
   readonly clock: Clock;
+  /** The most live sessions; a hello beyond it is refused RESOURCE_EXHAUSTED. */
+  readonly maxSessions: number;
 }
 
 /** Holds the live participant sessions of a coordinator. */
@@ -74,6 +78,7 @@ export class ParticipantSessions {
   readonly #batching: boolean;
   readonly #maxFrameBytes: number;
   readonly #clock: Clock;
+  readonly #maxSessions: number;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
   constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: SessionHubOptions) {
@@ -81,6 +86,7 @@ export class ParticipantSessions {
     this.#batching = options.batching ?? true;
     this.#maxFrameBytes = options.maxFrameBytes;
     this.#clock = options.clock;
+    this.#maxSessions = options.maxSessions;
     this.#dispatch = dispatch;
     this.#log = log;
   }
@@ -90,14 +96,20 @@ export class ParticipantSessions {
     let session: Session | undefined;
     call.on('data', (frame: SessionRequest) => {
       if (session?.closed) return;
-      if (!session) {
-        session = this.#register(call, frame);
-        if (!session) return;
-      } else if (frame.hello) {
-        return this.#refuse(call, session, Status.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+      try {
+        if (!session) {
+          session = this.#register(call, frame);
+          if (!session) return;
+        } else if (frame.hello) {
+          return this.#refuse(call, session, ErrorCode.INVALID_ARGUMENT, 'hello may only be sent in the first frame');
+        }
+        const problem = this.#onFrame(session, frame);
+        if (problem) this.#refuse(call, session, ErrorCode.INVALID_ARGUMENT, problem);
+      } catch (e) {
+        // A failure while handling one frame ends that session alone, never the coordinator.
+        this.#log.error({ err: e, participant: session?.name }, 'handling a session frame failed; the session ends with INTERNAL');
+        this.#refuse(call, session, ErrorCode.INTERNAL, 'internal error while handling the frame');
       }
-      const problem = this.#onFrame(session, frame);
-      if (problem) this.#refuse(call, session, Status.INVALID_ARGUMENT, problem);
     });
     const gone = (): void => {
       if (session) this.#close(session);
@@ -134,6 +146,10 @@ export class ParticipantSessions {
         item = { txId: message.txId, outcome: outcomeToWire(message.outcome) };
         bytes += message.txId.length;
         break;
+      case 'outcome-query':
+        item = { txId: message.txId };
+        bytes += message.txId.length;
+        break;
       case 'enlist-result': {
         const text = message.error?.message ?? '';
         item = { requestId: message.requestId, code: message.error ? grpcStatusFor(message.error.code) : 0, message: text };
@@ -160,11 +176,12 @@ export class ParticipantSessions {
 
   readonly #write = (s: Session, items: Outgoing[]): void => {
     if (s.closed) return;
-    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [] };
+    const frame: SessionResponse = { prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] };
     for (const item of items) {
       if (isPrepare(item)) frame.prepares.push(item);
       else if (isDecision(item)) frame.decisions.push(item);
-      else frame.enlistResults.push(item);
+      else if (isEnlistResult(item)) frame.enlistResults.push(item);
+      else frame.outcomeQueries.push(item);
     }
     this.stats.framesOut++;
     this.stats.messagesOut += items.length;
@@ -180,21 +197,25 @@ export class ParticipantSessions {
   #register(call: SessionServerStream, frame: SessionRequest): Session | undefined {
     const name = frame.hello?.participant;
     if (name === undefined) {
-      this.#refuse(call, undefined, Status.INVALID_ARGUMENT, 'the first frame of a session must carry hello');
+      this.#refuse(call, undefined, ErrorCode.INVALID_ARGUMENT, 'the first frame of a session must carry hello');
       return undefined;
     }
     const problem = participantNameProblem(name);
     if (problem) {
-      this.#refuse(call, undefined, Status.INVALID_ARGUMENT, problem);
+      this.#refuse(call, undefined, ErrorCode.INVALID_ARGUMENT, problem);
       return undefined;
     }
     if (this.#sessions.has(name)) {
-      this.#refuse(call, undefined, Status.ALREADY_EXISTS, `participant ${name} already has a live session`);
+      this.#refuse(call, undefined, ErrorCode.ALREADY_CONNECTED, `participant ${name} already has a live session`);
+      return undefined;
+    }
+    if (this.#sessions.size >= this.#maxSessions) {
+      this.#refuse(call, undefined, ErrorCode.LIMIT_EXCEEDED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
       return undefined;
     }
     const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
     this.#sessions.set(name, session);
-    call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [] });
+    call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] });
     this.#log.info({ participant: name, peer: call.getPeer() }, 'participant connected');
     this.#dispatch({ type: 'connected', participant: name });
     return session;
@@ -225,10 +246,11 @@ export class ParticipantSessions {
     return undefined;
   }
 
-  #refuse(call: SessionServerStream, session: Session | undefined, code: Status, details: string): void {
+  /** Ends a session with the status of `code` and `verdict-code` metadata (see the proto). */
+  #refuse(call: SessionServerStream, session: Session | undefined, code: ErrorCode, details: string): void {
     this.stats.refused++;
     this.#log.warn({ participant: session?.name, code, details }, 'participant session refused');
-    call.emit('error', { code, details });
+    call.emit('error', toStatus({ code, message: details }));
     if (session) this.#close(session);
   }
 

@@ -364,6 +364,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (outcome === Outcome.COMMITTED && mutant('duplicate-commit-applied-twice')) this.#applyAgain(d.txId);
       this.#dispatch({ type: 'message', message: { type: 'decision', txId: d.txId, outcome } });
     }
+    for (const q of frame.outcomeQueries) this.#dispatch({ type: 'message', message: { type: 'outcome-query', txId: q.txId } });
     for (const r of frame.enlistResults) {
       const pending = this.#enlists.get(r.requestId);
       if (!pending) continue;
@@ -643,8 +644,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       };
     }
     return {
-      put: (key, value) => void ops.push({ type: 'put', key, value }),
-      del: (key) => void ops.push({ type: 'del', key }),
+      put: (key, value) => {
+        checkStagedValue(checkStagedKey(key), value);
+        ops.push({ type: 'put', key, value });
+      },
+      del: (key) => {
+        checkStagedKey(key);
+        ops.push({ type: 'del', key });
+      },
     };
   }
 
@@ -693,6 +700,36 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 }
 
 
+
+/** The longest key a hook may stage, in UTF-16 units. */
+const MAX_STAGED_KEY_LENGTH = 1_024;
+
+/**
+ * Staged writes are checked at once, so that a key or value the store cannot take fails the hook
+ * that staged it (a NO vote in prepare; a retried commit or abort, reported with the key), never
+ * the log write it would share with other transactions.
+ */
+function checkStagedKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_STAGED_KEY_LENGTH) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `cannot stage key ${JSON.stringify(String(key)).slice(0, 80)}: keys are non-empty strings of at most ${MAX_STAGED_KEY_LENGTH} characters`);
+  }
+  return key;
+}
+
+function checkStagedValue(key: string, value: unknown): void {
+  if (value === null || value === undefined) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `cannot stage key ${key}: a ${String(value)} value cannot be stored (stage a JSON value, or del the key)`);
+  }
+  let encoded: string | undefined;
+  try {
+    encoded = JSON.stringify(value);
+  } catch (e) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `cannot stage key ${key}: its value cannot be stored as JSON (${(e as Error).message})`, { cause: e });
+  }
+  if (encoded === undefined) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `cannot stage key ${key}: a ${typeof value} cannot be stored as JSON (stage a JSON value, or del the key)`);
+  }
+}
 
 function normalizeVote(result: PrepareResult): { vote: Vote; reason: string } {
   const vote = typeof result === 'string' ? result : result?.vote;

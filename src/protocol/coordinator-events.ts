@@ -46,6 +46,8 @@ export type CoordinatorMessage =
       readonly onePhase: boolean;
     }
   | { readonly type: 'decision'; readonly txId: string; readonly outcome: Outcome }
+  /** Tell me the outcome you decided (a one-phase transaction whose vote the coordinator lost). */
+  | { readonly type: 'outcome-query'; readonly txId: string }
   | {
       readonly type: 'enlist-result';
       readonly requestId: number;

@@ -40,6 +40,14 @@ export interface CoordinatorMachineConfig {
   readonly retryMaxMs: number;
   /** After this many delivery attempts a transaction is flagged as needing attention. */
   readonly attentionAfterAttempts: number;
+  /**
+   * How long a transaction waits for a participant that never had a session with this
+   * coordinator incarnation (a typo, a service not deployed) before it aborts with "participant X
+   * is not registered", instead of holding the other branches' locks until its deadline, in ms.
+   */
+  readonly unregisteredGraceMs: number;
+  /** The most branch payload bytes all live transactions may hold in memory together. */
+  readonly maxPayloadBytesInMemory: number;
 }
 
 /** Defaults for everything but the epoch. */
@@ -52,6 +60,8 @@ export const DEFAULT_COORDINATOR_MACHINE_CONFIG: Omit<CoordinatorMachineConfig, 
   retryInitialMs: 200,
   retryMaxMs: 10_000,
   attentionAfterAttempts: 20,
+  unregisteredGraceMs: 3_000,
+  maxPayloadBytesInMemory: 512 * 1024 * 1024,
 };
 
 type Phase =
@@ -98,12 +108,15 @@ interface Tx {
   /** An `open/` record exists and must be deleted at the end. */
   hasOpenRecord: boolean;
   waiters: Waiter[];
+  /** Branch payload bytes this transaction holds (counted against maxPayloadBytesInMemory). */
+  payloadBytes: number;
   deliveryAttempts: number;
   needsAttention: boolean;
 }
 
 const deadlineKey = (txId: string): string => `deadline/${txId}`;
 const retryKey = (txId: string): string => `retry/${txId}`;
+const unregisteredKey = (txId: string): string => `unregistered/${txId}`;
 
 /** The END summary of `tx`. */
 function endSummary(tx: Tx): CoordinatorRecord {
@@ -133,6 +146,10 @@ export class CoordinatorMachine {
   readonly #config: CoordinatorMachineConfig;
   readonly #txs = new Map<string, Tx>();
   readonly #connected = new Set<string>();
+  /** Every participant that had a session with this incarnation (the unregistered grace spares them). */
+  readonly #registered = new Set<string>();
+  /** Branch payload bytes held by live transactions. */
+  #payloadBytes = 0;
   #lastSeq = 0;
   /** The highest garbage-collected transaction id: ids at or below it without a record are forgotten. */
   #horizon: string | undefined;
@@ -270,6 +287,8 @@ export class CoordinatorMachine {
       if (req.branches.length === 0) {
         return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, 'a one-shot commit needs at least one branch'));
       }
+      const full = this.#payloadLimitProblem(req.branches.reduce((n, b) => n + b.payload.length, 0));
+      if (full) return this.#reply(req.requestId, err(ErrorCode.LIMIT_EXCEEDED, full));
       tx = this.#create(req.requestId, req.timeoutMs);
       if (!tx) return;
     } else {
@@ -282,6 +301,15 @@ export class CoordinatorMachine {
         if (tx.branches.size + req.branches.filter((b) => !tx.branches.has(b.participant)).length > this.#config.maxBranches) {
           return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, `too many branches (limit ${this.#config.maxBranches})`, tx.id));
         }
+        let added = 0;
+        for (const b of req.branches) {
+          const existing = tx.branches.get(b.participant);
+          if (!existing) added += b.payload.length;
+          else if (b.payload.length > 0) added += b.payload.length - existing.payload.length;
+        }
+        const full = this.#payloadLimitProblem(added);
+        if (full) return this.#reply(req.requestId, err(ErrorCode.LIMIT_EXCEEDED, full, tx.id));
+        this.#holdPayload(tx, added);
         for (const b of req.branches) {
           const existing = tx.branches.get(b.participant);
           if (!existing) tx.branches.set(b.participant, newBranch(b.participant, b.payload));
@@ -504,8 +532,11 @@ export class CoordinatorMachine {
       error = { code: ErrorCode.LIMIT_EXCEEDED, message: `payload is ${msg.payload.length} bytes (limit ${this.#config.maxPayloadBytes})`, txId: tx.id };
     } else if (!tx.branches.has(from) && tx.branches.size >= this.#config.maxBranches) {
       error = { code: ErrorCode.LIMIT_EXCEEDED, message: `too many branches (limit ${this.#config.maxBranches})`, txId: tx.id };
+    } else if (this.#payloadLimitProblem(msg.payload.length - (tx.branches.get(from)?.payload.length ?? 0))) {
+      error = { code: ErrorCode.LIMIT_EXCEEDED, message: this.#payloadLimitProblem(msg.payload.length) ?? '', txId: tx.id };
     } else {
       const existing = tx.branches.get(from);
+      if (!existing || msg.payload.length > 0) this.#holdPayload(tx, msg.payload.length - (existing?.payload.length ?? 0));
       if (!existing) tx.branches.set(from, { ...newBranch(from, msg.payload), enlisted: true });
       else {
         existing.enlisted = true;
@@ -572,6 +603,9 @@ export class CoordinatorMachine {
   #startPrepare(tx: Tx): void {
     tx.phase = 'preparing';
     for (const branch of tx.branches.values()) this.#sendPrepare(tx, branch, false);
+    if ([...tx.branches.keys()].some((p) => !this.#registered.has(p))) {
+      this.#emit({ type: 'set-timer', key: unregisteredKey(tx.id), at: this.#now + this.#config.unregisteredGraceMs, jitterMs: 0 });
+    }
   }
 
   #startOnePhase(tx: Tx): void {
@@ -713,6 +747,7 @@ export class CoordinatorMachine {
     this.#emit({ type: 'cancel-timer', key: retryKey(tx.id) });
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
     this.#txs.delete(tx.id);
+    this.#holdPayload(tx, -tx.payloadBytes);
     this.#emit({ type: 'ended', txId: tx.id, outcome });
     this.#answerWaiters(tx, true);
   }
@@ -739,6 +774,8 @@ export class CoordinatorMachine {
     }
     branch.attempts++;
     branch.sent = true;
+    // A one-phase transaction in doubt is the participant's to decide: ask, never tell.
+    if (tx.phase === 'in-doubt') return this.#send(branch.participant, { type: 'outcome-query', txId: tx.id });
     this.#send(branch.participant, { type: 'decision', txId: tx.id, outcome: tx.outcome ?? Outcome.ABORTED });
   }
 
@@ -752,6 +789,7 @@ export class CoordinatorMachine {
 
   #onConnected(participant: string): void {
     this.#connected.add(participant);
+    this.#registered.add(participant);
     for (const tx of this.#txs.values()) {
       const branch = tx.branches.get(participant);
       if (!branch) continue;
@@ -768,6 +806,16 @@ export class CoordinatorMachine {
     if (!tx) return;
     if (kind === 'deadline') this.#onDeadline(tx);
     else if (kind === 'retry') this.#onRetry(tx);
+    else if (kind === 'unregistered') this.#onUnregistered(tx);
+  }
+
+  /** The grace for participants that never registered ran out: abort fast, naming them. */
+  #onUnregistered(tx: Tx): void {
+    if (tx.phase !== 'preparing') return;
+    const unknown = [...tx.branches.values()].filter((b) => b.vote === undefined && !this.#registered.has(b.participant));
+    if (unknown.length === 0) return;
+    for (const b of unknown) b.lastError = 'not registered';
+    this.#decideAbort(tx, unknown.map((b) => `participant ${b.participant} is not registered`).join(', '));
   }
 
   #onDeadline(tx: Tx): void {
@@ -815,6 +863,18 @@ export class CoordinatorMachine {
 
   // ---- helpers ------------------------------------------------------------------------------
 
+  /** Why holding `bytes` more payload would pass maxPayloadBytesInMemory, if it would. */
+  #payloadLimitProblem(bytes: number): string | undefined {
+    const limit = this.#config.maxPayloadBytesInMemory;
+    if (bytes <= 0 || this.#payloadBytes + bytes <= limit) return undefined;
+    return `the coordinator holds ${this.#payloadBytes} payload bytes of live transactions; ${bytes} more would pass its limit of ${limit}: retry once transactions finished`;
+  }
+
+  #holdPayload(tx: Tx, bytes: number): void {
+    tx.payloadBytes += bytes;
+    this.#payloadBytes += bytes;
+  }
+
   #newTx(id: string, deadline: number | undefined, phase: Phase): Tx {
     const tx: Tx = {
       id,
@@ -823,6 +883,7 @@ export class CoordinatorMachine {
       branches: new Map(),
       hasOpenRecord: false,
       waiters: [],
+      payloadBytes: 0,
       deliveryAttempts: 0,
       needsAttention: false,
     };

@@ -61,7 +61,7 @@ export type ParticipantInput =
     };
 
 /** Why an input was ignored; the shell counts these. */
-export type ParticipantIgnoredReason = 'duplicate' | 'premature-commit' | 'commit-unknown-tx' | 'conflicting-decision';
+export type ParticipantIgnoredReason = 'duplicate' | 'premature-commit' | 'commit-unknown-tx' | 'conflicting-decision' | 'query-for-two-phase';
 
 /** Effects the shell must carry out, in order. */
 export type ParticipantEffect =

@@ -113,7 +113,8 @@ export class ParticipantMachine {
     switch (input.type) {
       case 'message':
         if (input.message.type === 'prepare') this.#onPrepare(input.message, input);
-        else this.#onDecision(input.message.txId, input.message.outcome, input);
+        else if (input.message.type === 'outcome-query') this.#onOutcomeQuery(input.message.txId, input);
+        else if (input.message.type === 'decision') this.#onDecision(input.message.txId, input.message.outcome, input);
         break;
       case 'enlisted':
         if (!this.#txs.has(input.txId)) {
@@ -193,6 +194,18 @@ export class ParticipantMachine {
     }
   }
 
+  /**
+   * The coordinator lost the vote of a one-phase transaction and asks for the outcome decided
+   * here. Decided: it is answered from the record. Undecided or never seen: this participant
+   * decides ABORTED, exactly as on an abort. A transaction prepared in two phases is not ours to
+   * decide: the query is ignored.
+   */
+  #onOutcomeQuery(txId: string, input: ParticipantInput): void {
+    const tx = this.#txs.get(txId);
+    if (tx && !tx.onePhase && tx.stage === 'prepared') return this.#ignored('query-for-two-phase', 'outcome query', txId);
+    this.#onDecision(txId, Outcome.ABORTED, input);
+  }
+
   #onLookup(txId: string, record: ParticipantRecord | undefined, pending: ParticipantInput): void {
     if (this.#txs.has(txId)) {
       // Another message made it live while the lookup ran: handle this one as a repeat.
@@ -218,7 +231,7 @@ export class ParticipantMachine {
       const tx = this.#newTx(txId, 'preparing', msg.onePhase, msg.payload);
       return this.#startPrepare(tx, msg.payload, msg.deadline, msg.onePhase);
     }
-    if (msg.outcome === Outcome.COMMITTED) {
+    if (msg.type === 'decision' && msg.outcome === Outcome.COMMITTED) {
       // Never apply a commit for a transaction not prepared here.
       return this.#ignored('commit-unknown-tx', 'decision', txId);
     }

@@ -45,6 +45,7 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
     retryInitialMs: 40,
     retryMaxMs: 400,
     attentionAfterAttempts: 10,
+    unregisteredGraceMs: 150,
   },
   participant: { inquiryIntervalMs: 250, hookRetryInitialMs: 10, hookRetryMaxMs: 100 },
   disk: { writeMinMs: 0, writeMaxMs: 1, syncMinMs: 1, syncMaxMs: 3 },

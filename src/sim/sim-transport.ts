@@ -447,7 +447,9 @@ export class SimNet {
     const w = this.#world;
     const at = Math.max(w.now + this.delay(), lane.last);
     lane.last = at;
-    w.at(at, lane.to, w.incarnation(lane.to), () => {
+    // Not tied to the receiver's incarnation: a pump must never be lost while its queue holds a
+    // frame (each delivery checks that its session is still open at both ends).
+    w.at(at, lane.to, undefined, () => {
       if (lane.queue.length === 0) return;
       if (this.isBlocked(lane.from, lane.to)) {
         lane.owed++;
@@ -500,6 +502,7 @@ export function coordinatorMessages(frame: SessionResponse): CoordinatorMessage[
     const outcome = outcomeFromWire(d.outcome);
     if (outcome) out.push({ type: 'decision', txId: d.txId, outcome });
   }
+  for (const q of frame.outcomeQueries) out.push({ type: 'outcome-query', txId: q.txId });
   for (const r of frame.enlistResults) out.push({ type: 'enlist-result', requestId: r.requestId, ...(r.code !== 0 ? { error: { code: 'INTERNAL', message: r.message } } : {}) } as CoordinatorMessage);
   return out;
 }

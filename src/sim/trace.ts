@@ -76,6 +76,8 @@ export function describeCoordinatorMessage(m: CoordinatorMessage): string {
       return `${m.outcome === 'committed' ? 'Commit' : 'Abort'} tx=${m.txId}`;
     case 'enlist-result':
       return `EnlistResult #${m.requestId}${m.error ? ` ${m.error.code}` : ' ok'}`;
+    case 'outcome-query':
+      return `OutcomeQuery tx=${m.txId}`;
   }
 }
 

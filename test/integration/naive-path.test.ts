@@ -12,7 +12,8 @@ describe('naive path (group commit and frame batching off)', () => {
   let cluster: TestCluster;
 
   beforeEach(async () => {
-    cluster = await TestCluster.start({ groupCommit: false, frameBatching: false });
+    // No phase-2 retries within the test: a slow machine would otherwise re-send decisions and count extra frames.
+    cluster = await TestCluster.start({ groupCommit: false, frameBatching: false, protocol: { retryInitialMs: 60_000, retryMaxMs: 60_000 } });
   });
 
   afterEach(async () => {

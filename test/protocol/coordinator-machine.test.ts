@@ -14,6 +14,7 @@ import {
   Cluster,
   CoordinatorHarness,
   decisions,
+  outcomeQueries,
   errorCode,
   ignoredWhy,
   one,
@@ -455,12 +456,13 @@ describe('CoordinatorMachine', () => {
       assert.equal(one(effects, 'decided').reason, reason);
     });
 
-    it('goes in doubt at the deadline after sending, asks with an abort, and resolves from the participant ack', () => {
+    it('goes in doubt at the deadline after sending, asks for its outcome (never tells it one), and resolves from the participant ack', () => {
       const h = coordinator();
       const { txId, requestId } = h.oneShot([branch('a')], { timeoutMs: 1_000 });
       h.persisted('one-phase', txId);
       const atDeadline = h.fire(`deadline/${txId}`, h.now + 1_000);
-      assert.deepEqual(decisions(atDeadline), ['a:aborted']);
+      assert.deepEqual(decisions(atDeadline), [], 'a one-phase participant is asked, never told');
+      assert.deepEqual(outcomeQueries(atDeadline), ['a']);
       assert.ok(atDeadline.some((e) => e.type === 'set-timer' && e.key === `retry/${txId}`));
       assert.deepEqual(only(atDeadline, 'reply'), [], 'the outcome is not known yet');
       assert.deepEqual(only(atDeadline, 'decided'), []);
@@ -472,7 +474,7 @@ describe('CoordinatorMachine', () => {
       assert.equal(errorCode(replyTo(h.abort(txId).effects, h.nextRequestId() - 1)), ErrorCode.WRONG_STATE);
 
       // The retry timer asks again.
-      assert.deepEqual(decisions(h.fire(`retry/${txId}`, h.now + 100)), ['a:aborted']);
+      assert.deepEqual(outcomeQueries(h.fire(`retry/${txId}`, h.now + 100)), ['a']);
 
       // The participant had committed: its ack says so, and that is the outcome.
       const resolved = h.ack('a', txId, C);
@@ -1412,7 +1414,7 @@ describe('CoordinatorMachine', () => {
       assert.deepEqual(decisions(h.inquiry('a', 'tx-3-7')), ['a:committed']);
     });
 
-    it('resolves a ONE_PHASE record by asking its participant with an abort on connect', () => {
+    it('resolves a ONE_PHASE record by asking its participant for its outcome on connect', () => {
       const h = new CoordinatorHarness({ epoch: 4 });
       h.recover([{ kind: CoordinatorRecordKind.ONE_PHASE, txId: 'tx-3-8', participants: ['a'] }]);
       assert.equal(viewOf(h, 'tx-3-8').state, TxState.IN_DOUBT);
@@ -1420,7 +1422,7 @@ describe('CoordinatorMachine', () => {
       const reply = replyTo(get.effects, get.requestId);
       assert.equal(reply.type === 'transaction' ? reply.view.outcome : 'x', undefined, 'no outcome is claimed while in doubt');
 
-      assert.deepEqual(decisions(h.connect('a')), ['a:aborted']);
+      assert.deepEqual(outcomeQueries(h.connect('a')), ['a']);
       const commit = h.commit('tx-3-8', []);
       assert.deepEqual(commit.effects, []);
       const resolved = h.ack('a', 'tx-3-8', C);
@@ -1432,8 +1434,8 @@ describe('CoordinatorMachine', () => {
       const h = new CoordinatorHarness({ epoch: 4 });
       h.recover([{ kind: CoordinatorRecordKind.ONE_PHASE, txId: 'tx-3-8', participants: ['a'] }]);
       h.connect('a');
-      assert.deepEqual(decisions(h.fire('retry/tx-3-8')), ['a:aborted']);
-      assert.deepEqual(decisions(h.fire('retry/tx-3-8')), ['a:aborted']);
+      assert.deepEqual(outcomeQueries(h.fire('retry/tx-3-8')), ['a']);
+      assert.deepEqual(outcomeQueries(h.fire('retry/tx-3-8')), ['a']);
       assert.equal(one(h.ack('a', 'tx-3-8', A), 'ended').outcome, A);
     });
 

@@ -87,6 +87,13 @@ export function prepares(effects: readonly CoordinatorEffect[]): { to: string; m
 }
 
 /** The decisions in `effects` as `participant:outcome` strings, in order. */
+/** The participants asked for their outcome (outcome-query sends), as `participant`. */
+export function outcomeQueries(effects: readonly CoordinatorEffect[]): string[] {
+  return only(effects, 'send')
+    .filter((e) => e.message.type === 'outcome-query')
+    .map((e) => e.to);
+}
+
 export function decisions(effects: readonly CoordinatorEffect[]): string[] {
   const out: string[] = [];
   for (const e of only(effects, 'send')) if (e.message.type === 'decision') out.push(`${e.to}:${e.message.outcome}`);

@@ -203,6 +203,30 @@ describe('ParticipantMachine', () => {
       assert.deepEqual(sent(p.persisted('outcome', TX)), [{ type: 'ack', txId: TX, outcome: A }]);
     });
 
+    it('answers an outcome query for a finished one-phase commit from its record: COMMITTED, never an abort applied', () => {
+      const p = participant();
+      const effects = p.handle({ type: 'message', message: { type: 'outcome-query', txId: TX } });
+      assert.deepEqual(p.answerLookup(effects, record(ParticipantRecordState.COMMITTED, true)), [
+        { type: 'send', message: { type: 'ack', txId: TX, outcome: C } },
+      ]);
+    });
+
+    it('decides ABORTED on an outcome query for a transaction it never saw, durably before it answers', () => {
+      const p = participant();
+      const effects = p.answerLookup(p.handle({ type: 'message', message: { type: 'outcome-query', txId: TX } }), undefined);
+      assert.deepEqual(one(effects, 'persist').record, { txId: TX, state: ParticipantRecordState.ABORTED, onePhase: false });
+      assert.deepEqual(sent(effects), []);
+      assert.deepEqual(sent(p.persisted('outcome', TX)), [{ type: 'ack', txId: TX, outcome: A }]);
+    });
+
+    it('ignores an outcome query for a transaction it holds prepared in two phases (not its to decide)', () => {
+      const p = participant();
+      p.prepareYes(TX);
+      const effects = p.handle({ type: 'message', message: { type: 'outcome-query', txId: TX } });
+      assert.deepEqual(ignoredWhy(effects), ['query-for-two-phase']);
+      assert.deepEqual(p.machine.inDoubt(), [TX]);
+    });
+
     it('answers the resolving abort for a finished one-phase commit from its record', () => {
       const p = participant();
       const effects = p.decide(TX, A);

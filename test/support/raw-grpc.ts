@@ -40,8 +40,9 @@ export class RawTransactions {
   readonly client: TransactionServiceClient;
   readonly #streams: RawCommitStream[] = [];
 
-  constructor(address: string) {
-    this.client = new TransactionServiceClient(address, credentials.createInsecure());
+  /** `ownConnection`: a connection of its own, not shared with other clients of this process. */
+  constructor(address: string, { ownConnection = false }: { ownConnection?: boolean } = {}) {
+    this.client = new TransactionServiceClient(address, credentials.createInsecure(), ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {});
   }
 
   begin(req: Partial<BeginRequest> = {}): Promise<BeginResponse> {

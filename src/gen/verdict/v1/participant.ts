@@ -91,6 +91,8 @@ export interface SessionResponse {
   decisions: Decision[];
   /** Answers to Enlist. */
   enlistResults: EnlistResult[];
+  /** Requests to report an outcome the participant decided itself (one-phase commit). */
+  outcomeQueries: OutcomeQuery[];
 }
 
 /** Welcome accepts a participant's registration. */
@@ -117,6 +119,21 @@ export interface Decision {
   txId: string;
   /** The outcome to apply. */
   outcome: Outcome;
+}
+
+/**
+ * OutcomeQuery asks a participant which outcome it decided for a one-phase transaction (it was the
+ * only branch, so it decided) whose answer the coordinator lost: the coordinator logged the
+ * one-phase intent and restarted before it heard the vote. It is not an outcome to apply. The
+ * participant answers with an Ack carrying its own outcome: COMMITTED if it committed, ABORTED if
+ * it aborted. If it never received the Prepare, or has not decided yet, it decides ABORTED, records
+ * that durably (so that a late Prepare can never commit), and answers ABORTED. A participant that
+ * holds the transaction prepared in two-phase commit ignores the query. The coordinator repeats an
+ * unanswered query (after a reconnect, or on its retry timer).
+ */
+export interface OutcomeQuery {
+  /** The transaction. */
+  txId: string;
 }
 
 /** EnlistResult answers an Enlist. */
@@ -708,7 +725,7 @@ export const Enlist: MessageFns<Enlist> = {
 };
 
 function createBaseSessionResponse(): SessionResponse {
-  return { welcome: undefined, prepares: [], decisions: [], enlistResults: [] };
+  return { welcome: undefined, prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] };
 }
 
 export const SessionResponse: MessageFns<SessionResponse> = {
@@ -724,6 +741,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
     }
     for (const v of message.enlistResults) {
       EnlistResult.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.outcomeQueries) {
+      OutcomeQuery.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -773,6 +793,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.enlistResults.push(EnlistResult.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.outcomeQueries.push(OutcomeQuery.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -797,6 +825,11 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         : globalThis.Array.isArray(object?.enlist_results)
         ? object.enlist_results.map((e: any) => EnlistResult.fromJSON(e))
         : [],
+      outcomeQueries: globalThis.Array.isArray(object?.outcomeQueries)
+        ? object.outcomeQueries.map((e: any) => OutcomeQuery.fromJSON(e))
+        : globalThis.Array.isArray(object?.outcome_queries)
+        ? object.outcome_queries.map((e: any) => OutcomeQuery.fromJSON(e))
+        : [],
     };
   },
 
@@ -814,6 +847,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
     if (message.enlistResults?.length) {
       obj.enlistResults = message.enlistResults.map((e) => EnlistResult.toJSON(e));
     }
+    if (message.outcomeQueries?.length) {
+      obj.outcomeQueries = message.outcomeQueries.map((e) => OutcomeQuery.toJSON(e));
+    }
     return obj;
   },
 
@@ -828,6 +864,7 @@ export const SessionResponse: MessageFns<SessionResponse> = {
     message.prepares = object.prepares?.map((e) => Prepare.fromPartial(e)) || [];
     message.decisions = object.decisions?.map((e) => Decision.fromPartial(e)) || [];
     message.enlistResults = object.enlistResults?.map((e) => EnlistResult.fromPartial(e)) || [];
+    message.outcomeQueries = object.outcomeQueries?.map((e) => OutcomeQuery.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1117,6 +1154,79 @@ export const Decision: MessageFns<Decision> = {
   },
 };
 
+function createBaseOutcomeQuery(): OutcomeQuery {
+  return { txId: "" };
+}
+
+export const OutcomeQuery: MessageFns<OutcomeQuery> = {
+  encode(message: OutcomeQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.txId !== "") {
+      writer.uint32(10).string(message.txId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OutcomeQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOutcomeQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.txId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OutcomeQuery {
+    return {
+      txId: isSet(object.txId)
+        ? globalThis.String(object.txId)
+        : isSet(object.tx_id)
+        ? globalThis.String(object.tx_id)
+        : "",
+    };
+  },
+
+  toJSON(message: OutcomeQuery): unknown {
+    const obj: any = {};
+    if (message.txId !== "") {
+      obj.txId = message.txId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OutcomeQuery>): OutcomeQuery {
+    return OutcomeQuery.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OutcomeQuery>): OutcomeQuery {
+    const message = createBaseOutcomeQuery();
+    message.txId = object.txId ?? "";
+    return message;
+  },
+};
+
 function createBaseEnlistResult(): EnlistResult {
   return { requestId: 0, code: 0, message: "" };
 }
@@ -1226,7 +1336,28 @@ export const EnlistResult: MessageFns<EnlistResult> = {
  * ParticipantService carries the participant agents' sessions. Each participant dials the
  * coordinator and holds one bidirectional stream; prepare, commit and abort requests and their
  * answers are multiplexed over it by tx id. Each frame may carry several messages of each kind,
- * processed in field order.
+ * processed in field order. Frames stay under the peer's message limit (4 MiB by default): a
+ * sender splits what it has queued over as many frames as that takes.
+ *
+ * What ends a session (the coordinator fails the stream with this status, and `verdict-code`):
+ *   - a first frame without `hello`, or `hello` in a later frame: INVALID_ARGUMENT;
+ *   - an invalid participant name: INVALID_ARGUMENT;
+ *   - a name that already has a live session: ALREADY_EXISTS (retry later with backoff);
+ *   - more live sessions than the coordinator's limit: RESOURCE_EXHAUSTED (LIMIT_EXCEEDED);
+ *   - a vote that is not VOTE_YES, VOTE_NO or VOTE_READ_ONLY (VOTE_UNSPECIFIED included), an ack
+ *     whose outcome is not OUTCOME_COMMITTED or OUTCOME_ABORTED, or any malformed tx id:
+ *     INVALID_ARGUMENT;
+ *   - a failure handling the frame: INTERNAL;
+ *   - the coordinator shutting down: UNAVAILABLE.
+ * A participant reconnects after any of them, with backoff.
+ *
+ * What repeats and what may go unanswered. Every message may arrive more than once, and handling
+ * it twice must change nothing. The coordinator re-sends a Prepare that has no vote yet after the
+ * participant reconnects, and re-sends decisions and outcome queries until they are acknowledged.
+ * An Inquiry is answered only once the outcome is decided, and never for an id this coordinator
+ * cannot place: ask again on a timer. Votes, acks and inquiries for unknown or finished
+ * transactions are ignored (an inquiry or YES for a transaction of an earlier epoch without a
+ * decision record is answered ABORTED: presumed abort).
  */
 export type ParticipantServiceService = typeof ParticipantServiceService;
 export const ParticipantServiceService = {

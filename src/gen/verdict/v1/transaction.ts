@@ -1865,8 +1865,18 @@ export const CallError: MessageFns<CallError> = {
 
 /**
  * TransactionService is the initiator's API: begin, commit, abort and inspect global transactions.
- * Every call is unary but CommitStream. A Commit that ends in an abort fails with status ABORTED;
- * the trailing metadata then carries `verdict-tx-id` and `verdict-reason`.
+ * Every call is unary but CommitStream.
+ *
+ * Errors. A failed call's trailing metadata carries:
+ *   - `verdict-code`: Verdict's error code (INVALID_ARGUMENT, TX_NOT_FOUND, TX_ABORTED, WRONG_STATE,
+ *     OUTCOME_UNKNOWN, LIMIT_EXCEEDED, UNAVAILABLE, INTERNAL). Match on it, never on the message.
+ *     Every RESOURCE_EXHAUSTED from Verdict carries it (LIMIT_EXCEEDED); one without it comes from
+ *     gRPC itself (a message over the size limit).
+ *   - `verdict-tx-id`: the transaction, when the error concerns one (only well-formed ids).
+ *   - `verdict-reason-bin`: binary metadata, UTF-8: why a transaction aborted (with TX_ABORTED).
+ * A Commit that ends in an abort fails with status ABORTED and code TX_ABORTED. OUTCOME_UNKNOWN
+ * (status DEADLINE_EXCEEDED) means the call ended before the outcome was known: the transaction
+ * may still commit; ask with GetTransaction. INTERNAL fails that one call; the coordinator serves on.
  */
 export type TransactionServiceService = typeof TransactionServiceService;
 export const TransactionServiceService = {
