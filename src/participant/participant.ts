@@ -533,6 +533,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         batch: this.#staging(ops, false),
         get: (key: string) => this.#read(key, ops, undefined),
         lock: async (key: string, mode: LockMode = LockMode.EXCLUSIVE): Promise<void> => {
+          // A lock key is kept in the PREPARED record: the same limits as a staged key.
+          checkStagedKey(key);
           if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
             throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
           }

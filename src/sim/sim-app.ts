@@ -93,8 +93,10 @@ export function simHooks(name: string, world: AppWorld): ParticipantHooks {
           const read = readKeyOf(txId);
           if (read) await ctx.lock(read, LockMode.SHARED);
         } catch (e) {
+          // Not reported as the hook's vote: unlike a planned NO, a conflict depends on what else
+          // runs, so a hook re-run after a crash (the NO never left: its ABORTED write failed)
+          // may answer YES. The NO the SDK sends is what the checker holds the participant to.
           if (world.tracing) world.trace(`${name}: prepare hook answers NO (lock conflict) tx=${txId}`, [txId]);
-          world.hookVote(txId, Vote.NO);
           throw e;
         }
       }
