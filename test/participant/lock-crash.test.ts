@@ -50,13 +50,13 @@ describe('locks across a participant crash', () => {
     await holder.ready();
     client = new VerdictClient(cluster.address);
     const c = client;
-    const debit = (amount: number, held: boolean): Promise<unknown> =>
+    const debit = (amount: number, held: boolean, waitForCompletion = false): Promise<unknown> =>
       c.transact(
         [
           { participant: bank.name, payload: encodeLeg({ account: '1', delta: -amount }) },
           { participant: 'holder', payload: held ? 'hold' : 'go' },
         ],
-        { timeoutMs: TX_TIMEOUT_MS, callTimeoutMs: TX_TIMEOUT_MS },
+        { timeoutMs: TX_TIMEOUT_MS, callTimeoutMs: TX_TIMEOUT_MS, waitForCompletion },
       );
 
     const first = debit(5, true);
@@ -82,7 +82,9 @@ describe('locks across a participant crash', () => {
     await first;
     await poll('the bank to apply the first debit', 10_000, async () => (await bank.status()).inDoubt === 0 && (bank.finished.size ?? 0) > 0);
 
-    await debit(1, false);
+    // Until the bank acknowledged: the banks are stopped next, and a commit still on its way would
+    // be left in doubt.
+    await debit(1, false, true);
     await cluster.stop();
     const state = (await cluster.readDurableState()).get(bank.name)!;
     assert.equal(state.ledger.balances.get('1'), 94, 'both debits applied once');
