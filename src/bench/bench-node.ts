@@ -38,7 +38,8 @@ const SEMICOLON = 0x3b;
  */
 const LOCKING_HOOKS: ParticipantHooks = {
   prepare: async (txId, payload, { lock }) => {
-    const hot = payload.length > HOT_PREFIX.length && HOT_PREFIX.equals(payload.subarray(0, HOT_PREFIX.length));
+    let hot = payload.length > HOT_PREFIX.length;
+    for (let i = 0; hot && i < HOT_PREFIX.length; i++) hot = payload[i] === HOT_PREFIX[i];
     const end = hot ? payload.indexOf(SEMICOLON) : -1;
     await lock(hot && end > 0 ? Buffer.from(payload.subarray(0, end)).toString('latin1') : `tx/${txId}`, LockMode.EXCLUSIVE);
     return Vote.YES;

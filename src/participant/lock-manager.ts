@@ -84,7 +84,8 @@ const EMPTY: readonly HeldLock[] = [];
 /** The lock table of one participant. */
 export class LockManager {
   readonly #keys = new Map<string, KeyLock>();
-  readonly #byTx = new Map<string, Map<string, LockMode>>();
+  /** Each transaction's locks in the order taken (an array: most hold one or two). */
+  readonly #byTx = new Map<string, HeldLock[]>();
 
   /** How many keys are locked. */
   get lockedKeys(): number {
@@ -136,16 +137,17 @@ export class LockManager {
     const mine = this.#byTx.get(txId);
     if (!mine) return EMPTY;
     this.#byTx.delete(txId);
-    const out: HeldLock[] = [];
-    for (const [key, mode] of mine) {
-      out.push({ key, mode });
+    for (const { key } of mine) {
       const lock = this.#keys.get(key);
       if (!lock) continue;
+      if (lock.owners.length === 1) {
+        if (lock.owners[0] === txId) this.#keys.delete(key);
+        continue;
+      }
       const i = lock.owners.indexOf(txId);
       if (i >= 0) lock.owners.splice(i, 1);
-      if (lock.owners.length === 0) this.#keys.delete(key);
     }
-    return out;
+    return mine;
   }
 
   /**
@@ -168,9 +170,7 @@ export class LockManager {
 
   /** The locks `txId` holds, in the order it took them. */
   locksOf(txId: string): readonly HeldLock[] {
-    const mine = this.#byTx.get(txId);
-    if (!mine) return EMPTY;
-    return [...mine].map(([key, mode]) => ({ key, mode }));
+    return this.#byTx.get(txId) ?? EMPTY;
   }
 
   /** Who holds `key`, or undefined when nobody does. */
@@ -180,8 +180,14 @@ export class LockManager {
   }
 
   #remember(txId: string, key: string, mode: LockMode): void {
-    let mine = this.#byTx.get(txId);
-    if (!mine) this.#byTx.set(txId, (mine = new Map()));
-    mine.set(key, mode);
+    const mine = this.#byTx.get(txId);
+    if (!mine) {
+      this.#byTx.set(txId, [{ key, mode }]);
+      return;
+    }
+    const i = mine.findIndex((l) => l.key === key);
+    // A new array element, never an edit: arrays handed out by locksOf and release stay as they were.
+    if (i < 0) mine.push({ key, mode });
+    else mine[i] = { key, mode };
   }
 }

@@ -62,6 +62,8 @@ export interface ParticipantEvents {
 const VOTES: ReadonlySet<string> = new Set(Object.values(Vote));
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
+/** What `lock` returns when the lock is granted at once. */
+const GRANTED: Promise<void> = Promise.resolve();
 const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
   [Status.INVALID_ARGUMENT]: ErrorCode.INVALID_ARGUMENT,
   [Status.NOT_FOUND]: ErrorCode.TX_NOT_FOUND,
@@ -217,7 +219,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** The locks `txId` holds here, in the order its prepare hook took them. */
   locksOf(txId: string): readonly HeldLock[] {
-    return this.#locks.locksOf(txId);
+    return [...this.#locks.locksOf(txId)];
   }
 
   /** Resolves when the session is connected (now, or at the next connect). */
@@ -532,28 +534,35 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         onePhase,
         batch: this.#staging(ops, false),
         get: (key: string) => this.#read(key, ops, undefined),
-        lock: async (key: string, mode: LockMode = LockMode.EXCLUSIVE): Promise<void> => {
-          // A lock key is kept in the PREPARED record: the same limits as a staged key.
-          checkStagedKey(key);
-          if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
-            throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
+        lock: (key: string, mode: LockMode = LockMode.EXCLUSIVE): Promise<void> => {
+          // The common case, a lock granted at once, allocates no promise of its own.
+          if (running && typeof key === 'string' && key.length > 0 && key.length <= MAX_STAGED_KEY_LENGTH && (mode === LockMode.EXCLUSIVE || mode === LockMode.SHARED)) {
+            if (this.#locks.acquire(txId, key, mode).granted) return GRANTED;
           }
-          for (;;) {
-            if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
-            const r = this.#locks.acquire(txId, key, mode);
-            if (r.granted) return;
-            // Wait only for holders whose outcome is decided and being applied here: they wait on
-            // nothing themselves (commit and abort take no lock), so no cycle can form, and the
-            // wait ends at the prepare deadline whatever happens. Any other holder is a NO now.
-            const holder = r.holders.find((h) => !this.#applying.has(h)) === undefined ? r.holders[0] : undefined;
-            if (holder === undefined || this.#clock.now() >= deadline || closeSignal.aborted) {
-              const error = new LockConflictError(txId, key, mode, r.holders);
-              conflict ??= error;
-              throw error;
-            }
-            await this.#untilReleased(holder, deadline);
-          }
+          return slowLock(key, mode);
         },
+      };
+      const slowLock = async (key: string, mode: LockMode): Promise<void> => {
+        // A lock key is kept in the PREPARED record: the same limits as a staged key.
+        checkStagedKey(key);
+        if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
+          throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
+        }
+        for (;;) {
+          if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
+          const r = this.#locks.acquire(txId, key, mode);
+          if (r.granted) return;
+          // Wait only for holders whose outcome is decided and being applied here: they wait on
+          // nothing themselves (commit and abort take no lock), so no cycle can form, and the
+          // wait ends at the prepare deadline whatever happens. Any other holder is a NO now.
+          const holder = r.holders.find((h) => !this.#applying.has(h)) === undefined ? r.holders[0] : undefined;
+          if (holder === undefined || this.#clock.now() >= deadline || closeSignal.aborted) {
+            const error = new LockConflictError(txId, key, mode, r.holders);
+            conflict ??= error;
+            throw error;
+          }
+          await this.#untilReleased(holder, deadline);
+        }
       };
       const result = await this.#hooks.prepare(txId, payload, ctx);
       ({ vote, reason } = normalizeVote(result));
