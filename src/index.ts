@@ -38,6 +38,14 @@ export type {
   StagedWrites,
 } from './participant/participant-options.js';
 export type { AppStore } from './participant/participant-log.js';
+export {
+  LOCK_CONFLICT_REASON,
+  LockConflictError,
+  LockMode,
+  isLockConflictAbort,
+  type HeldLock,
+  type KeyHolders,
+} from './participant/lock-manager.js';
 export { TxState, type BranchView, type TxView } from './protocol/coordinator-events.js';
 export { Outcome, Vote } from './protocol/types.js';
 export type { ClientSecurityOptions, ClientTlsOptions, Pem, ServerTlsFiles } from './common/tls.js';

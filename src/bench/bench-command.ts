@@ -34,6 +34,7 @@ export interface BenchCommandOptions {
   readonly ceilingDuration?: number;
   readonly baseline?: boolean;
   readonly payloadBytes: number;
+  readonly hotKeys?: number;
   readonly initiator: BenchInitiator;
   readonly json?: string;
   readonly cpuProf?: string;
@@ -59,6 +60,7 @@ export function configureBenchCommand(command: Command): Command {
     .option('--no-ceiling', 'skip the transport-ceiling (echo) runs')
     .option('--baseline', 'also run every configuration on the naive path (no group commit, one frame per message) and show the ratios')
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
+    .option('--hot-keys <n>', 'also run every configuration with every transaction locking one of N keys, next to a key per transaction', parseHotKeys)
     .addOption(
       new Option('--initiator <kind>', 'how the load generator (and the ceiling) sends commits: over one CommitStream, or one unary call each')
         .choices(Object.values(BenchInitiator))
@@ -102,6 +104,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     ...(options.ceilingDuration !== undefined ? { ceilingDurationS: options.ceilingDuration / 1_000 } : {}),
     baseline: options.baseline ?? false,
     payloadBytes: options.payloadBytes,
+    ...(options.hotKeys !== undefined ? { hotKeys: options.hotKeys } : {}),
     initiator: options.initiator,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
     ...(options.interval !== undefined ? { intervalS: options.interval / 1_000 } : {}),
@@ -154,4 +157,10 @@ function durationOption(flags: string, description: string, defaultMs: number, m
 function parseByteCount(value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a number of bytes');
   return Number(value);
+}
+
+function parseHotKeys(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`--hot-keys must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
 }

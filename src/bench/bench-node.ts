@@ -11,6 +11,8 @@ import { Coordinator } from '../coordinator/coordinator.js';
 import { Participant } from '../participant/participant.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
 import { Vote } from '../protocol/types.js';
+import { LockMode } from '../participant/lock-manager.js';
+import { HOT_KEY_PREFIX } from './bench-options.js';
 import { BenchRole, type BenchChildMessage, type BenchLogCounters, type BenchNodeReport, type BenchNodeSpec, type BenchParentMessage } from './bench-ipc.js';
 import { EchoCoordinator, EchoParticipant } from './ceiling.js';
 import { RssMeter } from './rss-meter.js';
@@ -25,9 +27,23 @@ interface BenchNode {
   close(): Promise<void>;
 }
 
-/** The no-op resource manager: every prepare votes YES; commit and abort have nothing to do. */
-const NO_OP_HOOKS: ParticipantHooks = {
-  prepare: () => Vote.YES,
+const HOT_PREFIX = Buffer.from(HOT_KEY_PREFIX);
+const SEMICOLON = 0x3b;
+
+/**
+ * The resource manager with nothing to do but its lock: every prepare locks one key exclusively
+ * (the one a `hot/<n>;` payload names, else a key of its own) and votes YES, or NO on a conflict;
+ * commit and abort have nothing to write. The lock rides the PREPARED record and is released
+ * once the outcome is written, as for any application.
+ */
+const LOCKING_HOOKS: ParticipantHooks = {
+  prepare: async (txId, payload, { lock }) => {
+    let hot = payload.length > HOT_PREFIX.length;
+    for (let i = 0; hot && i < HOT_PREFIX.length; i++) hot = payload[i] === HOT_PREFIX[i];
+    const end = hot ? payload.indexOf(SEMICOLON) : -1;
+    await lock(hot && end > 0 ? Buffer.from(payload.subarray(0, end)).toString('latin1') : `tx/${txId}`, LockMode.EXCLUSIVE);
+    return Vote.YES;
+  },
   commit: () => undefined,
   abort: () => undefined,
 };
@@ -74,7 +90,7 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         name: spec.name,
         coordinator: required(spec.coordinator, 'coordinator'),
         dataDir: required(spec.dataDir, 'dataDir'),
-        hooks: NO_OP_HOOKS,
+        hooks: LOCKING_HOOKS,
         groupCommit: spec.optimized ?? true,
         frameBatching: spec.optimized ?? true,
         logger,

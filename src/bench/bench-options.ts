@@ -45,11 +45,26 @@ export const BenchVariant = {
 } as const;
 export type BenchVariant = (typeof BenchVariant)[keyof typeof BenchVariant];
 
+/**
+ * Which keys the participants lock. Every bench participant locks one key per transaction,
+ * exclusively, in prepare (as a real resource manager would): `uniform` is a key of its own per
+ * transaction (never a conflict: what the lock bookkeeping costs), `hot` one of `hotKeys` keys
+ * (conflicts, voted NO with `lock conflict`).
+ */
+/** How a hot-key payload starts: `hot/<n>;` names the key to lock. */
+export const HOT_KEY_PREFIX = 'hot/';
+
+/** Which keys the participants lock (see above). */
+export const BenchKeys = { UNIFORM: 'uniform', HOT: 'hot' } as const;
+/** Which keys the participants lock. */
+export type BenchKeys = (typeof BenchKeys)[keyof typeof BenchKeys];
+
 /** One measured configuration. */
 export interface BenchConfiguration {
   readonly participants: number;
   readonly inflight: number;
   readonly variant: BenchVariant;
+  readonly keys: BenchKeys;
 }
 
 /** How the load generator sends its commits. */
@@ -80,6 +95,11 @@ export interface BenchOptions {
   /** Payload bytes per branch. Default 64. */
   readonly payloadBytes?: number;
   /**
+   * When set, every configuration also runs with all transactions locking one of this many
+   * keys (`hot`), next to the default of a key per transaction (`uniform`). Default: uniform only.
+   */
+  readonly hotKeys?: number;
+  /**
    * How the load generator (and the ceiling's) sends its commits: over one CommitStream
    * (`VerdictClientOptions.streamCommits`, the default) or as one unary call each.
    */
@@ -107,6 +127,7 @@ export interface ResolvedBenchOptions {
   readonly ceiling: boolean;
   readonly ceilingDurationS: number;
   readonly payloadBytes: number;
+  readonly hotKeys: number | undefined;
   readonly initiator: BenchInitiator;
   readonly cpuProfDir: string | undefined;
   readonly intervalS: number | undefined;
@@ -128,6 +149,10 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     throw new RangeError(`initiator must be one of ${Object.values(BenchInitiator).join(', ')}, got ${String(options.initiator)}`);
   }
   const intervalS = options.intervalS === undefined ? undefined : checkInterval(options.intervalS, durationS);
+  const hotKeys = options.hotKeys;
+  if (hotKeys !== undefined && (!Number.isSafeInteger(hotKeys) || hotKeys < 1 || hotKeys > 1_000_000)) {
+    throw new RangeError(`hotKeys must be an integer from 1 to 1000000, got ${hotKeys}`);
+  }
   return {
     participants,
     inflight,
@@ -137,6 +162,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     ceiling: options.ceiling ?? true,
     ceilingDurationS,
     payloadBytes,
+    hotKeys,
     initiator: options.initiator ?? BenchInitiator.STREAM,
     cpuProfDir: options.cpuProfDir,
     intervalS,
@@ -147,10 +173,11 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
 /** The configurations to run, in order: participants, then in-flight, then variant. */
 export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
   const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
+  const keys: BenchKeys[] = options.hotKeys === undefined ? [BenchKeys.UNIFORM] : [BenchKeys.UNIFORM, BenchKeys.HOT];
   const out: BenchConfiguration[] = [];
   for (const participants of options.participants) {
     for (const inflight of options.inflight) {
-      for (const variant of variants) out.push({ participants, inflight, variant });
+      for (const variant of variants) for (const k of keys) out.push({ participants, inflight, variant, keys: k });
     }
   }
   return out;

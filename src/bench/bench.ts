@@ -11,12 +11,15 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerdictClient } from '../client/client.js';
+import type { BranchInput } from '../client/client-options.js';
 import { BenchChild } from './bench-child.js';
 import { BenchRole, type BenchNodeReport } from './bench-ipc.js';
 import {
   BenchInitiator,
+  BenchKeys,
   BenchVariant,
   benchConfigurations,
+  HOT_KEY_PREFIX,
   CHILD_REQUEST_TIMEOUT_MS,
   CHILD_START_TIMEOUT_MS,
   CHILD_STOP_TIMEOUT_MS,
@@ -53,6 +56,8 @@ export interface BenchResult {
   readonly participants: number;
   readonly inflight: number;
   readonly variant: BenchVariant;
+  /** Which keys the participants locked: `uniform` (one per transaction) or `hot:<n>`. */
+  readonly keys: string;
   /** How the load generator sent its commits (the ceiling's too). */
   readonly initiator: BenchInitiator;
   /** Length of the measured window, in s. */
@@ -159,7 +164,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
       }
       opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
       const m = await measure('verdict', config, opts, join(root, `run-${++run}`));
-      const result = toResult(config, opts.initiator, m, ceilings.get(key));
+      const result = toResult(config, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
       opts.onProgress(
         `${label(config)} ${config.variant}: ${result.committedPerSec.toFixed(0)} tx/s, p50 ${result.p50Ms.toFixed(2)} ms (host load ${result.hostLoad.toFixed(1)})` +
@@ -173,7 +178,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
 }
 
 function label(c: BenchConfiguration): string {
-  return `P=${c.participants} inflight=${c.inflight}`;
+  return `P=${c.participants} inflight=${c.inflight}${c.keys === BenchKeys.HOT ? ' hot keys' : ''}`;
 }
 
 /**
@@ -231,11 +236,18 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
 
     client = new VerdictClient(address, { streamCommits: opts.initiator === BenchInitiator.STREAM });
     const payload = Buffer.alloc(opts.payloadBytes, 0x61);
-    load = new LoadGenerator(
-      client,
-      names.map((participant) => ({ participant, payload })),
-      config.inflight,
-    );
+    const hotKeys = opts.hotKeys ?? 1;
+    let next = 0;
+    // Hot: the payload names the key to lock (`hot/<n>;`, then the filler); uniform: it does not.
+    const branches =
+      config.keys === BenchKeys.HOT
+        ? (): BranchInput[] => {
+            const key = Buffer.from(`${HOT_KEY_PREFIX}${next++ % hotKeys};`);
+            const p = Buffer.concat([key, payload.subarray(Math.min(key.length, payload.length))]);
+            return names.map((participant) => ({ participant, payload: p }));
+          }
+        : names.map((participant) => ({ participant, payload }));
+    load = new LoadGenerator(client, branches, config.inflight);
     load.start();
     if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
     await Promise.all(children.map((c) => c.mark()));
@@ -295,7 +307,7 @@ function totalCpuUs(m: Measurement): number {
   return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0);
 }
 
-function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined): BenchResult {
+function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined, hotKeys: number | undefined): BenchResult {
   const { window } = m;
   const committed = window.committed;
   const sum = (f: (r: BenchNodeReport) => number): number => m.participants.reduce((acc, r) => acc + f(r), 0);
@@ -307,6 +319,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     participants: config.participants,
     inflight: config.inflight,
     variant: config.variant,
+    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : BenchKeys.UNIFORM,
     initiator,
     durationS: window.elapsedMs / 1000,
     committedPerSec,
@@ -341,7 +354,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
 function compareWithBaseline(results: BenchResult[]): BenchResult[] {
   return results.map((r) => {
     if (r.variant !== BenchVariant.OPTIMIZED) return r;
-    const base = results.find((b) => b.variant === BenchVariant.BASELINE && b.participants === r.participants && b.inflight === r.inflight);
+    const base = results.find((b) => b.variant === BenchVariant.BASELINE && b.participants === r.participants && b.inflight === r.inflight && b.keys === r.keys);
     if (!base) return r;
     return {
       ...r,

@@ -63,7 +63,7 @@ function quantilesOf(h: RecordableHistogram): LatencyQuantiles {
 /** Runs `inflight` concurrent workers committing `branches` until stopped. */
 export class LoadGenerator {
   readonly #client: VerdictClient;
-  readonly #branches: readonly BranchInput[];
+  readonly #branches: readonly BranchInput[] | (() => readonly BranchInput[]);
   readonly #inflight: number;
   #running = false;
   #recording = false;
@@ -81,7 +81,8 @@ export class LoadGenerator {
   #intervalStart = 0;
   #intervalFrom = 0;
 
-  constructor(client: VerdictClient, branches: readonly BranchInput[], inflight: number) {
+  /** `branches` is the same for every transaction, or made afresh for each. */
+  constructor(client: VerdictClient, branches: readonly BranchInput[] | (() => readonly BranchInput[]), inflight: number) {
     this.#client = client;
     this.#branches = branches;
     this.#inflight = inflight;
@@ -160,7 +161,8 @@ export class LoadGenerator {
     while (this.#running) {
       const t0 = performance.now();
       try {
-        await this.#client.transact(this.#branches, { callTimeoutMs: LOAD_CALL_TIMEOUT_MS });
+        const branches = typeof this.#branches === 'function' ? this.#branches() : this.#branches;
+        await this.#client.transact(branches, { callTimeoutMs: LOAD_CALL_TIMEOUT_MS });
         if (this.#recording) {
           this.#committed++;
           const us = Math.min(HISTOGRAM_MAX_US, Math.max(1, Math.round((performance.now() - t0) * 1000)));

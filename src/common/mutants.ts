@@ -20,6 +20,7 @@ export const MUTANT_SWITCHES = {
   'forget-commit-early': 'the coordinator deletes the COMMIT record as soon as the decision is made, before every participant acknowledged',
   'participant-unilateral-abort': 'a participant that cannot reach the coordinator aborts its in-doubt transactions on its own',
   'epoch-not-bumped': 'the coordinator restarts with the same epoch, so it hands out transaction ids again',
+  'lock-conflicts-ignored': "the participant's lock manager grants every lock, even one another transaction holds exclusively",
   'frame-over-limit': 'session frames ignore the message size limit: everything queued in one turn leaves as one frame',
 } as const;
 

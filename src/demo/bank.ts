@@ -1,6 +1,9 @@
 // A bank as a Verdict participant: accounts in the participant's own store, a transfer leg per
-// branch. Prepare reserves a debit as a hold (or votes NO on insufficient funds), commit applies
-// the delta, abort releases the hold; every write rides the SDK's batch, so it lands exactly once.
+// branch. The hooks follow the SDK's pattern for shared keys: prepare locks the account
+// exclusively, reads its committed balance under the lock, checks it and stages a hold (or votes
+// NO); commit, with the lock still held, reads the balance again and stages balance + delta;
+// abort drops the hold. Every write rides the SDK's batch, so it lands exactly once, and the lock
+// is released only once that batch is written: the next transaction on the account reads it.
 //
 // Store layout (JSON values): `acct/<id>` → balance, `hold/<txId>` → the prepared leg,
 // `applied/<txId>` → the delta a commit applied (what an auditor checks), `meta/seed` → how the
@@ -8,7 +11,8 @@
 
 import type { AbstractBatchOptions } from 'abstract-level';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { Participant, type AppStore, type HookContext, type ParticipantHooks, type PrepareResult } from '../participant/index.js';
+import { Participant, type AppStore, type ParticipantHooks, type PrepareResult } from '../participant/index.js';
+import { Outcome } from '../protocol/types.js';
 import { DEFAULT_ACCOUNTS, DEFAULT_INITIAL_BALANCE, type BankOptions } from './bank-options.js';
 
 /** Key prefix of account balances. */
@@ -30,13 +34,6 @@ export interface TransferLeg {
 
 /** Lifecycle of a bank. */
 export type BankState = 'starting' | 'running' | 'closed';
-
-/** A commit applied in memory whose outcome record is not durable yet. */
-interface Unsettled {
-  readonly leg: TransferLeg;
-  readonly settled: Promise<void>;
-  readonly settle: () => void;
-}
 
 /** The payload of a transfer leg. */
 export function encodeLeg(leg: TransferLeg): string {
@@ -72,16 +69,10 @@ export function parseLeg(input: Uint8Array | unknown): TransferLeg | string {
  */
 export class Bank {
   readonly #options: BankOptions;
+  /** Committed balances (what the store holds once every written commit is counted). */
   readonly #balances = new Map<string, number>();
-  /** Prepared legs by tx id, debits and credits alike. */
-  readonly #holds = new Map<string, TransferLeg>();
-  /** Sum of the prepared debits per account: what is not available to a new debit. */
-  readonly #held = new Map<string, number>();
-  readonly #unsettled = new Map<string, Unsettled>();
-  /** The tx whose commit an account waits on, if any. */
-  readonly #unsettledByAccount = new Map<string, string>();
-  /** Commits waiting on an account, by the signal that cancels them. */
-  readonly #waiters = new Map<AbortSignal, Set<(reason: unknown) => void>>();
+  /** Balances staged by commit hooks, applied to `#balances` once their outcome is written. */
+  readonly #staged = new Map<string, { readonly account: string; readonly balance: number }>();
   #accountIds: string[] = [];
   readonly #loaded: Promise<void>;
   #markLoaded!: (error?: unknown) => void;
@@ -99,9 +90,10 @@ export class Bank {
   }
 
   /**
-   * Opens the bank: starts its participant, re-reserves the holds of transactions in doubt,
-   * opens the accounts when the store has none (one synced batch), and loads the balances.
-   * Hooks wait until this is done. The session connects in the background (see `ready()`).
+   * Opens the bank: starts its participant (which takes back the locks of transactions in doubt
+   * before it serves anything), opens the accounts when the store has none (one synced batch),
+   * and loads the balances. Hooks wait until this is done. The session connects in the
+   * background (see `ready()`).
    */
   static async start(options: BankOptions): Promise<Bank> {
     const bank = new Bank(options);
@@ -114,12 +106,7 @@ export class Bank {
       ...(options.logger ? { logger: options.logger } : {}),
     });
     bank.#participant = participant;
-    participant.on('finished', (txId) => bank.#onFinished(txId));
-    // Before any I/O: once a decision arrives the transaction is no longer listed as in doubt.
-    for (const { txId, payload } of participant.inDoubt()) {
-      const leg = parseLeg(payload);
-      if (typeof leg !== 'string') bank.#addHold(txId, leg);
-    }
+    participant.on('finished', (txId, outcome) => bank.#onFinished(txId, outcome));
     try {
       await bank.#load(participant.store);
     } catch (e) {
@@ -159,17 +146,14 @@ export class Bank {
     return this.#balances.get(account);
   }
 
-  /**
-   * True when nothing is pending here: no prepared leg, no commit awaiting its outcome record,
-   * nothing in doubt.
-   */
+  /** True when nothing is pending here: no transaction live (preparing, in doubt or applying). */
   get idle(): boolean {
-    return this.#holds.size === 0 && this.#unsettled.size === 0 && (this.#participant?.inDoubt().length ?? 0) === 0;
+    return (this.#participant?.liveCount ?? 0) === 0 && this.#staged.size === 0;
   }
 
-  /** Pending work, for diagnostics: prepared legs and commits not yet durable. */
+  /** Pending work, for diagnostics: live transactions, commits not yet written, in doubt. */
   get pending(): { holds: number; unsettled: number; inDoubt: number } {
-    return { holds: this.#holds.size, unsettled: this.#unsettled.size, inDoubt: this.#participant?.inDoubt().length ?? 0 };
+    return { holds: this.#participant?.liveCount ?? 0, unsettled: this.#staged.size, inDoubt: this.#participant?.inDoubt().length ?? 0 };
   }
 
   /** Resolves when the session to the coordinator is up. */
@@ -189,126 +173,45 @@ export class Bank {
   // ---- hooks --------------------------------------------------------------------------------
 
   readonly #hooks: ParticipantHooks = {
-    prepare: async (txId, payload, { batch }): Promise<PrepareResult> => {
+    prepare: async (txId, payload, { lock, get, batch }): Promise<PrepareResult> => {
       await this.#loaded;
       const leg = parseLeg(payload);
       if (typeof leg === 'string') return { vote: 'no', reason: leg };
-      const balance = this.#balances.get(leg.account);
-      if (balance === undefined) return { vote: 'no', reason: `no account ${leg.account} at ${this.name}` };
-      if (this.#holds.has(txId)) return 'yes';
-      if (leg.delta < 0) {
-        // Only money that no other prepared debit has reserved may be promised.
-        const available = balance - (this.#held.get(leg.account) ?? 0);
-        if (available < -leg.delta) {
-          return { vote: 'no', reason: `insufficient funds: account ${leg.account} has ${available} available, ${-leg.delta} needed` };
-        }
+      if (!this.#balances.has(leg.account)) return { vote: 'no', reason: `no account ${leg.account} at ${this.name}` };
+      // Held until this transaction's outcome is written: no other transaction reads or writes
+      // the account in between, so the balance read here is the one commit will change.
+      await lock(ACCOUNT_PREFIX + leg.account, 'exclusive');
+      const balance = (await get(ACCOUNT_PREFIX + leg.account)) as number;
+      if (balance + leg.delta < 0) {
+        return { vote: 'no', reason: `insufficient funds: account ${leg.account} has ${balance}, ${-leg.delta} needed` };
       }
-      this.#addHold(txId, leg);
       batch.put(HOLD_PREFIX + txId, leg);
       return 'yes';
     },
 
-    commit: async (txId, ctx) => {
+    commit: async (txId, { get, batch }) => {
       await this.#loaded;
-      const leg = await this.#applyInMemory(txId, ctx);
-      // The new balance carries every earlier commit on the account, all of them durable already.
-      ctx.batch.put(ACCOUNT_PREFIX + leg.account, this.#balances.get(leg.account));
-      ctx.batch.del(HOLD_PREFIX + txId);
-      ctx.batch.put(APPLIED_PREFIX + txId, leg.delta);
+      const leg = parseLeg(await get(HOLD_PREFIX + txId));
+      if (typeof leg === 'string') throw new VerdictError(ErrorCode.INTERNAL, `bank ${this.name} has no readable hold for committed ${txId} (${leg})`, { txId });
+      // Under the lock: the stored balance carries every earlier commit on the account.
+      const balance = (await get(ACCOUNT_PREFIX + leg.account)) as number;
+      batch.put(ACCOUNT_PREFIX + leg.account, balance + leg.delta);
+      batch.del(HOLD_PREFIX + txId);
+      batch.put(APPLIED_PREFIX + txId, leg.delta);
+      this.#staged.set(txId, { account: leg.account, balance: balance + leg.delta });
     },
 
     abort: async (txId, { batch }) => {
       await this.#loaded;
-      this.#removeHold(txId);
       batch.del(HOLD_PREFIX + txId);
     },
   };
 
-  /**
-   * Applies the committed leg of `txId` to the in-memory balance, once. A commit on an account
-   * waits until the previous commit on it is durable: otherwise a later write could carry a delta
-   * whose own outcome record never made it, and a restart would apply it a second time.
-   */
-  async #applyInMemory(txId: string, { signal }: HookContext): Promise<TransferLeg> {
-    const again = this.#unsettled.get(txId);
-    // The hook ran before but its writes were dropped (it is being retried): the balance already
-    // holds this delta, so only the writes are staged again.
-    if (again) return again.leg;
-    const leg = this.#holds.get(txId) ?? (await this.#storedHold(txId));
-    for (let other = this.#unsettledByAccount.get(leg.account); other !== undefined; other = this.#unsettledByAccount.get(leg.account)) {
-      const waitFor = this.#unsettled.get(other);
-      if (!waitFor) break;
-      await this.#untilSettled(waitFor.settled, signal);
-    }
-    const balance = this.#balances.get(leg.account);
-    if (balance === undefined) throw new VerdictError(ErrorCode.INTERNAL, `bank ${this.name} has no account ${leg.account} for ${txId}`, { txId });
-    this.#balances.set(leg.account, balance + leg.delta);
-    this.#removeHold(txId);
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    this.#unsettled.set(txId, { leg, settled, settle });
-    this.#unsettledByAccount.set(leg.account, txId);
-    return leg;
-  }
-
-  /** The hold recorded with PREPARED, for a commit that arrives before `start` re-reserved it. */
-  async #storedHold(txId: string): Promise<TransferLeg> {
-    const leg = parseLeg(await this.participant.store.get(HOLD_PREFIX + txId));
-    if (typeof leg === 'string') {
-      throw new VerdictError(ErrorCode.INTERNAL, `bank ${this.name} has no readable hold for committed ${txId} (${leg})`, { txId });
-    }
-    return leg;
-  }
-
-  /**
-   * Waits for `settled`, or rejects when `signal` aborts (the participant is closing). One abort
-   * listener per signal serves every waiter: many commits may wait on the same signal at once.
-   */
-  #untilSettled(settled: Promise<void>, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    let waiters = this.#waiters.get(signal);
-    if (!waiters) {
-      const set = new Set<(reason: unknown) => void>();
-      waiters = set;
-      this.#waiters.set(signal, set);
-      const rejectAll = (): void => {
-        this.#waiters.delete(signal);
-        for (const reject of set) reject(signal.reason);
-      };
-      signal.addEventListener('abort', rejectAll, { once: true });
-    }
-    const set = waiters;
-    return new Promise((resolve, reject) => {
-      set.add(reject);
-      void settled.then(() => {
-        set.delete(reject);
-        resolve();
-      });
-    });
-  }
-
-  #onFinished(txId: string): void {
-    const entry = this.#unsettled.get(txId);
-    if (!entry) return;
-    this.#unsettled.delete(txId);
-    if (this.#unsettledByAccount.get(entry.leg.account) === txId) this.#unsettledByAccount.delete(entry.leg.account);
-    entry.settle();
-  }
-
-  #addHold(txId: string, leg: TransferLeg): void {
-    this.#holds.set(txId, leg);
-    if (leg.delta < 0) this.#held.set(leg.account, (this.#held.get(leg.account) ?? 0) - leg.delta);
-  }
-
-  #removeHold(txId: string): void {
-    const leg = this.#holds.get(txId);
-    if (!leg) return;
-    this.#holds.delete(txId);
-    if (leg.delta < 0) {
-      const left = (this.#held.get(leg.account) ?? 0) + leg.delta;
-      if (left > 0) this.#held.set(leg.account, left);
-      else this.#held.delete(leg.account);
-    }
+  #onFinished(txId: string, outcome: Outcome | undefined): void {
+    const staged = this.#staged.get(txId);
+    if (!staged) return;
+    this.#staged.delete(txId);
+    if (outcome === Outcome.COMMITTED) this.#balances.set(staged.account, staged.balance);
   }
 
   // ---- opening ------------------------------------------------------------------------------

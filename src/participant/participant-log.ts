@@ -11,11 +11,18 @@ import type { Clock } from '../common/clock.js';
 import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogDatabase, type LogSublevel } from '../common/group-commit.js';
 import type { LogStorage } from '../common/level-errors.js';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
-import { ParticipantRecordState, type ParticipantRecord } from '../protocol/participant-events.js';
+import { ParticipantLockMode as WireLockMode, ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
+import { ParticipantRecordState, type ParticipantRecord, type RecordedLock } from '../protocol/participant-events.js';
 
-/** The record format version this build writes and reads. */
+/** The record format version of a record without locks (every record before locks existed). */
 export const PARTICIPANT_RECORD_VERSION = 1;
+/**
+ * The version of a PREPARED record that holds locks. A build that predates locks refuses it
+ * (fail closed) instead of restarting with an in-doubt transaction's keys unlocked; records
+ * without locks keep version 1, so such a build still reads the rest of the log.
+ */
+export const PARTICIPANT_RECORD_VERSION_WITH_LOCKS = 2;
+const READABLE_VERSIONS: ReadonlySet<number> = new Set([PARTICIPANT_RECORD_VERSION, PARTICIPANT_RECORD_VERSION_WITH_LOCKS]);
 
 /** The application's store: a LevelDB sublevel with string keys and JSON values. */
 export type AppStore = AbstractSublevel<LogDatabase, string | Uint8Array, string, unknown>;
@@ -146,10 +153,22 @@ export function decodeParticipantRecord(key: string, value: Uint8Array): Partici
   } catch (e) {
     throw new Error(`record ${key} cannot be decoded`, { cause: e });
   }
-  if (wire.version !== PARTICIPANT_RECORD_VERSION) throw new Error(`record ${key} has unknown version ${wire.version}`);
+  if (!READABLE_VERSIONS.has(wire.version)) throw new Error(`record ${key} has unknown version ${wire.version}`);
   const state = (Object.keys(STATE_TO_WIRE) as ParticipantRecordState[]).find((s) => STATE_TO_WIRE[s] === wire.state);
   if (!state || wire.txId !== key) throw new Error(`record ${key} is inconsistent (state ${wire.state}, tx ${wire.txId})`);
-  return { txId: wire.txId, state, onePhase: wire.onePhase, ...(wire.payload.length > 0 ? { payload: wire.payload } : {}) };
+  const locks: RecordedLock[] = [];
+  for (const l of wire.locks) {
+    const mode = l.mode === WireLockMode.PARTICIPANT_LOCK_MODE_SHARED ? 'shared' : l.mode === WireLockMode.PARTICIPANT_LOCK_MODE_EXCLUSIVE ? 'exclusive' : undefined;
+    if (!mode) throw new Error(`record ${key} holds a lock on ${JSON.stringify(l.key)} with unknown mode ${l.mode}`);
+    locks.push({ key: l.key, mode });
+  }
+  return {
+    txId: wire.txId,
+    state,
+    onePhase: wire.onePhase,
+    ...(wire.payload.length > 0 ? { payload: wire.payload } : {}),
+    ...(locks.length > 0 ? { locks } : {}),
+  };
 }
 
 type BinarySublevel = AbstractSublevel<LogDatabase, string | Uint8Array, string, Uint8Array> & LogSublevel;
@@ -161,12 +180,17 @@ export type StagedOp = { readonly type: 'put'; readonly key: string; readonly va
 
 function encode(record: ParticipantRecord, now: number): Uint8Array {
   const payload = record.payload;
+  const locks = record.locks ?? [];
   return WireRecord.encode({
-    version: PARTICIPANT_RECORD_VERSION,
+    version: locks.length > 0 ? PARTICIPANT_RECORD_VERSION_WITH_LOCKS : PARTICIPANT_RECORD_VERSION,
     txId: record.txId,
     state: STATE_TO_WIRE[record.state],
     onePhase: record.onePhase,
     payload: payload ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : Buffer.alloc(0),
     writtenUnixMs: now,
+    locks: locks.map((l) => ({
+      key: l.key,
+      mode: l.mode === 'shared' ? WireLockMode.PARTICIPANT_LOCK_MODE_SHARED : WireLockMode.PARTICIPANT_LOCK_MODE_EXCLUSIVE,
+    })),
   }).finish();
 }

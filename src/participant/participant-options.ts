@@ -8,6 +8,7 @@ import type { ClientTransport } from '../common/transport.js';
 import type { ParticipantEffect, ParticipantInput } from '../protocol/participant-events.js';
 import type { ParticipantMachineConfig } from '../protocol/participant-machine.js';
 import type { Vote } from '../protocol/types.js';
+import type { LockMode } from './lock-manager.js';
 
 /** First reconnect delay, in ms. */
 export const RECONNECT_INITIAL_MS = 100;
@@ -47,12 +48,30 @@ export interface HookContext {
   readonly deadline: number;
   /** Writes to apply atomically with this step's log record. */
   readonly batch: StagedWrites;
+  /**
+   * Reads `key` as this transaction sees it: its own staged write (`batch`) when it staged one,
+   * else the committed value in the store (undefined when absent). In `commit` and `abort` that
+   * includes what `prepare` staged. Reading a key is safe only under a lock this transaction
+   * took on it in `prepare`: the value then cannot change until the outcome is applied.
+   */
+  get(key: string): Promise<unknown>;
 }
 
 /** Context of the prepare hook. */
 export interface PrepareContext extends HookContext {
   /** True when this participant is the only branch: a YES commits at once (commit runs next). */
   readonly onePhase: boolean;
+  /**
+   * Locks `key` for this transaction (`exclusive` by default) until its outcome is applied:
+   * released once the commit or abort batch is written, kept with the PREPARED record and taken
+   * again at start-up while the transaction is in doubt. When another transaction holds the key
+   * in a conflicting mode, it waits only if every such holder's outcome is already decided here
+   * and being applied (bounded by this prepare's deadline); otherwise it does not wait. Either
+   * way a lock not granted rejects with a LockConflictError (code LOCK_CONFLICT) and the vote is
+   * NO with reason `lock conflict`, whatever the hook returns afterwards. Take the locks before
+   * reading the keys they guard. Callable only while the hook runs.
+   */
+  lock(key: string, mode?: LockMode): Promise<void>;
 }
 
 /** A prepare hook's answer: a vote, or a NO with its reason. */
@@ -62,10 +81,15 @@ export type PrepareResult = Vote | { readonly vote: Vote; readonly reason?: stri
  * The application's hooks. After `prepare` votes YES, exactly one of `commit` or `abort` follows
  * (possibly after a restart). After a NO (or a throw, which is a NO), `abort` follows. After
  * READ_ONLY, neither. `commit` and `abort` are retried until they return without throwing.
+ * Hooks of different transactions run concurrently; `commit` and `abort` run with the locks
+ * `prepare` took still held (see "Writing hooks" in the README).
  */
 export interface ParticipantHooks {
+  /** Takes the locks, checks, stages the prepared state, and votes. A throw is a NO vote. */
   prepare(txId: string, payload: Uint8Array, ctx: PrepareContext): PrepareResult | Promise<PrepareResult>;
+  /** Applies a committed transaction (its locks still held); retried until it returns. */
   commit(txId: string, ctx: HookContext): void | Promise<void>;
+  /** Undoes what prepare staged (its locks still held); retried until it returns. */
   abort(txId: string, ctx: HookContext): void | Promise<void>;
 }
 

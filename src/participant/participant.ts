@@ -22,6 +22,7 @@ import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, 
 import { DEFAULT_PARTICIPANT_MACHINE_CONFIG, ParticipantMachine } from '../protocol/participant-machine.js';
 import { Outcome, Vote } from '../protocol/types.js';
 import { GrpcSessionTransport } from './grpc-session-transport.js';
+import { LOCK_CONFLICT_REASON, LockConflictError, LockManager, LockMode, type HeldLock, type KeyHolders } from './lock-manager.js';
 import { ParticipantLog, type AppStore, type StagedOp } from './participant-log.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -62,6 +63,8 @@ export interface ParticipantEvents {
 const VOTES: ReadonlySet<string> = new Set(Object.values(Vote));
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
+/** What `lock` returns when the lock is granted at once. */
+const GRANTED: Promise<void> = Promise.resolve();
 const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
   [Status.INVALID_ARGUMENT]: ErrorCode.INVALID_ARGUMENT,
   [Status.NOT_FOUND]: ErrorCode.TX_NOT_FOUND,
@@ -101,6 +104,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #closeController = new AbortController();
   readonly #prepareOps = new Map<string, StagedOp[]>();
   readonly #applyOps = new Map<string, StagedOp[]>();
+  /** Locks taken by prepare hooks, held until the transaction is finished here. */
+  readonly #locks = new LockManager();
+  /** Transactions whose outcome is decided here and being applied: their locks go once it is written. */
+  readonly #applying = new Set<string>();
+  /** Who waits for a transaction's locks to go, by tx id. */
+  readonly #releaseWaiters = new Map<string, (() => void)[]>();
   /** Lookups asked for in this turn, read from the log once its effects are carried out. */
   #lookups: Extract<ParticipantEffect, { type: 'lookup' }>[] = [];
   readonly #enlists = new Map<number, { resolve: () => void; reject: (e: VerdictError) => void; timer: Timer; txId: string }>();
@@ -147,6 +156,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     try {
       const prepared = await store.loadPrepared();
       const participant = new Participant(options, store, log, clock);
+      // Before anything is served: an in-doubt transaction's keys stay locked across the restart.
+      for (const r of prepared) participant.#locks.restore(r.txId, r.locks ?? []);
       const effects = participant.#machine.recover(prepared, clock.now());
       participant.#observer?.step?.(undefined, effects);
       participant.#run(effects);
@@ -196,6 +207,21 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    */
   inDoubt(): InDoubtTransaction[] {
     return this.#machine.inDoubtWithPayloads();
+  }
+
+  /**
+   * Who holds a lock on `key` now (undefined: nobody). A reader outside any transaction (an HTTP
+   * endpoint reading `store`) can use it to tell that a value may be about to change: the store
+   * holds committed values only, and a locked key's next value depends on an outcome not yet
+   * applied (or, while in doubt, not yet known).
+   */
+  lockHolders(key: string): KeyHolders | undefined {
+    return this.#locks.holdersOf(key);
+  }
+
+  /** The locks `txId` holds here, in the order its prepare hook took them. */
+  locksOf(txId: string): readonly HeldLock[] {
+    return [...this.#locks.locksOf(txId)];
   }
 
   /** Resolves when the session is connected (now, or at the next connect). */
@@ -427,6 +453,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       case 'run-prepare':
         return void this.#runPrepare(effect.txId, effect.payload, effect.deadline, effect.onePhase);
       case 'run-apply':
+        this.#applying.add(effect.txId);
         return void this.#runApply(effect.txId, effect.outcome);
       case 'persist': {
         const { record, token } = effect;
@@ -438,10 +465,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#prepareOps.delete(record.txId);
         this.#applyOps.delete(record.txId);
         const prepared = record.state === ParticipantRecordState.PREPARED;
+        // The locks go in the same atomic batch as PREPARED: whatever survives a crash, the
+        // record and its locks survive together.
+        const locks = prepared ? this.#locks.locksOf(record.txId) : [];
+        const written = locks.length > 0 ? { ...record, locks } : record;
         const force = effect.force && !(prepared ? mutant('yes-before-prepared-synced') : mutant('ack-before-outcome-synced'));
         const early = prepared && effect.force && mutant('yes-before-prepared-durable');
         if (prepared) failpoint('participant.before-prepared-record');
-        this.#store.write(record, ops, force).then(
+        this.#store.write(written, ops, force).then(
           () => {
             if (prepared) failpoint('participant.after-prepared-record');
             if (!early) this.#dispatch({ type: 'persisted', token });
@@ -460,6 +491,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       case 'cancel-timer':
         return this.#timers.cancel(effect.key);
       case 'finished':
+        // The outcome (and the hook's writes) are written: the next transaction on these keys
+        // reads what this one left.
+        this.#locks.release(effect.txId);
+        this.#applying.delete(effect.txId);
+        this.#wakeWaiters(effect.txId);
         this.emit('finished', effect.txId, effect.outcome);
         return;
       case 'ignored':
@@ -499,6 +535,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const ops: StagedOp[] = [];
     let vote: Vote;
     let reason: string;
+    let running = true;
+    let conflict: LockConflictError | undefined;
     try {
       const ctx = {
         get signal(): AbortSignal {
@@ -507,15 +545,52 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         deadline,
         onePhase,
         batch: this.#staging(ops, false),
+        get: (key: string) => this.#read(key, ops, undefined),
+        lock: (key: string, mode: LockMode = LockMode.EXCLUSIVE): Promise<void> => {
+          // The common case, a lock granted at once, allocates no promise of its own.
+          if (running && typeof key === 'string' && key.length > 0 && key.length <= MAX_STAGED_KEY_LENGTH && (mode === LockMode.EXCLUSIVE || mode === LockMode.SHARED)) {
+            if (this.#locks.acquire(txId, key, mode).granted) return GRANTED;
+          }
+          return slowLock(key, mode);
+        },
+      };
+      const slowLock = async (key: string, mode: LockMode): Promise<void> => {
+        // A lock key is kept in the PREPARED record: the same limits as a staged key.
+        checkStagedKey(key);
+        if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
+          throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
+        }
+        for (;;) {
+          if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
+          const r = this.#locks.acquire(txId, key, mode);
+          if (r.granted) return;
+          // Wait only for holders whose outcome is decided and being applied here: they wait on
+          // nothing themselves (commit and abort take no lock), so no cycle can form, and the
+          // wait ends at the prepare deadline whatever happens. Any other holder is a NO now.
+          const holder = r.holders.find((h) => !this.#applying.has(h)) === undefined ? r.holders[0] : undefined;
+          if (holder === undefined || this.#clock.now() >= deadline || closeSignal.aborted) {
+            const error = new LockConflictError(txId, key, mode, r.holders);
+            conflict ??= error;
+            throw error;
+          }
+          await this.#untilReleased(holder, deadline);
+        }
       };
       const result = await this.#hooks.prepare(txId, payload, ctx);
       ({ vote, reason } = normalizeVote(result));
     } catch (e) {
       vote = Vote.NO;
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
-      this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
+      if (!(e instanceof LockConflictError)) this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
     } finally {
+      running = false;
       if (timer) this.#clock.clearTimer(timer);
+    }
+    if (conflict) {
+      // A conflict is a NO even when the hook caught it: the lock it wanted is not held.
+      vote = Vote.NO;
+      reason = LOCK_CONFLICT_REASON;
+      this.#log.debug({ txId, key: conflict.key, holders: conflict.holders }, 'lock conflict; voting NO');
     }
     if (vote === Vote.YES) this.#prepareOps.set(txId, ops);
     this.#dispatch({ type: 'prepare-done', txId, vote, reason });
@@ -524,7 +599,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #runApply(txId: string, outcome: Outcome): Promise<void> {
     const ops: StagedOp[] = [];
     try {
-      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, true) };
+      const ctx = {
+        signal: this.#closeController.signal,
+        deadline: Infinity,
+        batch: this.#staging(ops, true),
+        get: (key: string) => this.#read(key, ops, this.#prepareOps.get(txId)),
+      };
       failpoint('participant.before-apply-hook');
       if (outcome === Outcome.COMMITTED) await this.#hooks.commit(txId, ctx);
       else await this.#hooks.abort(txId, ctx);
@@ -536,6 +616,45 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     }
     this.#applyOps.set(txId, ops);
     this.#dispatch({ type: 'apply-done', txId });
+  }
+
+  /** Resolves once `txId` released its locks, at `deadline`, or when the participant closes. */
+  #untilReleased(txId: string, deadline: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimer(done, Math.max(0, deadline - this.#clock.now()));
+      const closeSignal = this.#closeController.signal;
+      closeSignal.addEventListener('abort', done, { once: true });
+      let waiters = this.#releaseWaiters.get(txId);
+      if (!waiters) this.#releaseWaiters.set(txId, (waiters = []));
+      waiters.push(done);
+      const clock = this.#clock;
+      function done(): void {
+        clock.clearTimer(timer);
+        closeSignal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
+
+  #wakeWaiters(txId: string): void {
+    const waiters = this.#releaseWaiters.get(txId);
+    if (!waiters) return;
+    this.#releaseWaiters.delete(txId);
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * A hook's read of `key`: its own staged writes first (newest wins), then what its prepare
+   * staged and is not written yet (a one-phase commit), then the store's committed value.
+   */
+  async #read(key: string, ops: readonly StagedOp[], prepared: readonly StagedOp[] | undefined): Promise<unknown> {
+    for (const staged of [ops, prepared ?? []]) {
+      for (let i = staged.length - 1; i >= 0; i--) {
+        const op = staged[i]!;
+        if (op.key === key) return op.type === 'put' ? op.value : undefined;
+      }
+    }
+    return this.#store.app.get(key);
   }
 
   /** What a hook stages into (`apply`: a commit or abort hook). */
@@ -570,7 +689,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (record?.state !== ParticipantRecordState.COMMITTED) return;
     const ops: StagedOp[] = [];
     void (async () => {
-      await this.#hooks.commit(txId, { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, false) });
+      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, false), get: (key: string) => this.#read(key, ops, undefined) };
+      await this.#hooks.commit(txId, ctx);
       const batch = this.#store.app.batch();
       for (const op of ops) {
         if (op.type === 'put') batch.put(op.key, op.value);

@@ -51,7 +51,7 @@ export type PostgresPrepare = (
   sql: PostgresTransaction,
   txId: string,
   payload: Uint8Array,
-  ctx: Omit<PrepareContext, 'batch'>,
+  ctx: Omit<PrepareContext, 'batch' | 'get' | 'lock'>,
 ) => void | PrepareResult | Promise<void | PrepareResult>;
 
 /** Options of `PostgresParticipant.start`. */

@@ -21,6 +21,14 @@ export interface ParticipantRecord {
   readonly onePhase: boolean;
   /** The branch payload, kept with PREPARED records. */
   readonly payload?: Uint8Array;
+  /** The locks held while prepared, kept with PREPARED records (the machine never reads them). */
+  readonly locks?: readonly RecordedLock[];
+}
+
+/** A lock a prepared transaction holds on an application key, as its PREPARED record keeps it. */
+export interface RecordedLock {
+  readonly key: string;
+  readonly mode: 'shared' | 'exclusive';
 }
 
 /** Identifies a persist effect so the shell can report its completion. */

@@ -39,6 +39,8 @@ export const ErrorCode = {
   UNAVAILABLE: 'UNAVAILABLE',
   /** A participant with this name already holds a live session. */
   ALREADY_CONNECTED: 'ALREADY_CONNECTED',
+  /** A participant's lock on a key is held by another transaction (no-wait: the prepare votes NO). */
+  LOCK_CONFLICT: 'LOCK_CONFLICT',
   /** A data directory is held by another process. */
   DATA_DIR_LOCKED: 'DATA_DIR_LOCKED',
   /** A log could not be read: the process refuses to start rather than guess. */

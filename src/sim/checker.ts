@@ -18,7 +18,7 @@ import { decodeParticipantRecord, SUBLEVELS } from '../participant/participant-l
 import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, type ParticipantRecord } from '../protocol/participant-events.js';
 import { ErrorCode, Outcome, Vote } from '../protocol/types.js';
 import { twoPhaseStep, type RmState, type TwoPhaseState } from './abstract-models.js';
-import { EFFECT_KEY, HOLD_KEY } from './sim-app.js';
+import { COUNTER_KEY, EFFECT_KEY, HOLD_KEY, sharedKeyOf } from './sim-app.js';
 import type { DiskOp, SimDisk } from './sim-disk.js';
 
 /** Where a participant's log keeps what (keys as the disk stores them, sublevel prefixes included). */
@@ -26,6 +26,7 @@ const LOG = `!${SUBLEVELS.log}!`;
 const PREPARED = `!${SUBLEVELS.prepared}!`;
 const HOLD = `!${SUBLEVELS.app}!${HOLD_KEY}`;
 const EFFECT = `!${SUBLEVELS.app}!${EFFECT_KEY}`;
+const COUNTER = `!${SUBLEVELS.app}!${COUNTER_KEY}`;
 
 const decoder = new TextDecoder();
 
@@ -76,6 +77,7 @@ export const PROPERTIES = {
   P17: 'Bounded frames: no session frame exceeds the message limit',
   P18: 'Model conformance: every observed transition of a 2PC tx is a TwoPhase action',
   P20: 'A failed write is not a decision: after a forced write fails, no decision, vote, ack or answer other than OUTCOME_UNKNOWN follows from it',
+  P21: "Isolation of hooks: no two PREPARED records on a participant's disk lock one key with one of them exclusive; a shared key's counter counts every commit that locked it (no lost update)",
   CRASH: 'The simulated processes never throw',
 } as const;
 /** A property id. */
@@ -137,7 +139,7 @@ function describeOutcome(reply: CoordinatorReply): string {
 export class Checker {
   readonly violations: Violation[] = [];
   /** How many times each property was checked (a property never checked proves nothing). */
-  readonly exercised: Record<PropertyId, number> = { P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0, P10: 0, P11: 0, P12: 0, P13: 0, P15: 0, P17: 0, P18: 0, P20: 0, CRASH: 0 };
+  readonly exercised: Record<PropertyId, number> = { P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0, P10: 0, P11: 0, P12: 0, P13: 0, P15: 0, P17: 0, P18: 0, P20: 0, P21: 0, CRASH: 0 };
   readonly #world: CheckerWorld;
   readonly #txs = new Map<string, Ghost>();
   readonly #dirty = new Set<string>();
@@ -544,6 +546,7 @@ export class Checker {
     for (const op of ops) {
       if (op.type === 'put' && op.key.startsWith(PREPARED)) {
         this.#tx(op.key.slice(PREPARED.length)).preparedWritten.add(participant);
+        this.#checkLocks(participant, disk);
       } else if (op.type === 'put' && op.key.startsWith(LOG)) {
         const r = decodeParticipantRecord(op.key.slice(LOG.length), op.value);
         if (r.state === ParticipantRecordState.PREPARED) continue;
@@ -568,6 +571,22 @@ export class Checker {
         if (n > 1) this.fail('P8', `${participant} applied the business effect of ${txId} ${n} times`, txId);
         const g = this.#tx(txId);
         if (g.decision === Outcome.ABORTED) this.fail('P8', `${participant} applied the business effect of the aborted ${txId}`, txId);
+      }
+    }
+  }
+
+  /** P21: the PREPARED records on `disk` never hold conflicting locks on one key. */
+  #checkLocks(participant: string, disk: SimDisk): void {
+    this.exercised.P21++;
+    const byKey = new Map<string, { txId: string; mode: string }>();
+    for (const [key, value] of disk.scan(PREPARED)) {
+      const r = decodeParticipantRecord(key.slice(PREPARED.length), value);
+      for (const lock of r.locks ?? []) {
+        const other = byKey.get(lock.key);
+        if (other && (other.mode === 'exclusive' || lock.mode === 'exclusive')) {
+          this.fail('P21', `${participant} holds ${other.txId} and ${r.txId} PREPARED with locks on ${lock.key} (${other.mode}, ${lock.mode})`, r.txId);
+        }
+        if (!other || lock.mode === 'exclusive') byKey.set(lock.key, { txId: r.txId, mode: lock.mode });
       }
     }
   }
@@ -692,7 +711,23 @@ export class Checker {
       }
     }
     for (const p of w.participantNames) {
-      for (const [key] of w.disk(p).scan(PREPARED)) this.fail('P10', `${p} still has ${key} after faults stopped`, key.slice(PREPARED.length));
+      const disk = w.disk(p);
+      for (const [key] of disk.scan(PREPARED)) this.fail('P10', `${p} still has ${key} after faults stopped`, key.slice(PREPARED.length));
+      // P21: each shared key's counter is the number of business effects of the transactions that
+      // locked it; a commit that read the counter while another was applying loses one.
+      this.exercised.P21++;
+      const effects = new Map<string, number>();
+      for (const [key, value] of disk.scan(EFFECT)) {
+        const shared = sharedKeyOf(key.slice(EFFECT.length));
+        effects.set(shared, (effects.get(shared) ?? 0) + Number(JSON.parse(decoder.decode(value))));
+      }
+      const counters = new Map<string, number>();
+      for (const [key, value] of disk.scan(COUNTER)) counters.set(key.slice(COUNTER.length), Number(JSON.parse(decoder.decode(value))));
+      for (const shared of new Set([...effects.keys(), ...counters.keys()])) {
+        const expected = effects.get(shared) ?? 0;
+        const got = counters.get(shared) ?? 0;
+        if (got !== expected) this.fail('P21', `${p}'s counter of ${shared} is ${got}, but ${expected} committed transactions locked it (a lost update)`);
+      }
     }
   }
 }

@@ -36,6 +36,7 @@ const CATCH: Record<MutantName, { readonly expected: readonly PropertyId[]; read
   'participant-unilateral-abort': { expected: ['P6'], profile: 'partition' },
   'epoch-not-bumped': { expected: ['P4'], profile: 'crash' },
   'frame-over-limit': { expected: ['P17'], profile: 'network' },
+  'lock-conflicts-ignored': { expected: ['P21'], profile: 'calm' },
 };
 
 /** Every mutant, in the order `--list-mutants` prints them. */

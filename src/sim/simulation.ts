@@ -349,11 +349,7 @@ export class Simulation {
         this.#traceLine(`coordinator: started, epoch ${coordinator.epoch}`, [], true);
       }, failStop);
     } else {
-      let participant: Participant | undefined;
-      const hooks = simHooks(name, this.#appWorld(name, clock), () => {
-        if (!participant) throw new Error('the store is read before the participant started');
-        return participant.store;
-      });
+      const hooks = simHooks(name, this.#appWorld(name, clock));
       Participant.start({
         name,
         coordinator: 'sim:coordinator',
@@ -367,7 +363,6 @@ export class Simulation {
         protocol: c.participant,
         maxFrameBytes: c.maxMessageBytes,
       }).then((p) => {
-        participant = p;
         if (!alive()) return;
         slot.participant = p;
         p.on('error', failStop);

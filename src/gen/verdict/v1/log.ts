@@ -62,6 +62,49 @@ export function coordinatorRecordKindToJSON(object: CoordinatorRecordKind): stri
   }
 }
 
+/** ParticipantLockMode is how a prepared transaction holds a key. */
+export enum ParticipantLockMode {
+  /** PARTICIPANT_LOCK_MODE_UNSPECIFIED - Not set: an unreadable lock. */
+  PARTICIPANT_LOCK_MODE_UNSPECIFIED = 0,
+  /** PARTICIPANT_LOCK_MODE_SHARED - Held with other readers. */
+  PARTICIPANT_LOCK_MODE_SHARED = 1,
+  /** PARTICIPANT_LOCK_MODE_EXCLUSIVE - Held alone. */
+  PARTICIPANT_LOCK_MODE_EXCLUSIVE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function participantLockModeFromJSON(object: any): ParticipantLockMode {
+  switch (object) {
+    case 0:
+    case "PARTICIPANT_LOCK_MODE_UNSPECIFIED":
+      return ParticipantLockMode.PARTICIPANT_LOCK_MODE_UNSPECIFIED;
+    case 1:
+    case "PARTICIPANT_LOCK_MODE_SHARED":
+      return ParticipantLockMode.PARTICIPANT_LOCK_MODE_SHARED;
+    case 2:
+    case "PARTICIPANT_LOCK_MODE_EXCLUSIVE":
+      return ParticipantLockMode.PARTICIPANT_LOCK_MODE_EXCLUSIVE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ParticipantLockMode.UNRECOGNIZED;
+  }
+}
+
+export function participantLockModeToJSON(object: ParticipantLockMode): string {
+  switch (object) {
+    case ParticipantLockMode.PARTICIPANT_LOCK_MODE_UNSPECIFIED:
+      return "PARTICIPANT_LOCK_MODE_UNSPECIFIED";
+    case ParticipantLockMode.PARTICIPANT_LOCK_MODE_SHARED:
+      return "PARTICIPANT_LOCK_MODE_SHARED";
+    case ParticipantLockMode.PARTICIPANT_LOCK_MODE_EXCLUSIVE:
+      return "PARTICIPANT_LOCK_MODE_EXCLUSIVE";
+    case ParticipantLockMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ParticipantRecordState is a participant's durable knowledge of a transaction. */
 export enum ParticipantRecordState {
   /** PARTICIPANT_RECORD_STATE_UNSPECIFIED - Not set: an unreadable record. */
@@ -152,6 +195,19 @@ export interface ParticipantRecord {
   payload: Buffer;
   /** When the record was written (Unix milliseconds); informational only. */
   writtenUnixMs: number;
+  /**
+   * The locks the transaction holds while prepared, re-taken at start-up (PREPARED records only).
+   * Absent in logs written before locks existed: such a record restores no lock.
+   */
+  locks: ParticipantLock[];
+}
+
+/** ParticipantLock is one lock a prepared transaction holds on a key of the application store. */
+export interface ParticipantLock {
+  /** The application key. */
+  key: string;
+  /** Shared or exclusive. */
+  mode: ParticipantLockMode;
 }
 
 function createBaseCoordinatorRecord(): CoordinatorRecord {
@@ -346,7 +402,7 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
 };
 
 function createBaseParticipantRecord(): ParticipantRecord {
-  return { version: 0, txId: "", state: 0, onePhase: false, payload: Buffer.alloc(0), writtenUnixMs: 0 };
+  return { version: 0, txId: "", state: 0, onePhase: false, payload: Buffer.alloc(0), writtenUnixMs: 0, locks: [] };
 }
 
 export const ParticipantRecord: MessageFns<ParticipantRecord> = {
@@ -368,6 +424,9 @@ export const ParticipantRecord: MessageFns<ParticipantRecord> = {
     }
     if (message.writtenUnixMs !== 0) {
       writer.uint32(48).int64(message.writtenUnixMs);
+    }
+    for (const v of message.locks) {
+      ParticipantLock.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -433,6 +492,14 @@ export const ParticipantRecord: MessageFns<ParticipantRecord> = {
             message.writtenUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.locks.push(ParticipantLock.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -465,6 +532,9 @@ export const ParticipantRecord: MessageFns<ParticipantRecord> = {
         : isSet(object.written_unix_ms)
         ? globalThis.Number(object.written_unix_ms)
         : 0,
+      locks: globalThis.Array.isArray(object?.locks)
+        ? object.locks.map((e: any) => ParticipantLock.fromJSON(e))
+        : [],
     };
   },
 
@@ -488,6 +558,9 @@ export const ParticipantRecord: MessageFns<ParticipantRecord> = {
     if (message.writtenUnixMs !== 0) {
       obj.writtenUnixMs = Math.round(message.writtenUnixMs);
     }
+    if (message.locks?.length) {
+      obj.locks = message.locks.map((e) => ParticipantLock.toJSON(e));
+    }
     return obj;
   },
 
@@ -502,6 +575,92 @@ export const ParticipantRecord: MessageFns<ParticipantRecord> = {
     message.onePhase = object.onePhase ?? false;
     message.payload = object.payload ?? Buffer.alloc(0);
     message.writtenUnixMs = object.writtenUnixMs ?? 0;
+    message.locks = object.locks?.map((e) => ParticipantLock.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseParticipantLock(): ParticipantLock {
+  return { key: "", mode: 0 };
+}
+
+export const ParticipantLock: MessageFns<ParticipantLock> = {
+  encode(message: ParticipantLock, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(16).int32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ParticipantLock {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseParticipantLock();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ParticipantLock {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      mode: isSet(object.mode) ? participantLockModeFromJSON(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: ParticipantLock): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.mode !== 0) {
+      obj.mode = participantLockModeToJSON(message.mode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ParticipantLock>): ParticipantLock {
+    return ParticipantLock.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ParticipantLock>): ParticipantLock {
+    const message = createBaseParticipantLock();
+    message.key = object.key ?? "";
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
