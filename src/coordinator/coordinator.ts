@@ -288,7 +288,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         pending.kind === 'commit'
           ? { code: ErrorCode.OUTCOME_UNKNOWN, message: 'the coordinator shut down before answering; the outcome may be decided: ask with GetTransaction' }
           : { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' };
-      pending.answer({ type: 'error', error });
+      this.#answer(pending, { type: 'error', error });
     }
     // After the answers above: each stream writes them, then ends.
     this.#commitStreams.closeAll();
@@ -418,7 +418,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         const pending = this.#pending.get(effect.requestId);
         if (pending) {
           this.#pending.delete(effect.requestId);
-          pending.answer(effect.reply);
+          this.#answer(pending, effect.reply);
         }
         return;
       }
@@ -490,16 +490,34 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /** Starts a log write, passing the failpoints that mark it; a failpoint error fails the write. */
-  async #write(ops: readonly CoordinatorLogOp[], force: boolean, token: PersistToken | undefined): Promise<void> {
-    if (token?.kind === 'commit') {
-      failpoint('coordinator.after-votes');
-      failpoint('coordinator.before-commit-record');
-    } else if (ops.some((op) => op.op === 'put' && op.record.kind === 'end')) {
-      failpoint('coordinator.before-end-record');
+  #write(ops: readonly CoordinatorLogOp[], force: boolean, token: PersistToken | undefined): Promise<void> {
+    try {
+      if (token?.kind === 'commit') {
+        failpoint('coordinator.after-votes');
+        failpoint('coordinator.before-commit-record');
+      } else if (ops.some((op) => op.op === 'put' && op.record.kind === 'end')) {
+        failpoint('coordinator.before-end-record');
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
-    await this.#decisionLog.write(ops, force);
+    const written = this.#decisionLog.write(ops, force);
     // The record is in the log; an error here is LevelDB failing a write that landed all the same.
-    if (token?.kind === 'commit') failpoint('coordinator.commit-record-write-fails');
+    return token?.kind === 'commit' ? written.then(commitWritten) : written;
+  }
+
+  /** Answers a request. Answering never stops the coordinator: a failure to answer fails that call alone (INTERNAL). */
+  #answer(pending: Pending, reply: CoordinatorReply): void {
+    try {
+      pending.answer(reply);
+    } catch (e) {
+      this.#log.error({ err: e, kind: pending.kind }, 'answering a call failed; it gets INTERNAL');
+      try {
+        pending.answer({ type: 'error', error: { code: ErrorCode.INTERNAL, message: `internal error while answering the ${pending.kind} call` } });
+      } catch {
+        // The call is gone as well: nothing more to tell it.
+      }
+    }
   }
 
   /**
@@ -508,24 +526,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   #request(kind: InitiatorRequest['type'], answer: (reply: CoordinatorReply) => void): { requestId: number; cancel: () => void } {
     const requestId = ++this.#nextRequestId;
-    const original = answer;
-    // Answering must never stop the coordinator: a failure to answer fails that call alone.
-    answer = (reply) => {
-      try {
-        original(reply);
-      } catch (e) {
-        this.#log.error({ err: e, kind }, 'answering a call failed; it gets INTERNAL');
-        try {
-          original({ type: 'error', error: { code: ErrorCode.INTERNAL, message: `internal error while answering the ${kind} call` } });
-        } catch {
-          // The call is gone as well: nothing more to tell it.
-        }
-      }
-    };
     const timer = this.#clock.setTimer(() => {
-      if (this.#pending.delete(requestId)) {
-        answer({ type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${this.#maxCallMs} ms; ask again with GetTransaction` } });
-      }
+      const pending = this.#pending.get(requestId);
+      if (!pending) return;
+      this.#pending.delete(requestId);
+      this.#answer(pending, { type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${this.#maxCallMs} ms; ask again with GetTransaction` } });
     }, this.#maxCallMs);
     this.#pending.set(requestId, {
       kind,
@@ -700,6 +705,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
     });
   });
+}
+
+/** After a COMMIT record's write returned: the failpoint that fails it after it landed. */
+function commitWritten(): void {
+  failpoint('coordinator.commit-record-write-fails');
 }
 
 function fail(callback: UnaryCallback<never>, reply: CoordinatorReply): void {

@@ -615,8 +615,10 @@ export class CoordinatorMachine {
   #startPrepare(tx: Tx): void {
     tx.phase = 'preparing';
     for (const branch of tx.branches.values()) this.#sendPrepare(tx, branch, false);
-    if ([...tx.branches.keys()].some((p) => !this.#registered.has(p))) {
+    for (const p of tx.branches.keys()) {
+      if (this.#registered.has(p)) continue;
       this.#emit({ type: 'set-timer', key: unregisteredKey(tx.id), at: this.#now + this.#config.unregisteredGraceMs, jitterMs: 0 });
+      break;
     }
   }
 
