@@ -633,13 +633,21 @@ export class Checker {
       if (r?.state === ParticipantRecordState.PREPARED) g.preparedWritten.add(node);
       else g.preparedWritten.delete(node);
       if (g.abortBeforePrepare.has(node) && r?.state !== ParticipantRecordState.ABORTED) g.abortBeforePrepare.delete(node);
+      const outcome = r && r.state !== ParticipantRecordState.PREPARED ? (r.state as Outcome) : undefined;
+      if (outcome) g.recordOutcome.set(node, outcome);
+      else g.recordOutcome.delete(node);
+      if (!outcome && g.decisionSource === `${node}'s log` && !g.votes.has(node)) {
+        // The only sighting of a decision was this participant's own record, which the power loss
+        // took before anyone heard of it (no vote left): it never happened. A NO that did leave
+        // stays covered by P3 (a NO voter never gets Commit).
+        delete g.decision;
+        delete g.decisionSource;
+        delete g.decidedAt;
+      }
       if (!g.rm.has(node)) continue;
       const state: RmState = !r ? (g.msgPrepared.has(node) ? 'prepared' : 'working') : r.state === ParticipantRecordState.PREPARED ? 'prepared' : r.state;
       g.rm.set(node, state);
       this.#dirty.add(g.id);
-      const outcome = r && r.state !== ParticipantRecordState.PREPARED ? (r.state as Outcome) : undefined;
-      if (outcome) g.recordOutcome.set(node, outcome);
-      else g.recordOutcome.delete(node);
     }
   }
 
