@@ -484,7 +484,11 @@ export class Simulation {
     slot.up = false;
     slot.inc++;
     slot.paused = false;
+    // Events of the dead process die with it; arrivals on the network (no incarnation) do not:
+    // a frame's delivery held while the node was paused must still run (it checks its session).
+    const arrivals = slot.deferred.filter((e) => e.inc === undefined);
     slot.deferred = [];
+    for (const e of arrivals) this.#clock.schedule(this.#clock.now, e);
     slot.coordinator = undefined;
     slot.participant = undefined;
     slot.store = undefined;
