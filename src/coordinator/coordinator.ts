@@ -475,8 +475,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         if (peer !== undefined) {
           this.#beganBy.delete(effect.txId);
           const client = this.#clients.get(peer);
-          client?.live.delete(effect.txId);
-          if (client && client.pending === 0 && client.live.size === 0) this.#clients.delete(peer);
+          if (client) {
+            client.live.delete(effect.txId);
+            this.#forgetIfIdle(peer, client);
+          }
         }
         this.#counters.ended++;
         this.emit('ended', effect.txId, effect.outcome);
@@ -504,6 +506,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const written = this.#decisionLog.write(ops, force);
     // The record is in the log; an error here is LevelDB failing a write that landed all the same.
     return token?.kind === 'commit' ? written.then(commitWritten) : written;
+  }
+
+  /** Drops the bookkeeping of a client connection that holds nothing any more. */
+  #forgetIfIdle(peer: string, client: { readonly pending: number; readonly live: ReadonlySet<string> }): void {
+    if (client.pending === 0 && client.live.size === 0) this.#clients.delete(peer);
   }
 
   /** Answers a request. Answering never stops the coordinator: a failure to answer fails that call alone (INTERNAL). */
@@ -570,7 +577,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const settle = (): void => {
       settled = true;
       client.pending--;
-      if (client.pending === 0 && client.live.size === 0) this.#clients.delete(peer);
+      this.#forgetIfIdle(peer, client);
     };
     const { requestId, cancel } = this.#request(kind, (reply) => {
       if (reply.type === 'begun') {
