@@ -15,6 +15,7 @@ import {
 import type { CoordinatorSecurityOptions } from '../coordinator/security-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
+import type { MetricsEndpoint } from './metrics-endpoint.js';
 import { durationParser, formatDuration, parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
 
 /** Flags of `verdict coordinator`. */
@@ -36,6 +37,7 @@ export interface CoordinatorCommandOptions {
   readonly maxPayloadBytesInMemory: number;
   readonly maxMessageBytes: number;
   readonly unregisteredGrace: number;
+  readonly metrics?: string;
 }
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -53,6 +55,7 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--tls-ca <file>', 'require client certificates signed by this CA; their SAN URI is the identity')
     .option('--tokens <file>', 'bearer tokens, one "verdict://<role>/<name> <token>" per line')
     .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics', parseAddress)
     .option('--max-live-transactions <n>', 'live transactions in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxLiveTransactions)
     .option('--max-live-per-client <n>', 'transactions one client connection may have begun and not finished', parsePositiveInt, DEFAULT_MAX_LIVE_PER_CLIENT)
     .option('--max-pending-per-client <n>', 'unanswered calls per client connection', parsePositiveInt, DEFAULT_MAX_PENDING_PER_CLIENT)
@@ -98,15 +101,18 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
       logger.error({ err: e }, 'SIGHUP: the TLS files were not reloaded; the old ones stay in use');
     }
   };
+  let endpoint: MetricsEndpoint | undefined;
   try {
     if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
       throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
     }
+    if (options.metrics !== undefined) endpoint = await (await import('./metrics-endpoint.js')).startMetricsEndpoint(options.metrics);
     coordinator = await Coordinator.start({
       ...securityOptions(options),
       listen: options.listen,
       dataDir: options.data,
       logger,
+      ...(endpoint ? { observer: endpoint.metrics.observer } : {}),
       maxMessageBytes: options.maxMessageBytes,
       protocol: {
         maxLiveTransactions: options.maxLiveTransactions,
@@ -122,6 +128,10 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
       },
     });
     coordinator.once('error', stop);
+    if (endpoint) {
+      endpoint.metrics.attach(coordinator);
+      logger.info({ metrics: `http://${endpoint.server.address}/metrics` }, 'serving metrics');
+    }
     if (options.tlsCert) process.on('SIGHUP', reload);
     console.log(`listening on ${coordinator.address}`);
     const why = await stopped;
@@ -134,6 +144,7 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
     logger.info({ signal: why }, 'shutting down');
     await coordinator.close();
   } finally {
+    await endpoint?.server.close();
     unlisten();
     process.removeListener('SIGHUP', reload);
   }

@@ -121,4 +121,9 @@ export interface CoordinatorObserver {
   recovered?(open: readonly CoordinatorRecord[], live: readonly string[]): void;
   /** One step: the input (undefined for recovery), the effects asked for, the tx's state before it. */
   step?(input: CoordinatorInput | undefined, effects: readonly CoordinatorEffect[], before: TxState | undefined): void;
+  /**
+   * One step without the state before it (cheaper than `step`: no view is built). Metrics use it.
+   * Not called for recovery's effects.
+   */
+  effects?(input: CoordinatorInput, effects: readonly CoordinatorEffect[]): void;
 }

@@ -57,7 +57,7 @@ import {
 import { GrpcServerTransport } from './grpc-server-transport.js';
 import { CommitStreams, type CommitStreamStats } from './commit-streams.js';
 import { DecisionLog } from './decision-log.js';
-import { ParticipantSessions, type SessionStats } from './participant-sessions.js';
+import { ParticipantSessions, type SessionInfo, type SessionStats } from './participant-sessions.js';
 import type { Authorizer } from './authorization.js';
 import { coordinatorSecurity, type CoordinatorSecurity } from './security.js';
 
@@ -265,6 +265,21 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return this.#machine.view(txId);
   }
 
+  /** Every live (not yet ended) transaction, oldest id first: for the admin service and metrics. */
+  transactions(): TxView[] {
+    const views: TxView[] = [];
+    for (const txId of this.#machine.liveTxIds().sort(compareTxIds)) {
+      const view = this.#machine.view(txId);
+      if (view) views.push(view);
+    }
+    return views;
+  }
+
+  /** The live participant sessions, by name. */
+  sessions(): SessionInfo[] {
+    return this.#sessions.list();
+  }
+
   /**
    * Stops serving: new calls are refused, sessions end, pending calls answer UNAVAILABLE, queued
    * log writes finish, the log closes. Idempotent; decisions already durable are re-driven by
@@ -346,6 +361,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         const before = txId === undefined ? undefined : this.#machine.view(txId)?.state;
         const effects = this.#machine.handle(input, this.#clock.now());
         observer.step(input, effects, before);
+        observer.effects?.(input, effects);
+        this.#run(effects);
+      } else if (observer?.effects) {
+        const effects = this.#machine.handle(input, this.#clock.now());
+        observer.effects(input, effects);
         this.#run(effects);
       } else {
         this.#run(this.#machine.handle(input, this.#clock.now()));

@@ -38,6 +38,8 @@ class Session {
   constructor(
     readonly name: string,
     readonly call: SessionServerStream,
+    /** When the hello was accepted (the clock's ms). */
+    readonly connectedAt: number,
     maxFrameBytes: number,
     clock: Clock,
     write: (session: Session, items: Outgoing[]) => void,
@@ -56,6 +58,15 @@ export interface SessionStats {
   droppedNotConnected: number;
   /** Sessions refused (bad hello, name taken). */
   refused: number;
+}
+
+/** One live participant session, as the admin service shows it. */
+export interface SessionInfo {
+  readonly participant: string;
+  /** The peer's address. */
+  readonly peer: string;
+  /** When the session's hello was accepted, in ms since the epoch. */
+  readonly connectedAt: number;
 }
 
 /** Options of the session hub. */
@@ -130,6 +141,13 @@ export class ParticipantSessions {
     call.on('cancelled', gone);
     call.on('close', gone);
   };
+
+  /** The live sessions, by participant name. */
+  list(): SessionInfo[] {
+    const out: SessionInfo[] = [];
+    for (const s of this.#sessions.values()) if (!s.closed) out.push({ participant: s.name, peer: s.call.getPeer(), connectedAt: s.connectedAt });
+    return out.sort((a, b) => (a.participant < b.participant ? -1 : a.participant > b.participant ? 1 : 0));
+  }
 
   /** Queues `message` for `to`; it leaves with the session's next frame. Dropped if `to` has no session. */
   send(to: string, message: CoordinatorMessage): void {
@@ -226,7 +244,7 @@ export class ParticipantSessions {
       this.#refuse(call, undefined, ErrorCode.LIMIT_EXCEEDED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
       return undefined;
     }
-    const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);
+    const session = new Session(name, call, this.#clock.now(), this.#maxFrameBytes, this.#clock, this.#write);
     this.#sessions.set(name, session);
     call.write({ welcome: { epoch: this.#epoch }, prepares: [], decisions: [], enlistResults: [], outcomeQueries: [] });
     this.#log.info({ participant: name, peer: call.getPeer() }, 'participant connected');

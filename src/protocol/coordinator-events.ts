@@ -56,6 +56,24 @@ export type CoordinatorMessage =
       readonly error?: ProtocolError;
     };
 
+/** Why the coordinator aborted a transaction: a short, bounded set (metrics label by it). */
+export const AbortCause = {
+  /** A participant voted NO (or aborted its one-phase commit). */
+  VOTED_NO: 'voted-no',
+  /** The initiator asked for the abort. */
+  INITIATOR: 'initiator',
+  /** The deadline passed before Commit or before every vote. */
+  DEADLINE: 'deadline',
+  /** A participant had no session when its prepare was due. */
+  UNAVAILABLE: 'unavailable',
+  /** A participant never registered within the grace. */
+  UNREGISTERED: 'unregistered',
+  /** The decision log could not be written (only under the `abort-on-failed-commit-write` mutant). */
+  LOG_FAILED: 'log-failed',
+} as const;
+/** Why the coordinator aborted a transaction. */
+export type AbortCause = (typeof AbortCause)[keyof typeof AbortCause];
+
 /** Where a transaction is in its life, as reported to initiators. */
 export const TxState = {
   ACTIVE: 'active',
@@ -200,8 +218,8 @@ export type CoordinatorEffect =
   | { readonly type: 'cancel-timer'; readonly key: string }
   /** Read the END summary of `txId` and answer with `lookup-result` carrying `pending`. */
   | { readonly type: 'lookup'; readonly txId: string; readonly pending: CoordinatorInput }
-  /** The outcome of `txId` is decided (durably, or presumed): for listeners and metrics. */
-  | { readonly type: 'decided'; readonly txId: string; readonly outcome: Outcome; readonly reason?: string }
+  /** The outcome of `txId` is decided (durably, or presumed): for listeners and metrics. An abort says why in `cause`. */
+  | { readonly type: 'decided'; readonly txId: string; readonly outcome: Outcome; readonly reason?: string; readonly cause?: AbortCause }
   /** Every participant acknowledged; the transaction is finished. */
   | { readonly type: 'ended'; readonly txId: string; readonly outcome: Outcome }
   | {

@@ -3,6 +3,7 @@
 // The same code runs under gRPC + LevelDB and inside the deterministic simulator.
 
 import {
+  AbortCause,
   CoordinatorRecordKind,
   TxState,
   type BranchView,
@@ -371,7 +372,7 @@ export class CoordinatorMachine {
     switch (tx.phase) {
       case 'active':
       case 'preparing':
-        this.#decideAbort(tx, req.reason ? `aborted by the initiator: ${req.reason}` : 'aborted by the initiator');
+        this.#decideAbort(tx, req.reason ? `aborted by the initiator: ${req.reason}` : 'aborted by the initiator', AbortCause.INITIATOR);
         return this.#reply(req.requestId, { type: 'aborted', txId: tx.id });
       case 'decided':
         if (tx.outcome === Outcome.ABORTED) return this.#reply(req.requestId, { type: 'aborted', txId: tx.id });
@@ -571,7 +572,7 @@ export class CoordinatorMachine {
       branch.vote = vote;
       if (vote === Vote.NO) {
         branch.lastError = reason ? `voted NO: ${reason}` : 'voted NO';
-        return this.#decideAbort(tx, `participant ${branch.participant} voted NO${reason ? `: ${reason}` : ''}`);
+        return this.#decideAbort(tx, `participant ${branch.participant} voted NO${reason ? `: ${reason}` : ''}`, AbortCause.VOTED_NO);
       }
       return this.#maybeDecideCommit(tx);
     }
@@ -648,7 +649,7 @@ export class CoordinatorMachine {
     for (const b of tx.branches.values()) if (b.vote === undefined) return;
     if (tx.deadline !== undefined && this.#now > tx.deadline) {
       // The last vote came after the deadline (its timer had not fired yet): too late to commit.
-      return this.#decideAbort(tx, 'the votes came in after the transaction deadline');
+      return this.#decideAbort(tx, 'the votes came in after the transaction deadline', AbortCause.DEADLINE);
     }
     const yes = [...tx.branches.values()].filter((b) => b.vote === Vote.YES).map((b) => b.participant);
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
@@ -703,7 +704,7 @@ export class CoordinatorMachine {
     if (!tx) return;
     const pending = (token.kind !== 'one-phase' && tx.phase === 'committing') || (token.kind === 'one-phase' && tx.phase === 'one-phase-logging');
     if (!pending) return;
-    if (assumeNotWritten) return this.#decideAbort(tx, `the decision log could not be written: ${message}`);
+    if (assumeNotWritten) return this.#decideAbort(tx, `the decision log could not be written: ${message}`, AbortCause.LOG_FAILED);
     // The record may have landed: nobody may hear an outcome from this incarnation.
     const unknown = err(
       ErrorCode.OUTCOME_UNKNOWN,
@@ -714,12 +715,12 @@ export class CoordinatorMachine {
     tx.waiters = [];
   }
 
-  #decideAbort(tx: Tx, reason: string): void {
+  #decideAbort(tx: Tx, reason: string, cause: AbortCause): void {
     tx.phase = 'decided';
     tx.outcome = Outcome.ABORTED;
     tx.reason = reason;
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
-    this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.ABORTED, reason });
+    this.#emit({ type: 'decided', txId: tx.id, outcome: Outcome.ABORTED, reason, cause });
     for (const b of tx.branches.values()) {
       // Tell everyone who may hold it prepared or hold work under it (enlisted); only YES voters
       // must acknowledge.
@@ -739,7 +740,7 @@ export class CoordinatorMachine {
     }
     if (branch) branch.acked = true;
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
-    this.#emit({ type: 'decided', txId: tx.id, outcome, ...(tx.reason ? { reason: tx.reason } : {}) });
+    this.#emit({ type: 'decided', txId: tx.id, outcome, ...(tx.reason ? { reason: tx.reason } : {}), ...(outcome === Outcome.ABORTED ? { cause: AbortCause.VOTED_NO } : {}) });
     this.#answerWaiters(tx, false);
     this.#maybeEnd(tx);
   }
@@ -829,13 +830,13 @@ export class CoordinatorMachine {
     const unknown = [...tx.branches.values()].filter((b) => b.vote === undefined && !this.#registered.has(b.participant));
     if (unknown.length === 0) return;
     for (const b of unknown) b.lastError = 'not registered';
-    this.#decideAbort(tx, unknown.map((b) => `participant ${b.participant} is not registered`).join(', '));
+    this.#decideAbort(tx, unknown.map((b) => `participant ${b.participant} is not registered`).join(', '), AbortCause.UNREGISTERED);
   }
 
   #onDeadline(tx: Tx): void {
     switch (tx.phase) {
       case 'active':
-        return this.#decideAbort(tx, 'the transaction passed its deadline before Commit');
+        return this.#decideAbort(tx, 'the transaction passed its deadline before Commit', AbortCause.DEADLINE);
       case 'preparing': {
         const missing = [...tx.branches.values()].filter((b) => b.vote === undefined);
         const unavailable = missing.filter((b) => !b.sent);
@@ -844,7 +845,7 @@ export class CoordinatorMachine {
             ? unavailable.map((b) => `participant ${b.participant} unavailable`).join(', ')
             : `prepare deadline exceeded waiting for ${missing.map((b) => b.participant).join(', ')}`;
         for (const b of missing) b.lastError = unavailable.includes(b) ? 'unavailable' : 'no vote before the deadline';
-        return this.#decideAbort(tx, reason);
+        return this.#decideAbort(tx, reason, unavailable.length > 0 ? AbortCause.UNAVAILABLE : AbortCause.DEADLINE);
       }
       case 'one-phase-logging':
       case 'one-phase': {
@@ -852,7 +853,7 @@ export class CoordinatorMachine {
         if (branch && !branch.sent) {
           // The participant never saw the request: aborting is safe.
           branch.lastError = 'unavailable';
-          return this.#decideAbort(tx, `participant ${branch.participant} unavailable`);
+          return this.#decideAbort(tx, `participant ${branch.participant} unavailable`, AbortCause.UNAVAILABLE);
         }
         // Only the participant knows whether it committed: ask it with an abort, which it either
         // applies (if it had not decided) or answers with its own outcome.
