@@ -294,7 +294,7 @@ describe('CoordinatorMachine', () => {
       h.disconnect('d');
       const effects = h.vote('b', txId, Vote.NO, 'out of stock');
       const reason = 'participant b voted NO: out of stock';
-      assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason });
+      assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason, cause: 'voted-no' });
       // a voted YES and c was sent Prepare without answering: both may hold it prepared.
       // b refused (it aborts on its own); d is not connected now and learns it later.
       assert.deepEqual(decisions(effects), ['a:aborted', 'c:aborted']);
@@ -610,6 +610,7 @@ describe('CoordinatorMachine', () => {
         txId,
         outcome: A,
         reason: 'the transaction passed its deadline before Commit',
+        cause: 'deadline',
       });
       assert.deepEqual(one(effects, 'ended'), { type: 'ended', txId, outcome: A });
       const commit = h.commit(txId, []);
@@ -974,7 +975,7 @@ describe('CoordinatorMachine', () => {
       const { txId } = h.begin();
       const { requestId, effects } = h.abort(txId, 'user cancelled');
       assert.deepEqual(replyTo(effects, requestId), { type: 'aborted', txId });
-      assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason: 'aborted by the initiator: user cancelled' });
+      assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason: 'aborted by the initiator: user cancelled', cause: 'initiator' });
       assert.deepEqual(one(effects, 'ended'), { type: 'ended', txId, outcome: A });
       assert.ok(effects.some((e) => e.type === 'cancel-timer' && e.key === `deadline/${txId}`));
     });
@@ -1364,7 +1365,7 @@ describe('CoordinatorMachine', () => {
       h.vote('b', txId, Vote.YES);
       const effects = h.handle({ type: 'persist-failed', token: { kind: 'commit', txId }, message: 'ENOSPC', assumeNotWritten: true });
       const reason = 'the decision log could not be written: ENOSPC';
-      assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason });
+      assert.deepEqual(one(effects, 'decided'), { type: 'decided', txId, outcome: A, reason, cause: 'log-failed' });
       assert.deepEqual(decisions(effects), ['a:aborted', 'b:aborted']);
       const reply = replyTo(effects, requestId);
       assert.equal(reply.type === 'error' ? reply.error.reason : '', reason);
