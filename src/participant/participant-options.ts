@@ -1,5 +1,6 @@
 // Options and hook types of the participant SDK.
 
+import type { ParticipantMetricsOptions } from './participant-metrics.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
 import type { Clock } from '../common/clock.js';
 import type { LogStorage } from '../common/level-errors.js';
@@ -136,6 +137,8 @@ export interface ParticipantOptions extends ClientSecurityOptions {
   readonly transport?: ClientTransport;
   /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */
   readonly observer?: ParticipantObserver;
+  /** Registers the participant's metrics (votes, outcomes, in-doubt, connected) in the service's prom-client registry. */
+  readonly metrics?: ParticipantMetricsOptions;
 }
 
 /** A watcher of a participant's protocol steps. It observes; it never changes what happens. */

@@ -99,7 +99,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #backoff: Backoff;
   readonly #transport: ClientTransport;
   readonly #clock: Clock;
-  readonly #observer: ParticipantObserver | undefined;
+  #observer: ParticipantObserver | undefined;
   readonly #maxFrameBytes: number;
   readonly #closeController = new AbortController();
   readonly #prepareOps = new Map<string, StagedOp[]>();
@@ -156,6 +156,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     try {
       const prepared = await store.loadPrepared();
       const participant = new Participant(options, store, log, clock);
+      if (options.metrics) {
+        const { participantMetrics } = await import('./participant-metrics.js');
+        participant.#observer = await participantMetrics(options.metrics, { name: options.name, inDoubtCount: () => participant.#machine.inDoubt().length, connected: () => participant.#state === 'connected' }, options.observer);
+      }
       // Before anything is served: an in-doubt transaction's keys stay locked across the restart.
       for (const r of prepared) participant.#locks.restore(r.txId, r.locks ?? []);
       const effects = participant.#machine.recover(prepared, clock.now());

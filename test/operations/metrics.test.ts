@@ -105,3 +105,33 @@ describe('metrics endpoint', () => {
     assert.equal(second.stdout(), '');
   });
 });
+
+describe('participant metrics', () => {
+  it("registers votes, outcomes, in-doubt and connected in the service's registry", async () => {
+    const { Registry } = await import('prom-client');
+    const { TestCluster } = await import('../support/cluster.js');
+    const cluster = await TestCluster.start();
+    try {
+      const registry = new Registry();
+      const [a, b] = [uniqueName('pm-a'), uniqueName('pm-b')];
+      await cluster.participant(a, 'yes', { metrics: { registry } });
+      await cluster.participant(b, (_tx, payload) => (payload === 'no' ? 'no' : 'yes'), { metrics: { registry } });
+      await cluster.client.transact([{ participant: a }, { participant: b }]);
+      await assert.rejects(cluster.client.transact([{ participant: a }, { participant: b, payload: Buffer.from('no') }]), TransactionAbortedError);
+      const text = await waitFor('both participants to finish both transactions', async () => {
+        const t = await registry.metrics();
+        return sample(t, 'verdict_participant_outcomes_total', `{participant="${a}",outcome="aborted"}`) === 1 ? t : undefined;
+      });
+      assert.equal(sample(text, 'verdict_participant_votes_total', `{participant="${a}",vote="yes"}`), 2);
+      assert.equal(sample(text, 'verdict_participant_votes_total', `{participant="${b}",vote="yes"}`), 1);
+      assert.equal(sample(text, 'verdict_participant_votes_total', `{participant="${b}",vote="no"}`), 1);
+      assert.equal(sample(text, 'verdict_participant_outcomes_total', `{participant="${a}",outcome="committed"}`), 1);
+      assert.equal(sample(text, 'verdict_participant_connected', `{participant="${a}"}`), 1);
+      assert.equal(sample(text, 'verdict_participant_in_doubt', `{participant="${b}"}`), 0);
+      await cluster.participants.get(a)?.close();
+      assert.equal(sample(await registry.metrics(), 'verdict_participant_connected', `{participant="${a}"}`), 0);
+    } finally {
+      await cluster.close();
+    }
+  });
+});
