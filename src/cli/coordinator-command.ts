@@ -79,8 +79,9 @@ export function addCoordinatorCommand(program: Command): void {
  * on its own after an internal failure.
  */
 export async function runCoordinator(options: CoordinatorCommandOptions): Promise<void> {
-  const [{ Coordinator }, { cliLogger }] = await Promise.all([import('../coordinator/index.js'), import('./cli-logger.js')]);
+  const [{ Coordinator }, { cliLogger }, { routeGrpcLogs }] = await Promise.all([import('../coordinator/index.js'), import('./cli-logger.js'), import('./grpc-log.js')]);
   const logger = cliLogger(options.logLevel, 'info');
+  routeGrpcLogs(logger);
   let resolveStopped!: (why: NodeJS.Signals | Error) => void;
   const stopped = new Promise<NodeJS.Signals | Error>((resolve) => (resolveStopped = resolve));
   const unlisten = (): void => {

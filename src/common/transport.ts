@@ -5,6 +5,14 @@
 // loss, reset, delay, a stalled peer; never reordering or duplication within a stream).
 
 import type { StatusObject } from '@grpc/grpc-js';
+import type {
+  InspectTransactionRequest,
+  InspectTransactionResponse,
+  ListParticipantsRequest,
+  ListParticipantsResponse,
+  ListTransactionsRequest,
+  ListTransactionsResponse,
+} from '../gen/verdict/v1/admin.js';
 import type { SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
 import type {
   AbortRequest,
@@ -85,10 +93,25 @@ export interface CoordinatorHandlers {
   readonly abort: UnaryHandler<AbortRequest, AbortResponse>;
   readonly getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse>;
   readonly commitStream: (stream: CommitStreamServerStream) => void;
+  /** AdminService (a transport may leave it out: the simulator does). */
+  readonly admin?: AdminHandlers;
+}
+
+/** The AdminService handlers. */
+export interface AdminHandlers {
+  readonly inspectTransaction: UnaryHandler<InspectTransactionRequest, InspectTransactionResponse>;
+  readonly listTransactions: UnaryHandler<ListTransactionsRequest, ListTransactionsResponse>;
+  readonly listParticipants: UnaryHandler<ListParticipantsRequest, ListParticipantsResponse>;
 }
 
 /** The coordinator's side of the transport. */
 export interface ServerTransport {
+  /**
+   * Takes the address before the coordinator opens its log, so that an address in use changes
+   * nothing; calls that arrive before `serve` are answered UNAVAILABLE. Optional: `serve` binds
+   * when `bind` was not called.
+   */
+  bind?(): Promise<string>;
   /** Starts serving `handlers`; resolves to the address served (`host:port`). */
   serve(handlers: CoordinatorHandlers): Promise<string>;
   /** Stops serving: calls get up to `graceMs` to finish, then are cut. */

@@ -92,6 +92,14 @@ export class Authorizer {
     return who;
   }
 
+  /** Why `call` may not use AdminService (admins only once callers authenticate), or nothing. */
+  adminProblem(call: CallerContext): ProtocolError | undefined {
+    const who = this.identify(call);
+    if (who.error) return who.error;
+    if (!who.identity || who.identity.role === IdentityRole.ADMIN) return undefined;
+    return denied(`${formatIdentity(who.identity)} is not an admin; AdminService is for verdict://admin/<name> identities`);
+  }
+
   /** The owner recorded for transactions `identity` begins. */
   ownerFor(identity: Identity | undefined): string | undefined {
     return identity && formatIdentity(identity);

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CoordinatorEffect, CoordinatorInput, TxView } from '../protocol/coordinator-events.js';
 import type { CoordinatorObserver } from './coordinator-options.js';
 import type { Coordinator, CoordinatorStats } from './coordinator.js';
+import { isInDoubt } from './tx-filters.js';
 
 /** Bucket bounds of the phase latency histograms, in seconds (0.5 ms to 10 s). */
 export const PHASE_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -24,11 +25,6 @@ export const Phase = {
 } as const;
 /** A measured phase. */
 export type Phase = (typeof Phase)[keyof typeof Phase];
-
-/** Whether a live transaction has a participant that voted YES and has not acknowledged the outcome (or the coordinator itself is unsure). */
-export function isInDoubt(view: TxView): boolean {
-  return view.state === 'in-doubt' || view.branches.some((b) => b.vote === 'yes' && !b.acknowledged);
-}
 
 interface Times {
   prepareAt?: number;

@@ -8,7 +8,7 @@ import { systemClock, type Clock, type Timer } from '../common/clock.js';
 import { KeyedTimers } from '../common/keyed-timers.js';
 import { levelStorage } from '../common/level-errors.js';
 import { mutant } from '../common/mutants.js';
-import type { CallerContext, CoordinatorHandlers, ServerTransport, UnaryCall, UnaryCallback, UnaryHandler } from '../common/transport.js';
+import type { AdminHandlers, CallerContext, CoordinatorHandlers, ServerTransport, UnaryCall, UnaryCallback, UnaryHandler } from '../common/transport.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { toStatus } from '../common/grpc-errors.js';
 import { outcomeToWire, viewToWire } from '../common/wire.js';
@@ -59,6 +59,7 @@ import { CommitStreams, type CommitStreamStats } from './commit-streams.js';
 import { DecisionLog } from './decision-log.js';
 import { ParticipantSessions, type SessionInfo, type SessionStats } from './participant-sessions.js';
 import type { Authorizer } from './authorization.js';
+import { adminHandlers } from './admin-service.js';
 import { coordinatorSecurity, type CoordinatorSecurity } from './security.js';
 
 /** Lifecycle of a coordinator. */
@@ -185,12 +186,29 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       abort: this.#abort,
       getTransaction: this.#getTransaction,
       commitStream: this.#commitStreams.handle,
+      admin: this.#guardedAdmin(),
+    };
+  }
+
+  /** AdminService: each handler guarded like the others. */
+  #guardedAdmin(): AdminHandlers {
+    const admin = adminHandlers({
+      authorizer: this.#security.authorizer,
+      transactions: () => this.transactions(),
+      sessions: () => this.sessions(),
+      getTransaction: this.#getTransaction,
+    });
+    return {
+      inspectTransaction: this.#guarded('InspectTransaction', admin.inspectTransaction),
+      listTransactions: this.#guarded('ListTransactions', admin.listTransactions),
+      listParticipants: this.#guarded('ListParticipants', admin.listParticipants),
     };
   }
 
   /**
-   * Opens the decision log (bumping the epoch), recovers every undelivered decision and starts
-   * serving. Fails with DATA_DIR_LOCKED when another process holds the data directory, and with
+   * Binds the address (calls wait with UNAVAILABLE, health says NOT_SERVING), opens the decision
+   * log (bumping the epoch), recovers every undelivered decision and starts serving. An address
+   * in use fails the start (UNAVAILABLE) before the log is opened. Fails with DATA_DIR_LOCKED when another process holds the data directory, and with
    * LOG_CORRUPT when the log cannot be read.
    */
   static async start(options: CoordinatorOptions = {}): Promise<Coordinator> {
@@ -200,14 +218,23 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
     const storage = options.storage ?? levelStorage(options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR);
-    const decisionLog = await DecisionLog.open(storage, clock, { groupCommit: options.groupCommit ?? true });
+    // The port first: an address in use must leave the log (and its epoch) untouched.
+    const transport = options.transport ?? new GrpcServerTransport(options.listen ?? DEFAULT_LISTEN, coordinatorServerOptions(options), security.credentials);
+    let decisionLog: DecisionLog;
+    try {
+      await transport.bind?.();
+      decisionLog = await DecisionLog.open(storage, clock, { groupCommit: options.groupCommit ?? true });
+    } catch (e) {
+      await transport.close(0);
+      throw e;
+    }
     let coordinator: Coordinator | undefined;
     try {
       // Read everything before writing anything: a log that cannot be read is left untouched.
       const open = await decisionLog.loadOpen();
       const horizon = await decisionLog.loadHorizon();
       const epoch = await decisionLog.bumpEpoch();
-      coordinator = new Coordinator(options, security, decisionLog, epoch, log, clock);
+      coordinator = new Coordinator({ ...options, transport }, security, decisionLog, epoch, log, clock);
       const effects = coordinator.#machine.recover(open, clock.now(), horizon);
       coordinator.#observer?.recovered?.(open, coordinator.#machine.liveTxIds());
       coordinator.#observer?.step?.(undefined, effects, undefined);
@@ -218,7 +245,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       return coordinator;
     } catch (e) {
       if (coordinator) await coordinator.close();
-      else await decisionLog.close();
+      else {
+        await transport.close(0);
+        await decisionLog.close();
+      }
       throw e;
     }
   }
