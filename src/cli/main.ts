@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { addBenchCommand } from '../bench/bench-command.js';
+import { addAdminCommands } from './admin-command.js';
 import { VerdictError } from '../errors.js';
 import { exitQuietlyOnBrokenPipe } from './broken-pipe.js';
 import { addCertsCommand } from './certs-command.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   addBenchCommand(program);
   addChaosCommand(program);
   addCertsCommand(program);
+  addAdminCommands(program);
   return program;
 }
 
