@@ -15,11 +15,12 @@ import {
 import type { CoordinatorSecurityOptions } from '../coordinator/security-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
+import { addTuningOptions, applyConfigFile, type CoordinatorTuningOptions } from './coordinator-config.js';
 import type { MetricsEndpoint } from './metrics-endpoint.js';
 import { durationParser, formatDuration, parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
 
 /** Flags of `verdict coordinator`. */
-export interface CoordinatorCommandOptions {
+export interface CoordinatorCommandOptions extends CoordinatorTuningOptions {
   readonly listen: string;
   readonly data: string;
   readonly logLevel?: LogLevel;
@@ -44,7 +45,7 @@ const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /** Adds `coordinator` to `program`. */
 export function addCoordinatorCommand(program: Command): void {
-  program
+  const command = program
     .command('coordinator')
     .description('run the transaction coordinator until SIGINT or SIGTERM')
     .option('--listen <host:port>', 'address to serve on; port 0 picks a free one', parseAddress, DEFAULT_LISTEN)
@@ -68,8 +69,9 @@ export function addCoordinatorCommand(program: Command): void {
       new Option('--unregistered-grace <duration>', 'how long a branch waits for a participant that never registered before it aborts')
         .argParser(durationParser())
         .default(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs, formatDuration(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs)),
-    )
-    .action((options: CoordinatorCommandOptions) => runCoordinator(options));
+    );
+  addTuningOptions(command);
+  command.action(async (options: CoordinatorCommandOptions, self: Command) => runCoordinator(await applyConfigFile(options, self)));
 }
 
 /**
@@ -107,6 +109,12 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
     if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
       throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
     }
+    if (options.retryInitial > options.retryMax) {
+      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--retry-initial ${formatDuration(options.retryInitial)} is longer than --retry-max ${formatDuration(options.retryMax)}`);
+    }
+    if (options.defaultTimeout > options.maxTimeout) {
+      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--default-timeout ${formatDuration(options.defaultTimeout)} is longer than --max-timeout ${formatDuration(options.maxTimeout)}`);
+    }
     if (options.metrics !== undefined) endpoint = await (await import('./metrics-endpoint.js')).startMetricsEndpoint(options.metrics);
     coordinator = await Coordinator.start({
       ...securityOptions(options),
@@ -115,11 +123,24 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
       logger,
       ...(endpoint ? { observer: endpoint.metrics.observer } : {}),
       maxMessageBytes: options.maxMessageBytes,
+      maxCallMs: options.maxCall,
+      keepaliveMs: options.keepalive,
+      keepaliveTimeoutMs: options.keepaliveTimeout,
+      retentionMs: options.retention,
+      gcIntervalMs: options.gcInterval,
+      groupCommit: options.groupCommit,
+      frameBatching: options.frameBatching,
       protocol: {
         maxLiveTransactions: options.maxLiveTransactions,
         maxPayloadBytes: options.maxPayloadBytes,
         maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
         unregisteredGraceMs: options.unregisteredGrace,
+        defaultTimeoutMs: options.defaultTimeout,
+        maxTimeoutMs: options.maxTimeout,
+        maxBranches: options.maxBranches,
+        retryInitialMs: options.retryInitial,
+        retryMaxMs: options.retryMax,
+        attentionAfterAttempts: options.attentionAfterAttempts,
       },
       limits: {
         maxLivePerClient: options.maxLivePerClient,
