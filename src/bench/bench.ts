@@ -56,7 +56,7 @@ export interface BenchResult {
   readonly participants: number;
   readonly inflight: number;
   readonly variant: BenchVariant;
-  /** Which keys the participants locked: `uniform` (one per transaction) or `hot:<n>`. */
+  /** Which keys the participants locked: `uniform` (one per transaction), `hot:<n>`, or `none`. */
   readonly keys: string;
   /** How the load generator sent its commits (the ceiling's too). */
   readonly initiator: BenchInitiator;
@@ -178,7 +178,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
 }
 
 function label(c: BenchConfiguration): string {
-  return `P=${c.participants} inflight=${c.inflight}${c.keys === BenchKeys.HOT ? ' hot keys' : ''}`;
+  return `P=${c.participants} inflight=${c.inflight}${c.keys === BenchKeys.HOT ? ' hot keys' : c.keys === BenchKeys.NONE ? ' no locks' : ''}`;
 }
 
 /**
@@ -229,6 +229,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
           coordinator: address,
           dataDir: join(dir, names[i] ?? ''),
           optimized,
+          locks: config.keys !== BenchKeys.NONE,
           ...profile(names[i] ?? ''),
         }),
       ),
@@ -319,7 +320,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     participants: config.participants,
     inflight: config.inflight,
     variant: config.variant,
-    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : BenchKeys.UNIFORM,
+    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : config.keys,
     initiator,
     durationS: window.elapsedMs / 1000,
     committedPerSec,
