@@ -54,23 +54,28 @@ export function adminSecurity(options: AdminConnectionOptions): ClientSecurityOp
 export class AdminClient {
   readonly #client: AdminServiceClient;
 
+  /** Dials `options.coordinator` with the TLS files and token of the flags (read now; errors are INVALID_ARGUMENT). */
   constructor(options: AdminConnectionOptions) {
     const { credentials, options: channelOptions } = clientChannel(adminSecurity(options));
     this.#client = new AdminServiceClient(options.coordinator, credentials, channelOptions);
   }
 
+  /** InspectTransaction: one transaction, live or finished. */
   inspect(txId: string): Promise<InspectTransactionResponse> {
     return this.#call((deadline, cb) => this.#client.inspectTransaction({ txId }, new Metadata(), { deadline }, cb), txId);
   }
 
+  /** ListTransactions: live transactions matching `request`. */
   list(request: ListTransactionsRequest): Promise<ListTransactionsResponse> {
     return this.#call((deadline, cb) => this.#client.listTransactions(request, new Metadata(), { deadline }, cb));
   }
 
+  /** ListParticipants: the live participant sessions. */
   participants(): Promise<ListParticipantsResponse> {
     return this.#call((deadline, cb) => this.#client.listParticipants({}, new Metadata(), { deadline }, cb));
   }
 
+  /** Closes the channel. */
   close(): void {
     this.#client.close();
   }
