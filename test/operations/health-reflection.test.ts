@@ -19,6 +19,7 @@ import { freePort, Gate, tempDir, testLogger, waitFor } from '../support/cluster
 
 type HealthClient = Client & {
   check(req: { service: string }, cb: (e: ServiceError | null, res?: { status: string }) => void): void;
+  watch(req: { service: string }): NodeJS.EventEmitter & { cancel(): void };
 };
 
 function healthClient(address: string): HealthClient {
@@ -84,6 +85,18 @@ describe('health and reflection', () => {
         await assert.rejects(check(health, 'no.such.Service'), (e: ServiceError) => e.code === Status.NOT_FOUND);
         // It serves for real now.
         await assert.rejects(client.get(`tx-${coordinator.epoch}-999`), (e: unknown) => e instanceof VerdictError && e.code === ErrorCode.TX_NOT_FOUND);
+
+        // A watcher hears NOT_SERVING as soon as a shutdown begins.
+        const updates: string[] = [];
+        const watch = health.watch({ service: '' });
+        watch.on('data', (r: { status: string }) => updates.push(r.status));
+        watch.on('error', () => undefined);
+        await waitFor('the watch to report SERVING', () => updates.includes('SERVING'));
+        const closing = coordinator.close();
+        await waitFor('the watch to report NOT_SERVING', () => updates.at(-1) === 'NOT_SERVING');
+        watch.cancel();
+        await closing;
+        assert.deepEqual(updates, ['SERVING', 'NOT_SERVING']);
       } finally {
         await coordinator.close();
       }
