@@ -99,6 +99,19 @@ export class CoordinatorMetrics {
       },
     });
     const coordinator = (): Coordinator | undefined => this.#coordinator;
+    /** A counter whose value is one of the coordinator's own counters, read when scraped. */
+    const countedSinceStart = (name: string, help: string, read: () => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          // The coordinator counts; the metric mirrors it (a counter has no set()).
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
     new Gauge({
       name: 'verdict_sessions',
       help: 'Live participant sessions',
@@ -107,38 +120,10 @@ export class CoordinatorMetrics {
         this.set(coordinator()?.sessions().length ?? 0);
       },
     });
-    new Gauge({
-      name: 'verdict_sessions_refused',
-      help: 'Participant sessions refused since start (bad hello, name taken, limits)',
-      registers,
-      collect() {
-        this.set(stats()?.sessions.refused ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'verdict_log_batches',
-      help: 'Decision log batches written since start',
-      registers,
-      collect() {
-        this.set(stats()?.log.batches ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'verdict_log_fsyncs',
-      help: 'Decision log batches written with sync (fsync) since start',
-      registers,
-      collect() {
-        this.set(stats()?.log.syncedBatches ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'verdict_log_writes',
-      help: 'Decision log writes requested since start (group commit shares batches among them)',
-      registers,
-      collect() {
-        this.set(stats()?.log.writes ?? 0);
-      },
-    });
+    countedSinceStart('verdict_sessions_refused_total', 'Participant sessions refused (bad hello, name taken, limits)', () => stats()?.sessions.refused ?? 0);
+    countedSinceStart('verdict_log_batches_total', 'Decision log batches written', () => stats()?.log.batches ?? 0);
+    countedSinceStart('verdict_log_fsyncs_total', 'Decision log batches written with sync (fsync)', () => stats()?.log.syncedBatches ?? 0);
+    countedSinceStart('verdict_log_writes_total', 'Decision log writes requested (group commit shares batches among them)', () => stats()?.log.writes ?? 0);
   }
 
   /** The observer to pass to `Coordinator.start`. */

@@ -48,7 +48,7 @@ describe('metrics endpoint', () => {
     assert.equal(sample(before, 'verdict_transactions_total', '{outcome="committed",reason=""}'), undefined, 'nothing decided yet');
     assert.equal(sample(before, 'verdict_sessions'), 0);
     assert.equal(sample(before, 'verdict_transactions_live'), 0);
-    const fsyncsBefore = sample(before, 'verdict_log_fsyncs') ?? -1;
+    const fsyncsBefore = sample(before, 'verdict_log_fsyncs_total') ?? -1;
     assert.ok(fsyncsBefore >= 0, 'the fsync gauge is exported');
 
     const [a, b] = [uniqueName('m-a'), uniqueName('m-b')];
@@ -82,8 +82,8 @@ describe('metrics endpoint', () => {
     assert.equal(sample(text, 'verdict_sessions_opened_total'), 2);
     assert.equal(sample(text, 'verdict_transactions_in_doubt'), 0);
     assert.equal(sample(text, 'verdict_transactions_needs_attention'), 0);
-    assert.ok((sample(text, 'verdict_log_fsyncs') ?? 0) >= fsyncsBefore + 1, 'the commit records were synced');
-    assert.ok((sample(text, 'verdict_log_batches') ?? 0) >= (sample(text, 'verdict_log_fsyncs') ?? 0));
+    assert.ok((sample(text, 'verdict_log_fsyncs_total') ?? 0) >= fsyncsBefore + 1, 'the commit records were synced');
+    assert.ok((sample(text, 'verdict_log_batches_total') ?? 0) >= (sample(text, 'verdict_log_fsyncs_total') ?? 0));
     assert.ok(sample(text, 'process_cpu_user_seconds_total') !== undefined, "Node's default metrics are there too");
 
     assert.equal((await fetch(`http://${metricsAddress}/other`)).status, 404);
