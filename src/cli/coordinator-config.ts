@@ -3,6 +3,7 @@
 // key is a flag's name in camelCase, with the flag's value syntax), and the rule that joins them:
 // a flag given on the command line wins over the file, the file over the default.
 
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import {
   DEFAULT_GC_INTERVAL_MS,
@@ -29,6 +30,9 @@ export const DURATION_BOUNDS: Readonly<Record<string, DurationBounds>> = {
   retention: { maxMs: MAX_RETENTION_MS },
   gcInterval: { minMs: 1_000 },
 };
+
+/** Keys of the config file that name files or directories (resolved against the file's directory). */
+const PATH_KEYS: ReadonlySet<string> = new Set(['data', 'tlsCert', 'tlsKey', 'tlsCa', 'tokens']);
 
 /** The tuning flags' values (durations in ms). */
 export interface CoordinatorTuningOptions {
@@ -82,7 +86,9 @@ export async function applyConfigFile<T extends { readonly config?: string }>(op
   const file = loadCoordinatorConfig(options.config);
   const merged: Record<string, unknown> = { ...options };
   for (const [key, value] of Object.entries(file)) {
-    if (value !== undefined && command.getOptionValueSource(key) !== 'cli') merged[key] = value;
+    if (value === undefined || command.getOptionValueSource(key) === 'cli') continue;
+    // A path in the file is relative to the file, wherever the command runs.
+    merged[key] = PATH_KEYS.has(key) && typeof value === 'string' ? resolve(dirname(options.config), value) : value;
   }
   return merged as T;
 }

@@ -53,6 +53,14 @@ describe('verdict coordinator --config', () => {
     assert.equal(await threeBranches(address ?? ''), ErrorCode.INVALID_ARGUMENT, 'maxBranches 2 from the file refuses three branches');
   });
 
+  it('reads a relative path in the file against the file, not the working directory', async () => {
+    const config = file({ data: 'relative-data', logLevel: 'warn' });
+    const cli = startCli(['coordinator', '--listen', '127.0.0.1:0', '--config', config]);
+    running.push(cli);
+    await cli.waitForLine(/^listening on /);
+    assert.ok(existsSync(join(dir.path, 'relative-data')), 'the data directory is next to the file');
+  });
+
   it('lets a flag on the command line win over the file', async () => {
     const config = file({ maxBranches: 2, unregisteredGrace: '0s' });
     const { cli, address } = await startCoordinatorCli(join(dir.path, 'data-override'), ['--config', config, '--max-branches', '3']);
