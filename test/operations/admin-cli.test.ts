@@ -13,7 +13,7 @@ import { ErrorCode, VerdictError } from '../../src/errors.js';
 import type { TransactionFilter } from '../../src/gen/verdict/v1/admin.js';
 import { Participant } from '../../src/participant/index.js';
 import { startCli, startCoordinatorCli, type CliProcess } from '../support/cli.js';
-import { Gate, recordingHooks, tempDir, testLogger, uniqueName, waitFor } from '../support/cluster.js';
+import { freePort, Gate, recordingHooks, tempDir, testLogger, uniqueName, waitFor } from '../support/cluster.js';
 
 /** Runs one CLI command to its end; resolves with its exit code and output. */
 async function run(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -160,6 +160,55 @@ describe('admin commands', () => {
     await waitFor('the held transaction to end', async () => (await runJson<TxJson>(['tx', 'get', held, '--coordinator', address])).state === 'ended');
     const view = await runJson<TxJson & { outcome: string }>(['tx', 'get', held, '--coordinator', address]);
     assert.equal(view.outcome, 'committed');
+  });
+});
+
+describe('admin commands: needs attention', () => {
+  const dir = tempDir('verdict-admin-attention-');
+  let cli: CliProcess | undefined;
+  const closers: (() => unknown)[] = [];
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+    cli?.kill();
+    dir.cleanup();
+  });
+
+  it('lists a transaction whose delivery exhausted its retry budget, and the gauges count it', async () => {
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const started = await startCoordinatorCli(join(dir.path, 'coordinator'), ['--attention-after-attempts', '2', '--retry-initial', '10ms', '--retry-max', '20ms', '--metrics', metrics]);
+    cli = started.cli;
+    const name = uniqueName('slow-commit');
+    const gate = new Gate();
+    // The commit hook waits: no ack reaches the coordinator, which keeps sending the decision.
+    const hooks = { ...recordingHooks('yes').hooks, commit: async () => gate.wait() };
+    const participant = await Participant.start({ name, coordinator: started.address, dataDir: join(dir.path, name), hooks, logger: testLogger });
+    closers.push(() => participant.close());
+    closers.push(() => gate.open());
+    await participant.ready();
+    const client = new VerdictClient(started.address);
+    closers.push(() => client.close());
+    const other = uniqueName('quick');
+    const quick = await Participant.start({ name: other, coordinator: started.address, dataDir: join(dir.path, other), hooks: recordingHooks('yes').hooks, logger: testLogger });
+    closers.push(() => quick.close());
+    await quick.ready();
+    const { txId } = await client.transact([{ participant: name }, { participant: other }]);
+
+    const listed = await waitFor('the transaction to need attention', async () => {
+      const res = await runJson<{ transactions: TxJson[] }>(['tx', 'list', '--coordinator', started.address, '--state', 'needs-attention']);
+      return res.transactions.length > 0 ? res.transactions : undefined;
+    });
+    assert.deepEqual(listed.map((t) => t.txId), [txId]);
+    assert.equal(listed[0]?.needsAttention, true);
+    const human = await run(['tx', 'list', '--coordinator', started.address, '--state', 'needs-attention']);
+    assert.match(human.stdout, new RegExp(`\\n${txId}\\s+decided\\s+committed\\s+.*NEEDS ATTENTION\\n`));
+    const scrape = await (await fetch(`http://${metrics}/metrics`)).text();
+    assert.match(scrape, /^verdict_transactions_needs_attention 1$/m);
+    assert.match(scrape, /^verdict_transactions_in_doubt 1$/m, 'the slow participant voted YES and has not acknowledged');
+    assert.match(scrape, /^verdict_decision_retries_total [1-9]\d*$/m);
+
+    gate.open();
+    await waitFor('the transaction to end', async () => (await runJson<TxJson>(['tx', 'get', txId, '--coordinator', started.address])).state === 'ended');
+    assert.deepEqual(await runJson<{ transactions: TxJson[]; matched: number }>(['tx', 'list', '--coordinator', started.address, '--state', 'needs-attention']), { transactions: [], matched: 0 });
   });
 });
 
