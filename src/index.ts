@@ -37,6 +37,7 @@ export type {
   PrepareResult,
   StagedWrites,
 } from './participant/participant-options.js';
+export type { ParticipantMetricsOptions } from './participant/participant-metrics.js';
 export type { AppStore } from './participant/participant-log.js';
 export {
   LOCK_CONFLICT_REASON,
