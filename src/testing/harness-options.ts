@@ -122,4 +122,11 @@ export interface RunChaosOptions {
   readonly settleTimeoutMs?: number;
   /** Called with a progress line about once a second. */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Mutual TLS on every connection (default false), with throwaway certificates made with the
+   * `openssl` command in `dir/tls`: the coordinator requires client certificates, each of your
+   * participants presents `verdict://participant/<name>` and the workload
+   * `verdict://initiator/workload`.
+   */
+  readonly tls?: boolean;
 }
