@@ -16,7 +16,7 @@ export interface ThrowawayTls {
   /** The directory of every certificate and key (`ca.pem`, `coordinator.pem`, `participant-<name>.pem`, …). */
   readonly dir: string;
   /** The coordinator's files: its certificate for 127.0.0.1 and localhost, its key, and the CA its clients must be signed by. */
-  readonly serverFiles: ServerTlsFiles;
+  readonly serverFiles: ServerTlsFiles & { readonly caFile: string };
   /** The `verdict coordinator` flags that serve these files (client certificates required). */
   readonly coordinatorArgs: readonly string[];
   /** Issues (once) the certificate of `role`/`name`. */
@@ -41,12 +41,12 @@ export async function createThrowawayTls(dir?: string): Promise<ThrowawayTls> {
     if (own) await rm(where, { recursive: true, force: true });
     throw e;
   }
-  const serverFiles: ServerTlsFiles = { certFile: pki.coordinator.cert, keyFile: pki.coordinator.key, caFile: pki.ca.cert };
+  const serverFiles = serverTlsFilesIn(where);
   let removed = false;
   return {
     dir: where,
     serverFiles,
-    coordinatorArgs: ['--tls-cert', serverFiles.certFile, '--tls-key', serverFiles.keyFile, '--tls-ca', pki.ca.cert],
+    coordinatorArgs: ['--tls-cert', serverFiles.certFile, '--tls-key', serverFiles.keyFile, '--tls-ca', serverFiles.caFile],
     async issue(role, name) {
       await pki.identity(role, name);
     },
@@ -69,4 +69,9 @@ export async function createThrowawayTls(dir?: string): Promise<ThrowawayTls> {
 export function clientTlsFromDir(dir: string, role: IdentityRole, name: string): ClientTlsOptions {
   const base = join(dir, certificateBaseName({ kind: role, name }));
   return { ca: readFileSync(join(dir, 'ca.pem')), cert: readFileSync(`${base}.pem`), key: readFileSync(`${base}.key`) };
+}
+
+/** The coordinator's files in a throwaway PKI's directory: its certificate and key, and the CA its clients must be signed by. */
+export function serverTlsFilesIn(dir: string): ServerTlsFiles & { readonly caFile: string } {
+  return { certFile: join(dir, 'coordinator.pem'), keyFile: join(dir, 'coordinator.key'), caFile: join(dir, 'ca.pem') };
 }
