@@ -140,6 +140,14 @@ describe('a coordinator with mutual TLS', () => {
     assert.equal((await alice.get(begun.txId)).state, 'active');
     await alice.commit(begun.txId, [], { waitForCompletion: true });
     await waitFor('the transaction to end', () => coordinator.describe(begun.txId) === undefined);
+    // The coordinator forgets the transaction in memory as soon as the last ack is in, while its
+    // END summary (and the removal of the COMMIT record) is an unforced write still queued for the
+    // next group commit. Wait for that write itself: a snapshot taken before it lands would
+    // differ from the next one (what made this test fail once under load).
+    await waitFor('the END summary to be written', async () => {
+      const log = await coordinatorLog.snapshot();
+      return `done/${begun.txId}` in log && !(`open/${begun.txId}` in log);
+    });
 
     // Ended: the owner comes from the END record in the log.
     const ended = await logs();
