@@ -131,6 +131,8 @@ export class PostgresParticipant {
         ...(options.protocol ? { protocol: options.protocol } : {}),
         ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.token !== undefined ? { token: options.token } : {}),
         hooks: {
           prepare: (txId, payload, ctx) => self().#prepare(txId, payload, ctx),
           commit: (txId, ctx) => self().#commit(txId, ctx),

@@ -71,6 +71,8 @@ class HostedParticipant implements FaultTarget {
   readonly #proxy: FaultProxy;
   readonly #recorder: Recorder;
   #participant: Participant | undefined;
+  /** Stops the current incarnation (the participant, or what `start` returned). */
+  #stop: (() => Promise<void>) | undefined;
   #incarnation = 0;
   #paused = false;
 
@@ -101,7 +103,7 @@ class HostedParticipant implements FaultTarget {
   async start(): Promise<void> {
     if (this.alive) throw new Error(`${this.name} is already running`);
     // A participant that stopped by itself (its log failed) still holds its LevelDB: release it.
-    await this.#participant?.close().catch(() => undefined);
+    await this.#stop?.().catch(() => undefined);
     const incarnation = ++this.#incarnation;
     mkdirSync(this.dataDir, { recursive: true });
     this.#participant = undefined;
@@ -118,18 +120,28 @@ class HostedParticipant implements FaultTarget {
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const ctx = { name: this.name, dataDir: this.dataDir, incarnation, store };
-    const hooks = this.#spec.hooks ?? (await this.#spec.createHooks?.(ctx));
-    if (!hooks) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `participant ${this.name} has neither hooks nor createHooks`);
-    const participant = await Participant.start({
-      name: this.name,
-      coordinator: this.#proxy.address,
-      dataDir: this.dataDir,
-      hooks: this.#recorder.wrap(this.name, hooks),
-      protocol: { inquiryIntervalMs: HARNESS_INQUIRY_INTERVAL_MS },
-      logger: pino({ name: this.name, level: process.env['VERDICT_LOG_LEVEL'] ?? 'silent' }),
-      ...this.#security,
-    });
+    const logger = pino({ name: this.name, level: process.env['VERDICT_LOG_LEVEL'] ?? 'silent' });
+    const protocol = { inquiryIntervalMs: HARNESS_INQUIRY_INTERVAL_MS };
+    let participant: Participant;
+    if (this.#spec.start) {
+      const started = await this.#spec.start({ name: this.name, coordinator: this.#proxy.address, dataDir: this.dataDir, incarnation, protocol, security: this.#security, logger });
+      participant = started.participant;
+      this.#stop = () => started.close();
+    } else {
+      const ctx = { name: this.name, dataDir: this.dataDir, incarnation, store };
+      const hooks = this.#spec.hooks ?? (await this.#spec.createHooks?.(ctx));
+      if (!hooks) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `participant ${this.name} has neither hooks, createHooks nor start`);
+      participant = await Participant.start({
+        name: this.name,
+        coordinator: this.#proxy.address,
+        dataDir: this.dataDir,
+        hooks: this.#recorder.wrap(this.name, hooks),
+        protocol,
+        logger,
+        ...this.#security,
+      });
+      this.#stop = () => participant.close();
+    }
     this.#participant = participant;
     participant.on('finished', (txId, outcome) => this.#recorder.finished(this.name, txId, outcome ?? 'read-only', incarnation));
     participant.on('error', (e) => this.#recorder.note(`${this.name} stopped by itself: ${e.message}`));
@@ -138,8 +150,7 @@ class HostedParticipant implements FaultTarget {
   /** The emulated crash: connections reset, the Participant dropped without waiting on anything. */
   async kill(): Promise<void> {
     this.#proxy.resetAll();
-    const p = this.#participant;
-    if (p) await p.close();
+    await this.#stop?.();
   }
 
   pause(): void {
@@ -167,7 +178,7 @@ class HostedParticipant implements FaultTarget {
 
   /** Closes for good (after the run). */
   async close(): Promise<void> {
-    await this.#participant?.close();
+    await this.#stop?.();
   }
 }
 
