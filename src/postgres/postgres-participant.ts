@@ -5,6 +5,7 @@
 // prepared work and its locks (see "PostgreSQL participants" in README.md).
 
 import pg from 'pg';
+import { failpoint } from '../common/failpoints.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { Participant, type InDoubtTransaction } from '../participant/participant.js';
 import type { EnlistInvitation, HookContext, PrepareContext, PrepareResult } from '../participant/participant-options.js';
@@ -350,7 +351,10 @@ export class PostgresParticipant {
     if (this.#closing) return;
     this.#track(
       this.#resolvePrepared(gid, txId, 'commit')
-        .then(() => this.#participant.store.del(ONE_PHASE_KEY_PREFIX + txId))
+        .then(() => {
+          failpoint('postgres.after-one-phase-commit-prepared');
+          return this.#participant.store.del(ONE_PHASE_KEY_PREFIX + txId);
+        })
         .then(
           () => this.#deleteMarker(gid),
           (e: unknown) => {

@@ -28,10 +28,10 @@ import { VerdictClient } from '../../src/client/client.js';
 import { encodeLeg } from '../../src/demo/bank.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { CrashRun, failpointCrashSpec } from '../../src/faults/crash-run.js';
-import { FAILPOINTS, type FailpointName } from '../../src/common/failpoints.js';
+import { FAILPOINTS } from '../../src/common/failpoints.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from '../../src/faults/transfer-workload.js';
 import { Prng } from '../../src/sim/prng.js';
-import { arming, assertClean, BANKS, crashSeed, exclusiveCrashSuite, runDir, SEED_ENV } from './crash-support.js';
+import { arming, assertClean, BANKS, bankClusterFailpoints, crashSeed, exclusiveCrashSuite, runDir, SEED_ENV } from './crash-support.js';
 
 /** A bound on one step, far above its usual few seconds. */
 const STEP_TIMEOUT_MS = 120_000;
@@ -64,7 +64,7 @@ const SIDES = [
 
 describe('SIGKILL at every protocol step, in real processes', () => {
   const seed = crashSeed();
-  const steps = (Object.keys(FAILPOINTS) as FailpointName[]).map((failpoint) => {
+  const steps = bankClusterFailpoints().map((failpoint) => {
     const { process, fromHit } = arming(seed, failpoint);
     return { failpoint, process, spec: failpointCrashSpec(failpoint, fromHit) };
   });

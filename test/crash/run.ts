@@ -15,8 +15,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatReport, runFailpointCrash, runRandomFaults, type CrashRunReport } from '../../src/faults/crash-run.js';
 import { DEFAULT_FAULT_PHASE_MS } from '../../src/faults/crash-run-options.js';
-import { FAILPOINTS, type FailpointName } from '../../src/common/failpoints.js';
-import { arming, exclusiveCrashSuite, runDir, SEED_ENV } from './crash-support.js';
+import { arming, bankClusterFailpoints, exclusiveCrashSuite, runDir, SEED_ENV } from './crash-support.js';
 
 const USAGE = 'usage: npm run test:crash -- [--rounds N] [--seed S] [--fault-phase-ms MS] [--failpoints] [--tls] [--keep-data]';
 
@@ -53,7 +52,7 @@ function options(): { rounds: number; seed: number; faultPhaseMs: number; failpo
 /** Every failpoint on a fresh cluster of its own, armed where and when the seed says. */
 async function everyFailpoint(seed: number, tls: boolean): Promise<CrashRunReport[]> {
   const reports: CrashRunReport[] = [];
-  for (const failpoint of Object.keys(FAILPOINTS) as FailpointName[]) {
+  for (const failpoint of bankClusterFailpoints()) {
     const { process, fromHit } = arming(seed, failpoint);
     reports.push(await runFailpointCrash({ dir: runDir(failpoint), seed, process, failpoint, fromHit, tls }));
     console.log(formatReport(reports.at(-1) as CrashRunReport));
