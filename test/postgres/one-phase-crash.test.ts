@@ -12,13 +12,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import type { FailpointName } from '../../src/common/failpoints.js';
-import { ManagedProcess } from '../../src/faults/managed-process.js';
+import type { ManagedProcess } from '../../src/faults/managed-process.js';
 import { Outcome } from '../../src/protocol/types.js';
 import { TestCluster, uniqueName, waitFor } from '../support/cluster.js';
 import { balance, createLedger, move } from './support/ledger.js';
+import { lastRecovery, pgParticipantChild } from './support/pg-participant-child.js';
 import { PgServer } from './support/pg-server.js';
 
-const CHILD_ENTRY = new URL('./support/pg-participant-node.ts', import.meta.url).pathname;
 /**
  * The transaction's timeout, in ms. A one-phase branch whose participant went away is asked for
  * its outcome once this deadline passes (only the participant knows whether it committed).
@@ -83,21 +83,7 @@ describe('a PostgreSQL participant killed in a one-phase transaction', () => {
     pool = await createLedger(await server.createDatabase('bank_1pc'), { alice: 1_000 }, pg.Pool);
     cluster = await TestCluster.start({ protocol: { retryInitialMs: 50, retryMaxMs: 500 } });
     const config = { name, coordinator: cluster.coordinator.address, dataDir: join(cluster.dir.path, name), connection: server.connection('bank_1pc'), inquiryIntervalMs: 300 };
-    child = new ManagedProcess({
-      name,
-      entry: CHILD_ENTRY,
-      args: [JSON.stringify(config)],
-      logFile: join(cluster.dir.path, `${name}.log`),
-      ready: (p) =>
-        new Promise<void>((resolve) => {
-          const onLine = (line: string): void => {
-            if (!line.startsWith('ready')) return;
-            p.off('line', onLine);
-            resolve();
-          };
-          p.on('line', onLine);
-        }),
-    });
+    child = pgParticipantChild(config, cluster.dir.path);
   });
 
   afterEach(async () => {
@@ -135,8 +121,7 @@ describe('a PostgreSQL participant killed in a one-phase transaction', () => {
       }
 
       await child.start();
-      const ready = child.stdout.findLast((l) => l.startsWith('ready')) ?? '';
-      const recovery = JSON.parse(ready.slice('ready '.length)) as { rolledBack: string[]; committed: string[]; inDoubt: string[] };
+      const recovery = lastRecovery(child);
       assert.deepEqual(recovery.inDoubt, [], 'a one-phase branch is never held in doubt');
       assert.deepEqual(recovery.rolledBack, c.recovery === 'rolledBack' ? [txId] : []);
       if (c.recovery === 'committed') assert.deepEqual(recovery.committed, [txId]);

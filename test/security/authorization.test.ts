@@ -9,21 +9,11 @@ import { VerdictClient } from '../../src/client/index.js';
 import { createCa, createDevPki, issueCertificate, type DevPki } from '../../src/common/dev-certs.js';
 import { channelCredentials } from '../../src/common/tls.js';
 import { Coordinator } from '../../src/coordinator/index.js';
-import { ErrorCode, VerdictError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { Participant } from '../../src/participant/index.js';
 import { RawSessions } from '../support/raw-grpc.js';
 import { recordingHooks, tempDir, testLogger, waitFor } from '../support/cluster.js';
-import { clientTls, TappedStorage, under } from './support.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof VerdictError) return e.code;
-    throw e;
-  }
-  return 'resolved';
-}
+import { clientTls, codeOf, TappedStorage, under } from './support.js';
 
 describe('a coordinator with mutual TLS', () => {
   const dir = tempDir('verdict-security-');

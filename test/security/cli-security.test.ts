@@ -7,21 +7,11 @@ import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { VerdictClient } from '../../src/client/index.js';
 import { createDevPki, issueCertificate, type DevPki } from '../../src/common/dev-certs.js';
-import { ErrorCode, VerdictError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { Participant } from '../../src/participant/index.js';
 import { startCli, startCoordinatorCli, type CliProcess } from '../support/cli.js';
 import { recordingHooks, tempDir, testLogger, waitFor } from '../support/cluster.js';
-import { clientTls, under } from './support.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof VerdictError) return e.code;
-    throw e;
-  }
-  return 'resolved';
-}
+import { clientTls, codeOf, under } from './support.js';
 
 /** The serial number of the certificate the server at `address` presents to a new connection. */
 function servedSerial(address: string, pki: DevPki): Promise<string> {

@@ -8,18 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { VerdictClient } from '../../src/client/index.js';
 import { clientTlsFromDir, createThrowawayTls, type ThrowawayTls } from '../../src/common/throwaway-tls.js';
 import { Coordinator } from '../../src/coordinator/index.js';
-import { ErrorCode, VerdictError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { tempDir, testLogger } from '../support/cluster.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof VerdictError) return e.code;
-    throw e;
-  }
-  return 'resolved';
-}
+import { codeOf } from './support.js';
 
 describe('throwaway TLS', () => {
   const dir = tempDir('verdict-throwaway-tls-');
