@@ -1,5 +1,6 @@
 // The fault matrix's SIGKILL rows, in real processes under a workload of concurrent transfers.
-// One cluster: first the coordinator is killed between Begin and Commit; then every failpoint is
+// One cluster: first the coordinator is killed between Begin and Commit; then every failpoint a
+// bank cluster reaches (the one-phase and PostgreSQL ones are crashed in test/postgres) is
 // armed with `crash` in turn, the coordinator's on the coordinator, a participant's on a bank. Each
 // time the process must die by its own SIGKILL at that step (a failpoint never reached fails the
 // test) and comes back on the same data directory armed for the next one, so every incarnation
