@@ -36,6 +36,7 @@ export interface BenchCommandOptions {
   readonly baseline?: boolean;
   readonly payloadBytes: number;
   readonly hotKeys?: number;
+  readonly lockFree?: boolean;
   readonly initiator: BenchInitiator;
   readonly json?: string;
   readonly cpuProf?: string;
@@ -64,6 +65,7 @@ export function configureBenchCommand(command: Command): Command {
     .option('--baseline', 'also run every configuration on the naive path (no group commit, one frame per message) and show the ratios')
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
     .option('--hot-keys <n>', 'also run every configuration with every transaction locking one of N keys, next to a key per transaction', parseHotKeys)
+    .option('--lock-free', 'also run every configuration with participants that take no lock, next to a key per transaction: what lock bookkeeping costs')
     .addOption(
       new Option('--initiator <kind>', 'how the load generator (and the ceiling) sends commits: over one CommitStream, or one unary call each')
         .choices(Object.values(BenchInitiator))
@@ -110,6 +112,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     baseline: options.baseline ?? false,
     payloadBytes: options.payloadBytes,
     ...(options.hotKeys !== undefined ? { hotKeys: options.hotKeys } : {}),
+    lockFree: options.lockFree ?? false,
     initiator: options.initiator,
     tls: options.tlsCompare ? BenchTls.COMPARE : options.tls ? BenchTls.ON : BenchTls.OFF,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),

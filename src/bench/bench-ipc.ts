@@ -29,6 +29,8 @@ export interface BenchNodeSpec {
    * False is the naive baseline: every record its own write, every message its own frame.
    */
   readonly optimized?: boolean;
+  /** Participants: whether the hooks lock a key per transaction (default true); false takes no lock. */
+  readonly locks?: boolean;
   /** When set, the node profiles its main thread from `mark` to `report` and writes the V8 CPU profile here. */
   readonly cpuProfile?: string;
   /**

@@ -49,6 +49,9 @@ const LOCKING_HOOKS: ParticipantHooks = {
   abort: () => undefined,
 };
 
+/** The hooks of before the lock API: vote YES, take nothing (the `none` keys variant). */
+const LOCK_FREE_HOOKS: ParticipantHooks = { prepare: () => Vote.YES, commit: () => undefined, abort: () => undefined };
+
 const NO_LOG: BenchLogCounters = { batches: 0, syncedBatches: 0, writes: 0 };
 const NO_FRAMES = { framesOut: 0, messagesOut: 0 };
 
@@ -92,7 +95,7 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         name: spec.name,
         coordinator: required(spec.coordinator, 'coordinator'),
         dataDir: required(spec.dataDir, 'dataDir'),
-        hooks: LOCKING_HOOKS,
+        hooks: spec.locks === false ? LOCK_FREE_HOOKS : LOCKING_HOOKS,
         groupCommit: spec.optimized ?? true,
         frameBatching: spec.optimized ?? true,
         logger,

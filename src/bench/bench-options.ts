@@ -49,13 +49,14 @@ export type BenchVariant = (typeof BenchVariant)[keyof typeof BenchVariant];
  * Which keys the participants lock. Every bench participant locks one key per transaction,
  * exclusively, in prepare (as a real resource manager would): `uniform` is a key of its own per
  * transaction (never a conflict: what the lock bookkeeping costs), `hot` one of `hotKeys` keys
- * (conflicts, voted NO with `lock conflict`).
+ * (conflicts, voted NO with `lock conflict`), `none` no lock at all (hooks as they were written
+ * before the lock API: what the protocol alone costs, comparable with builds that predate it).
  */
 /** How a hot-key payload starts: `hot/<n>;` names the key to lock. */
 export const HOT_KEY_PREFIX = 'hot/';
 
 /** Which keys the participants lock (see above). */
-export const BenchKeys = { UNIFORM: 'uniform', HOT: 'hot' } as const;
+export const BenchKeys = { UNIFORM: 'uniform', HOT: 'hot', NONE: 'none' } as const;
 /** Which keys the participants lock. */
 export type BenchKeys = (typeof BenchKeys)[keyof typeof BenchKeys];
 
@@ -123,6 +124,11 @@ export interface BenchOptions {
    */
   readonly hotKeys?: number;
   /**
+   * When true, every configuration also runs with participants whose hooks take no lock
+   * (`none`), next to a key per transaction: the lock bookkeeping's cost is the difference.
+   */
+  readonly lockFree?: boolean;
+  /**
    * How the load generator (and the ceiling's) sends its commits: over one CommitStream
    * (`VerdictClientOptions.streamCommits`, the default) or as one unary call each.
    */
@@ -157,6 +163,7 @@ export interface ResolvedBenchOptions {
   readonly ceilingDurationS: number;
   readonly payloadBytes: number;
   readonly hotKeys: number | undefined;
+  readonly lockFree: boolean;
   readonly initiator: BenchInitiator;
   readonly cpuProfDir: string | undefined;
   readonly intervalS: number | undefined;
@@ -200,6 +207,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     ceilingDurationS,
     payloadBytes,
     hotKeys,
+    lockFree: options.lockFree ?? false,
     initiator: options.initiator ?? BenchInitiator.STREAM,
     cpuProfDir: options.cpuProfDir,
     intervalS,
@@ -211,7 +219,9 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
 /** The configurations to run, in order: participants, then in-flight, then variant, keys and transport. */
 export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
   const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
-  const keys: BenchKeys[] = options.hotKeys === undefined ? [BenchKeys.UNIFORM] : [BenchKeys.UNIFORM, BenchKeys.HOT];
+  const keys: BenchKeys[] = [BenchKeys.UNIFORM];
+  if (options.hotKeys !== undefined) keys.push(BenchKeys.HOT);
+  if (options.lockFree) keys.push(BenchKeys.NONE);
   const out: BenchConfiguration[] = [];
   for (const participants of options.participants) {
     for (const inflight of options.inflight) {

@@ -73,7 +73,7 @@ export interface BenchResult {
   readonly variant: BenchVariant;
   /** Plaintext, or mutual TLS with throwaway certificates. */
   readonly transport: BenchTransport;
-  /** Which keys the participants locked: `uniform` (one per transaction) or `hot:<n>`. */
+  /** Which keys the participants locked: `uniform` (one per transaction), `hot:<n>`, or `none`. */
   readonly keys: string;
   /** How the load generator sent its commits (the ceiling's too). */
   readonly initiator: BenchInitiator;
@@ -199,7 +199,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
 }
 
 function label(c: BenchConfiguration): string {
-  return `P=${c.participants} inflight=${c.inflight}${c.keys === BenchKeys.HOT ? ' hot keys' : ''}${c.transport === BenchTransport.TLS ? ' TLS' : ''}`;
+  const keys = c.keys === BenchKeys.HOT ? ' hot keys' : c.keys === BenchKeys.NONE ? ' no locks' : '';
+  return `P=${c.participants} inflight=${c.inflight}${keys}${c.transport === BenchTransport.TLS ? ' TLS' : ''}`;
 }
 
 /** The PKI of the TLS measurements, and what their load generator dials with. */
@@ -272,6 +273,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
           coordinator: address,
           dataDir: join(dir, names[i] ?? ''),
           optimized,
+          locks: config.keys !== BenchKeys.NONE,
           ...profile(names[i] ?? ''),
           ...tlsDir,
         }),
@@ -364,7 +366,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     inflight: config.inflight,
     variant: config.variant,
     transport: config.transport,
-    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : BenchKeys.UNIFORM,
+    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : config.keys,
     initiator,
     durationS: window.elapsedMs / 1000,
     committedPerSec,

@@ -36,6 +36,16 @@ describe('verdict bench', () => {
     assert.ok(results.every((r) => r.intervals === undefined && r.rssGrowth === undefined), 'no samples without an interval');
   });
 
+  it('runs a lock-free variant next to a key per transaction when asked', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const results = await runBench({ participants: [1], inflight: [4], durationS: 1, warmupS: 0.5, ceiling: false, lockFree: true });
+
+    assert.deepEqual(
+      results.map((r) => r.keys),
+      ['uniform', 'none'],
+    );
+    for (const r of results) assert.ok(r.committedPerSec > 0 && r.abortedPerSec === 0, `${r.keys}: commits, never a conflict`);
+  });
+
   it('samples throughput, tail latency and current RSS at every interval of the window', { timeout: TEST_TIMEOUT_MS }, async () => {
     const [r, ...rest] = await runBench({ participants: [1], inflight: [4], durationS: 3, warmupS: 0.5, ceiling: false, intervalS: 1 });
 
