@@ -11,6 +11,7 @@ import { durationParser, formatDuration } from '../cli/cli-arguments.js';
 import type { BenchResult } from './bench.js';
 import {
   BenchInitiator,
+  BenchTls,
   DEFAULT_DURATION_S,
   DEFAULT_INFLIGHT_COUNTS,
   DEFAULT_PARTICIPANT_COUNTS,
@@ -40,6 +41,8 @@ export interface BenchCommandOptions {
   readonly json?: string;
   readonly cpuProf?: string;
   readonly interval?: number;
+  readonly tls?: boolean;
+  readonly tlsCompare?: boolean;
 }
 
 /** Adds the bench flags and action to `command` (a subcommand, or a standalone program). */
@@ -68,6 +71,8 @@ export function configureBenchCommand(command: Command): Command {
         .choices(Object.values(BenchInitiator))
         .default(BenchInitiator.STREAM),
     )
+    .addOption(new Option('--tls', 'run every connection over mutual TLS with throwaway certificates (the ceiling stays plaintext)').conflicts('tlsCompare'))
+    .option('--tls-compare', 'run every configuration in plaintext and then over mutual TLS, in the same run, and show the ratio')
     .option('--json <file>', 'also write the results as a JSON array to FILE')
     .option(
       '--interval <time>',
@@ -109,6 +114,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     ...(options.hotKeys !== undefined ? { hotKeys: options.hotKeys } : {}),
     lockFree: options.lockFree ?? false,
     initiator: options.initiator,
+    tls: options.tlsCompare ? BenchTls.COMPARE : options.tls ? BenchTls.ON : BenchTls.OFF,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
     ...(options.interval !== undefined ? { intervalS: options.interval / 1_000 } : {}),
     onProgress: (line) => process.stderr.write(`bench: ${line}\n`),

@@ -33,6 +33,11 @@ export interface BenchNodeSpec {
   readonly locks?: boolean;
   /** When set, the node profiles its main thread from `mark` to `report` and writes the V8 CPU profile here. */
   readonly cpuProfile?: string;
+  /**
+   * A throwaway PKI's directory (real nodes): the coordinator serves mutual TLS with its files, a
+   * participant dials with its participant certificate from it. Plaintext when absent.
+   */
+  readonly tlsDir?: string;
 }
 
 /** Log write counters, as in `GroupCommitStats`. */

@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
+import { clientTlsFromDir, serverTlsFilesIn } from '../common/throwaway-tls.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { Participant } from '../participant/participant.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
@@ -79,6 +80,7 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         groupCommit: spec.optimized ?? true,
         frameBatching: spec.optimized ?? true,
         logger,
+        ...(spec.tlsDir ? { tls: serverTlsFilesIn(spec.tlsDir) } : {}),
       });
       c.on('error', fail);
       return {
@@ -97,6 +99,7 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         groupCommit: spec.optimized ?? true,
         frameBatching: spec.optimized ?? true,
         logger,
+        ...(spec.tlsDir ? { tls: clientTlsFromDir(spec.tlsDir, 'participant', spec.name) } : {}),
       });
       p.on('error', fail);
       await p.ready();

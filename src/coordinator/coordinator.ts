@@ -242,7 +242,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       coordinator.#run(effects);
       coordinator.#startGc(options.retentionMs ?? DEFAULT_RETENTION_MS, options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS);
       coordinator.#address = await coordinator.#transport.serve(coordinator.#handlers());
-      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: storage.location }, 'coordinator started');
+      const tls = security.certificates ? (security.certificates.requiresClientCertificates ? 'mutual' : 'server') : 'off';
+      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: storage.location, tls }, 'coordinator started');
       return coordinator;
     } catch (e) {
       if (coordinator) await coordinator.close();

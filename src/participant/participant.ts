@@ -493,6 +493,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#store.write(written, ops, force).then(
           () => {
             if (prepared) failpoint('participant.after-prepared-record');
+            else if (record.onePhase && record.state === ParticipantRecordState.COMMITTED) failpoint('participant.after-one-phase-commit-record');
             if (!early) this.#dispatch({ type: 'persisted', token });
           },
           (e: unknown) => this.#fail(e, record.txId),

@@ -80,6 +80,44 @@ describe('verdict bench', () => {
   });
 });
 
+describe('verdict bench --tls-compare', () => {
+  it('measures every configuration in plaintext and then over mutual TLS in the same run, with the ratio', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const results = await runBench({ participants: [2], inflight: [4], durationS: 1, warmupS: 0.5, ceiling: false, tls: 'compare' });
+
+    assert.deepEqual(
+      results.map((r) => [r.participants, r.transport]),
+      [
+        [2, 'plaintext'],
+        [2, 'tls'],
+      ],
+    );
+    const [plain, tls] = results as [BenchResult, BenchResult];
+    // A client dialing TLS cannot talk to a plaintext server, nor participants without a
+    // certificate to a coordinator that requires one: commits on the TLS row ran over mutual TLS.
+    for (const r of results) {
+      assert.ok(r.committedPerSec > 0, `${r.transport}: committed something`);
+      assert.equal(r.errorsPerSec, 0, `${r.transport}: no call failed (${r.firstError ?? ''})`);
+    }
+    assert.equal(plain.vsPlaintext, undefined);
+    assert.equal(tls.vsPlaintext?.committedPerSec, tls.committedPerSec / plain.committedPerSec);
+    assert.equal(tls.vsPlaintext?.totalCpuUsPerTx, tls.totalCpuUsPerTx / plain.totalCpuUsPerTx);
+
+    const [header, , first, second] = formatTable(results).split('\n');
+    assert.match(header ?? '', / tls .* × plaintext$/);
+    assert.match(first ?? '', / off .* -$/);
+    assert.match(second ?? '', new RegExp(` mutual .* ${tls.vsPlaintext?.committedPerSec.toFixed(2)}×$`));
+  });
+
+  it('refuses --tls together with --tls-compare, and runs plaintext only by default', async () => {
+    const command = configureBenchCommand(new Command('bench'))
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
+    await assert.rejects(command.parseAsync(['--tls', '--tls-compare'], { from: 'user' }), (e: unknown) => e instanceof CommanderError && /--tls.*--tls-compare|--tls-compare.*--tls/.test(e.message));
+    assert.deepEqual(resolveBenchOptions({}).transports, ['plaintext']);
+    assert.deepEqual(resolveBenchOptions({ tls: 'on' }).transports, ['tls']);
+  });
+});
+
 describe('verdict bench --interval', () => {
   /** Parses `args` as the bench command would, without running anything. */
   async function parse(args: readonly string[]): Promise<unknown> {
