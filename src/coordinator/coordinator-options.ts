@@ -2,6 +2,7 @@
 
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import type { Clock } from '../common/clock.js';
+import type { DecisionStore } from './decision-store.js';
 import type { LogStorage } from '../common/level-errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ServerTransport } from '../common/transport.js';
@@ -104,6 +105,11 @@ export interface CoordinatorOptions extends CoordinatorSecurityOptions {
   readonly clock?: Clock;
   /** The storage seam: where the decision log lives. Default: LevelDB in `dataDir`. */
   readonly storage?: LogStorage;
+  /**
+   * The decision store under the log, instead of `storage`/`dataDir`: a store shared by a group of
+   * coordinators (see `CoordinatorGroupMember`), or a simulated one. The coordinator closes it.
+   */
+  readonly decisionStore?: DecisionStore;
   /** The transport seam: how the coordinator is reached. Default: a gRPC server on `listen`. */
   readonly transport?: ServerTransport;
   /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */

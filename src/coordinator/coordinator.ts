@@ -199,8 +199,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const security = coordinatorSecurity(options.transport ? DEFAULT_LISTEN : (options.listen ?? DEFAULT_LISTEN), options);
     const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
-    const storage = options.storage ?? levelStorage(options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR);
-    const decisionLog = await DecisionLog.open(storage, clock, { groupCommit: options.groupCommit ?? true });
+    const decisionLog = options.decisionStore
+      ? new DecisionLog(options.decisionStore, clock)
+      : await DecisionLog.open(options.storage ?? levelStorage(options.dataDir ?? DEFAULT_COORDINATOR_DATA_DIR), clock, { groupCommit: options.groupCommit ?? true });
     let coordinator: Coordinator | undefined;
     try {
       // Read everything before writing anything: a log that cannot be read is left untouched.
@@ -214,7 +215,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       coordinator.#run(effects);
       coordinator.#startGc(options.retentionMs ?? DEFAULT_RETENTION_MS, options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS);
       coordinator.#address = await coordinator.#transport.serve(coordinator.#handlers());
-      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: storage.location }, 'coordinator started');
+      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: decisionLog.location }, 'coordinator started');
       return coordinator;
     } catch (e) {
       if (coordinator) await coordinator.close();

@@ -37,6 +37,11 @@ export const ErrorCode = {
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   /** The coordinator cannot be reached or is shutting down: retry. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /**
+   * This coordinator is a member of a group that does not lead it now (or no longer leads it):
+   * retry at the leader, whose `host:port` the `verdict-leader` metadata names when known.
+   */
+  NOT_LEADER: 'NOT_LEADER',
   /** A participant with this name already holds a live session. */
   ALREADY_CONNECTED: 'ALREADY_CONNECTED',
   /** A participant's lock on a key is held by another transaction (no-wait: the prepare votes NO). */
