@@ -1,8 +1,11 @@
 // `verdict coordinator`: runs the coordinator until SIGINT or SIGTERM. Prints exactly one line on
 // stdout, `listening on HOST:PORT`, once it serves (scripts and tests parse it); logs go to stderr.
-// The coordinator itself (gRPC, LevelDB, pino) is imported only when the command runs.
+// With `--etcd` it runs one member of a coordinator group instead (see README "Running a
+// coordinator group"): the line comes once the port is bound, whether the member leads or not.
+// The coordinator itself (gRPC, LevelDB, etcd, pino) is imported only when the command runs.
 
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S } from '../cluster/group-member-options.js';
 import {
   DEFAULT_COORDINATOR_DATA_DIR,
   DEFAULT_LISTEN,
@@ -11,6 +14,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_PENDING_PER_CLIENT,
   DEFAULT_MAX_SESSIONS,
+  type CoordinatorOptions,
 } from '../coordinator/coordinator-options.js';
 import type { CoordinatorSecurityOptions } from '../coordinator/security-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
@@ -36,7 +40,18 @@ export interface CoordinatorCommandOptions {
   readonly maxPayloadBytesInMemory: number;
   readonly maxMessageBytes: number;
   readonly unregisteredGrace: number;
+  /** Cluster mode: etcd endpoints. */
+  readonly etcd?: readonly string[];
+  readonly nodeId?: string;
+  readonly advertise?: string;
+  readonly etcdPrefix: string;
+  readonly leaseTtl: number;
+  /** Which flags were given on the command line (not defaults), for refusing conflicting ones. */
+  readonly given?: ReadonlySet<string>;
 }
+
+/** The shortest and longest lease TTL accepted, in ms (etcd counts leases in whole seconds). */
+const LEASE_TTL_BOUNDS_MS = { minMs: 1_000, maxMs: 600_000 } as const;
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -66,7 +81,109 @@ export function addCoordinatorCommand(program: Command): void {
         .argParser(durationParser())
         .default(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs, formatDuration(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs)),
     )
-    .action((options: CoordinatorCommandOptions) => runCoordinator(options));
+    .option('--etcd <host:port,...>', 'run as one member of a coordinator group whose decision log is in this etcd cluster', parseEndpoints)
+    .option('--node-id <id>', 'with --etcd: this member\'s id, unique in the group')
+    .option('--advertise <host:port>', 'with --etcd: the address clients reach this member at (followers name the leader by it)', parseAddress)
+    .option('--etcd-prefix <prefix>', 'with --etcd: the group\'s key prefix in etcd', DEFAULT_ETCD_PREFIX)
+    .addOption(
+      new Option('--lease-ttl <duration>', 'with --etcd: the leader\'s lease, in whole seconds: how long a dead or paused leader can leave the group without one')
+        .argParser(durationParser(LEASE_TTL_BOUNDS_MS))
+        .default(DEFAULT_LEASE_TTL_S * 1000, formatDuration(DEFAULT_LEASE_TTL_S * 1000)),
+    )
+    .action((options: CoordinatorCommandOptions, command: Command) => {
+      const given = new Set(command.options.map((o) => o.attributeName()).filter((name) => command.getOptionValueSource(name) === 'cli'));
+      return options.etcd || options.nodeId !== undefined || options.advertise !== undefined ? runGroupMember({ ...options, given }) : runCoordinator(options);
+    });
+}
+
+/** `host:port,host:port,...` (at least one). */
+function parseEndpoints(value: string): string[] {
+  const list = value.split(',').map((v) => v.trim());
+  if (list.length === 0 || list.some((v) => v === '')) throw new InvalidArgumentError('expected HOST:PORT[,HOST:PORT...]');
+  return list.map(parseAddress);
+}
+
+/** Flags that configure a single coordinator's own log or security, refused with --etcd. */
+const NOT_IN_CLUSTER_MODE = [
+  ['data', '--data'],
+  ['tlsCert', '--tls-cert'],
+  ['tlsKey', '--tls-key'],
+  ['tlsCa', '--tls-ca'],
+  ['tokens', '--tokens'],
+  ['insecure', '--insecure'],
+] as const;
+
+/** The group member's options from the flags; conflicting or missing flags are refused with one line. */
+function groupOptions(options: CoordinatorCommandOptions): { etcd: readonly string[]; nodeId: string; advertise: string; leaseTtlS: number } {
+  const bad = (message: string): never => {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, message);
+  };
+  if (!options.etcd) return bad('--node-id and --advertise run a member of a coordinator group: they need --etcd');
+  for (const [key, flag] of NOT_IN_CLUSTER_MODE) {
+    if (options.given?.has(key)) bad(`${flag} cannot be used with --etcd: a coordinator group keeps its decision log in etcd${key === 'data' ? '' : ', and serves plaintext on loopback for now'}`);
+  }
+  if (options.nodeId === undefined) bad('--etcd needs --node-id (this member\'s id, unique in the group)');
+  if (options.advertise === undefined) bad('--etcd needs --advertise (the host:port clients reach this member at)');
+  if (options.leaseTtl % 1000 !== 0) bad(`--lease-ttl ${formatDuration(options.leaseTtl)} is not a whole number of seconds (etcd's unit)`);
+  return { etcd: options.etcd, nodeId: options.nodeId as string, advertise: options.advertise as string, leaseTtlS: options.leaseTtl / 1000 };
+}
+
+/**
+ * Runs one member of a coordinator group until SIGINT or SIGTERM. A member that loses its
+ * leadership steps down and keeps running as a follower; only a signal (or a failure to start)
+ * ends it.
+ */
+export async function runGroupMember(options: CoordinatorCommandOptions): Promise<void> {
+  const group = groupOptions(options);
+  const [{ CoordinatorGroupMember }, { cliLogger }] = await Promise.all([import('../cluster/index.js'), import('./cli-logger.js')]);
+  const logger = cliLogger(options.logLevel, 'info');
+  let resolveStopped!: (why: NodeJS.Signals) => void;
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (resolveStopped = resolve));
+  const stop = (why: NodeJS.Signals): void => {
+    for (const signal of SHUTDOWN_SIGNALS) process.removeListener(signal, stop);
+    resolveStopped(why);
+  };
+  for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
+  try {
+    checkPayloadFits(options);
+    const member = await CoordinatorGroupMember.start({
+      ...group,
+      ...(options.given?.has('listen') ? { listen: options.listen } : {}),
+      etcdPrefix: options.etcdPrefix,
+      logger,
+      coordinator: { maxMessageBytes: options.maxMessageBytes, protocol: protocolOptions(options), limits: limitOptions(options) },
+    });
+    console.log(`listening on ${member.address}`);
+    const why = await stopped;
+    logger.info({ signal: why }, 'shutting down');
+    await member.close();
+  } finally {
+    for (const signal of SHUTDOWN_SIGNALS) process.removeListener(signal, stop);
+  }
+}
+
+function checkPayloadFits(options: CoordinatorCommandOptions): void {
+  if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
+  }
+}
+
+function protocolOptions(options: CoordinatorCommandOptions): NonNullable<CoordinatorOptions['protocol']> {
+  return {
+    maxLiveTransactions: options.maxLiveTransactions,
+    maxPayloadBytes: options.maxPayloadBytes,
+    maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
+    unregisteredGraceMs: options.unregisteredGrace,
+  };
+}
+
+function limitOptions(options: CoordinatorCommandOptions): NonNullable<CoordinatorOptions['limits']> {
+  return {
+    maxLivePerClient: options.maxLivePerClient,
+    maxPendingPerClient: options.maxPendingPerClient,
+    maxSessions: options.maxSessions,
+    maxLookupsPerSession: options.maxLookupsPerSession,
+  };
 }
 
 /**
@@ -99,27 +216,15 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
     }
   };
   try {
-    if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
-      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
-    }
+    checkPayloadFits(options);
     coordinator = await Coordinator.start({
       ...securityOptions(options),
       listen: options.listen,
       dataDir: options.data,
       logger,
       maxMessageBytes: options.maxMessageBytes,
-      protocol: {
-        maxLiveTransactions: options.maxLiveTransactions,
-        maxPayloadBytes: options.maxPayloadBytes,
-        maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
-        unregisteredGraceMs: options.unregisteredGrace,
-      },
-      limits: {
-        maxLivePerClient: options.maxLivePerClient,
-        maxPendingPerClient: options.maxPendingPerClient,
-        maxSessions: options.maxSessions,
-        maxLookupsPerSession: options.maxLookupsPerSession,
-      },
+      protocol: protocolOptions(options),
+      limits: limitOptions(options),
     });
     coordinator.once('error', stop);
     if (options.tlsCert) process.on('SIGHUP', reload);

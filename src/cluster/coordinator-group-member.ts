@@ -99,7 +99,7 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     }
     member.#leadership.on('leading', (fence) => void member.#lead(fence));
     member.#leadership.on('lost', (why) => void member.#stepDown(`leadership lost: ${why}`));
-    member.#leadership.start();
+    await member.#leadership.start();
     member.#log.info({ address: member.#address, advertise: options.advertise, prefix: member.#prefix }, 'coordinator group member started');
     return member;
   }

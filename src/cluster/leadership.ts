@@ -103,9 +103,12 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
     return this.#state === 'leading' && this.#o.clock.now() < this.#validUntil;
   }
 
-  /** Starts campaigning. */
-  start(): void {
-    this.#schedule(0);
+  /**
+   * Starts campaigning; resolves after the first attempt (won, lost to a known leader, or failed
+   * to reach etcd), so that a follower names the leader from its first answer when it can.
+   */
+  start(): Promise<void> {
+    return this.#tick();
   }
 
   /**
