@@ -3,12 +3,14 @@
 // end: leader SIGKILL, leader SIGSTOP past its lease, an etcd member killed, etcd quorum lost.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
 
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { tempDir } from '../support/cluster.js';
 import { RawTransactions } from '../support/raw-grpc.js';
+import { poll } from '../../src/faults/process-cluster.js';
 import { GroupRun } from './group-support.js';
 
 /** The members' lease, as `--lease-ttl` takes it, and in ms. */
@@ -100,7 +102,27 @@ describe('coordinator group failover (real processes, real etcd)', { timeout: 60
     assert.equal(answer?.metadata.get('verdict-code')[0], 'NOT_LEADER');
     assert.equal((await run.leader())?.nodeId, next.nodeId, 'the new leader keeps the key');
     assert.ok(leader.alive, 'the deposed leader steps down and keeps running as a follower');
+    await poll('the deposed leader to log that it stepped down', 10_000, () => leader.logTail(400).includes('stepping down to follower'));
     await run.workload.whenMore(COMMITS, PROGRESS_TIMEOUT_MS, committed);
+    assertClean(await run.finish());
+  });
+
+  it("a leader's disk lost (its working directory deleted): nothing depends on it", async () => {
+    const run = await start();
+    const leader = await run.leader();
+    assert.ok(leader);
+    // A member keeps nothing on its own disk: its decision log is in etcd, its logs go to stderr.
+    assert.deepEqual(readdirSync(leader.home), []);
+    const epochBefore = await run.bankEpoch();
+    await leader.kill();
+    rmSync(leader.home, { recursive: true, force: true });
+    mkdirSync(leader.home);
+    const next = await run.waitServing(leader);
+    await run.waitBanksAt(epochBefore + 1);
+    await run.workload.whenMore(COMMITS, PROGRESS_TIMEOUT_MS, committed);
+    // It comes back on an empty disk as a follower; the group's decisions are intact.
+    await leader.start();
+    assert.equal((await run.leader())?.nodeId, next.nodeId);
     assertClean(await run.finish());
   });
 

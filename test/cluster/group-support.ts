@@ -124,8 +124,14 @@ export class MemberProcess extends ManagedProcess {
   readonly nodeId: string;
   readonly advertise: string;
 
+  /** The member's own directory, its working directory: all the local disk it could use. */
+  readonly home: string;
+
   constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string) {
+    const home = join(dir, `${nodeId}-home`);
+    mkdirSync(home, { recursive: true });
     super({
+      cwd: home,
       name: nodeId,
       entry: CLI_ENTRY,
       args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info'],
@@ -142,6 +148,7 @@ export class MemberProcess extends ManagedProcess {
     });
     this.nodeId = nodeId;
     this.advertise = advertise;
+    this.home = home;
   }
 }
 
