@@ -10,7 +10,7 @@
 // compare-and-swap, open records loaded and re-driven), and no local file is ever read.
 
 import { EventEmitter } from 'node:events';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { systemClock, type Clock } from '../common/clock.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { Coordinator } from '../coordinator/coordinator.js';
@@ -62,14 +62,14 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   #address = '';
   #closing: Promise<void> | undefined;
 
-  private constructor(options: GroupMemberOptions) {
+  private constructor(options: GroupMemberOptions, client: Etcd3) {
     super();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? defaultLogger('verdict')).child({ component: 'group-member', nodeId: options.nodeId });
     const prefix = options.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
     this.#prefix = prefix.endsWith('/') ? prefix : `${prefix}/`;
-    this.#client = new Etcd3({ hosts: options.etcd.map((h) => `http://${h}`) });
+    this.#client = client;
     this.#leadership = new EtcdLeadership({
       client: this.#client,
       prefix: this.#prefix,
@@ -90,7 +90,9 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   /** Validates the options, binds the port and starts campaigning. Fails with INVALID_ARGUMENT or UNAVAILABLE (port in use). */
   static async start(options: GroupMemberOptions): Promise<CoordinatorGroupMember> {
     checkOptions(options);
-    const member = new CoordinatorGroupMember(options);
+    // Loaded here, not with the package: the etcd client compiles its protos at import (about 0.5 s).
+    const { Etcd3 } = await import('etcd3');
+    const member = new CoordinatorGroupMember(options, new Etcd3({ hosts: options.etcd.map((h) => `http://${h}`) }));
     try {
       member.#address = await member.#transport.bind();
     } catch (e) {
