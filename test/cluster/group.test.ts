@@ -8,6 +8,8 @@ import { status as Status } from '@grpc/grpc-js';
 import { CoordinatorGroupMember } from '../../src/cluster/index.js';
 import { VerdictClient } from '../../src/client/index.js';
 import { Participant } from '../../src/participant/index.js';
+import { ErrorCode, VerdictError } from '../../src/errors.js';
+import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { freePort, Gate, recordingHooks, tempDir, testLogger, uniqueName, waitFor } from '../support/cluster.js';
 import { expectStatus, metadataText, RawSessions, RawTransactions } from '../support/raw-grpc.js';
@@ -128,5 +130,43 @@ describe('coordinator group on etcd', () => {
     const after = new VerdictClient(next.address);
     closers.push(after);
     assert.equal((await after.get(txId)).outcome, 'committed');
+  });
+
+  it('a refused write is never a decision: the initiator hears OUTCOME_UNKNOWN, the member steps down, get() tells the truth', async () => {
+    const prefix = '/t-refused/';
+    const members = await group(prefix, 2);
+    const leader = await waitFor('a leader', () => leaderOf(members));
+    const [a, b] = [uniqueName('a'), uniqueName('b')];
+    const gate = new Gate();
+    const pa = await Participant.start({
+      name: a,
+      coordinator: leader.address,
+      dataDir: `${dir.path}/${a}`,
+      hooks: recordingHooks(async () => {
+        await gate.wait();
+        return 'yes' as const;
+      }).hooks,
+      logger: testLogger,
+    });
+    const pb = await Participant.start({ name: b, coordinator: leader.address, dataDir: `${dir.path}/${b}`, hooks: recordingHooks('yes').hooks, logger: testLogger });
+    closers.push(pa, pb);
+    await Promise.all([pa.ready(), pb.ready()]);
+    const client = new VerdictClient(leader.address);
+    closers.push(client);
+    const commit = client.transact([{ participant: a }, { participant: b }], { timeoutMs: 10_000 });
+    const txId = (await waitFor('b to be in doubt', () => pb.inDoubt()[0])).txId;
+    // The leader key goes away under the leader (its lease lives on): its next write is refused.
+    const etcdClient = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
+    closers.push(etcdClient);
+    await etcdClient.delete().key(`${prefix}leader`);
+    const stepped = new Promise<string>((resolve) => leader.once('following', resolve));
+    gate.open();
+    await assert.rejects(commit, (e: unknown) => e instanceof VerdictError && e.code === ErrorCode.OUTCOME_UNKNOWN && e.txId === txId);
+    assert.match(await stepped, /the coordinator stopped/);
+    // Whoever leads next finds no COMMIT record: the transaction is aborted, at every participant.
+    const next = await waitFor('a leader again', () => leaderOf(members), 15_000);
+    const asker = new VerdictClient(next.address);
+    closers.push(asker);
+    assert.equal((await asker.get(txId)).outcome, 'aborted');
   });
 });
