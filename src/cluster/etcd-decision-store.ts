@@ -78,6 +78,7 @@ export class EtcdDecisionStore implements DecisionStore {
   /** The first write failure: every later write is refused with it. */
   #broken: unknown;
 
+  /** A store writing under `options.fence`; it makes no etcd call until used. */
   constructor(options: EtcdDecisionStoreOptions) {
     this.#client = options.client;
     this.#root = `${options.prefix}log/`;

@@ -31,6 +31,7 @@ export interface GroupMemberOptions {
   readonly maxOpsPerTxn?: number;
   /** The coordinator each term runs, less what the group decides (its store, listen address and transport). */
   readonly coordinator?: Omit<CoordinatorOptions, 'listen' | 'dataDir' | 'storage' | 'decisionStore' | 'transport' | 'logger' | 'clock'>;
+  /** Logger; defaults to pino at VERDICT_LOG_LEVEL (warn). */
   readonly logger?: Logger;
   /** The clock seam. Default: the system clock. */
   readonly clock?: Clock;

@@ -36,6 +36,7 @@ export interface LeadershipEvents {
 
 /** Options of an EtcdLeadership. */
 export interface LeadershipOptions {
+  /** The etcd client (shared with the member's decision store; not closed here). */
   readonly client: Etcd3;
   /** The cluster prefix (ends with `/`). */
   readonly prefix: string;
@@ -45,7 +46,9 @@ export interface LeadershipOptions {
   readonly advertise: string;
   /** Lease TTL in whole seconds (etcd's unit; at least 1). */
   readonly leaseTtlS: number;
+  /** The clock seam: campaign and keep-alive timers, and the local validity deadline. */
   readonly clock: Clock;
+  /** Where elections and losses are logged. */
   readonly logger: Logger;
   /** How often a follower tries to take the key, in ms. */
   readonly campaignIntervalMs?: number;
@@ -75,6 +78,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
   #leader: string | undefined;
   #term = 0;
 
+  /** A member that campaigns once `start` is called; throws RangeError for a lease under 1 s. */
   constructor(options: LeadershipOptions) {
     super();
     if (!Number.isInteger(options.leaseTtlS) || options.leaseTtlS < 1) throw new RangeError(`the lease TTL must be a whole number of seconds ≥ 1, not ${options.leaseTtlS}`);
