@@ -48,3 +48,17 @@ export interface CommitOptions {
   /** This call's deadline in ms (default: the client's). */
   readonly callTimeoutMs?: number;
 }
+
+/** Options of `transact`. */
+export interface TransactOptions extends CommitOptions {
+  /**
+   * Makes a retried `transact` safe: 1 to 128 characters of `[A-Za-z0-9._:-]`, chosen by the
+   * caller for one unit of business work (an order id, a request id). A call whose key already
+   * names a transaction of this initiator identity answers for that transaction (its id, its
+   * outcome, waiting for it if undecided) and starts nothing: the work commits at most once, however
+   * often the call is repeated, across coordinator restarts too. Kept for as long as the
+   * coordinator keeps the transaction's END summary (its retention). Keys are per initiator
+   * identity: another identity's key of the same text is another key.
+   */
+  readonly idempotencyKey?: string;
+}

@@ -2,7 +2,7 @@
 // Failures are VerdictErrors with stable codes; a commit whose outcome is unknown (deadline,
 // lost connection) says so with OUTCOME_UNKNOWN instead of pretending it failed.
 
-import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { connectivityState as ConnectivityState, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { clientChannel } from '../common/tls.js';
 import { fromServiceError } from '../common/grpc-errors.js';
 import { viewFromWire } from '../common/wire.js';
@@ -11,7 +11,17 @@ import { TransactionServiceClient } from '../gen/verdict/v1/transaction.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import { CommitStreamClient } from './commit-stream.js';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_STREAM_FRAME_BYTES, type BeginOptions, type BranchInput, type CommitOptions, type VerdictClientOptions } from './client-options.js';
+import { idempotencyKeyProblem } from '../protocol/ids.js';
+import { TxIdPool } from './tx-id-pool.js';
+import {
+  DEFAULT_CALL_TIMEOUT_MS,
+  DEFAULT_STREAM_FRAME_BYTES,
+  type BeginOptions,
+  type BranchInput,
+  type CommitOptions,
+  type TransactOptions,
+  type VerdictClientOptions,
+} from './client-options.js';
 
 /** A transaction begun with `begin`. */
 export interface BegunTransaction {
@@ -24,6 +34,10 @@ export interface BegunTransaction {
 
 /** A committed transaction. */
 export interface CommitResult {
+  /**
+   * The transaction. For `transact` with an idempotency key that an earlier call had used, the
+   * earlier call's transaction (not the id this call reserved).
+   */
   readonly txId: string;
   readonly outcome: 'committed';
 }
@@ -41,6 +55,7 @@ export class VerdictClient {
   readonly #client: TransactionServiceClient;
   readonly #timeoutMs: number;
   readonly #stream: CommitStreamClient | undefined;
+  readonly #ids: TxIdPool;
 
   constructor(address: string, options: VerdictClientOptions = {}) {
     const channel = clientChannel(options);
@@ -51,6 +66,23 @@ export class VerdictClient {
       throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `streamFrameBytes must be an integer of at least 1024, got ${frameBytes}`);
     }
     this.#stream = options.streamCommits ? new CommitStreamClient(this.#client, frameBytes) : undefined;
+    this.#ids = new TxIdPool(this.#client, () => Date.now());
+    this.#watchConnection(ConnectivityState.IDLE);
+  }
+
+  /** Tells the id pool whenever a connection to the coordinator is lost (it may have restarted). */
+  #watchConnection(state: ConnectivityState): void {
+    const channel = this.#client.getChannel();
+    try {
+      // No deadline: grpc-js then sets no timer, and the watch ends with the channel.
+      channel.watchConnectivityState(state, Infinity, () => {
+        const now = channel.getConnectivityState(false);
+        if (state === ConnectivityState.READY && now !== ConnectivityState.READY) this.#ids.connectionLost();
+        if (now !== ConnectivityState.SHUTDOWN) this.#watchConnection(now);
+      });
+    } catch {
+      // The channel is shut down: nothing more to watch.
+    }
   }
 
   /** Begins an interactive transaction; participants may `enlist` in it until it is committed. */
@@ -71,15 +103,42 @@ export class VerdictClient {
    */
   commit(txId: string, branches: readonly BranchInput[] = [], options: CommitOptions = {}): Promise<CommitResult> {
     if (txId === '') return Promise.reject(new VerdictError(ErrorCode.INVALID_ARGUMENT, 'tx id is empty (use transact() for a one-shot transaction)'));
-    return this.#commit(txId, branches, options);
+    return this.#commit(txId, branches, options, '');
   }
 
-  /** Begins and commits a one-shot transaction over `branches` in one call. */
-  transact(branches: readonly BranchInput[], options: CommitOptions = {}): Promise<CommitResult> {
-    return this.#commit('', branches, options);
+  /**
+   * Begins and commits a one-shot transaction over `branches` in one call. The client names the
+   * transaction before it sends it (with an id reserved from the coordinator ahead of time), so
+   * every error but a refused argument carries `txId`: after OUTCOME_UNKNOWN, `get(txId)` tells
+   * what happened. With `idempotencyKey`, repeating the call (even from another process of the
+   * same initiator identity, even after a coordinator restart) never commits the work twice.
+   */
+  transact(branches: readonly BranchInput[], options: TransactOptions = {}): Promise<CommitResult> {
+    const key = options.idempotencyKey ?? '';
+    if (options.idempotencyKey !== undefined) {
+      const problem = idempotencyKeyProblem(options.idempotencyKey);
+      if (problem) return Promise.reject(new VerdictError(ErrorCode.INVALID_ARGUMENT, problem));
+    }
+    if (branches.length === 0) return Promise.reject(new VerdictError(ErrorCode.INVALID_ARGUMENT, 'a one-shot commit needs at least one branch'));
+    const generation = this.#ids.generation;
+    const id = this.#ids.next();
+    if (typeof id === 'string') return this.#commit(id, branches, options, key).catch((e: unknown) => this.#afterStaleId(e, id, generation, branches, options, key));
+    return id.then((txId) => this.#commit(txId, branches, options, key).catch((e: unknown) => this.#afterStaleId(e, txId, generation, branches, options, key)));
   }
 
-  #commit(txId: string, branches: readonly BranchInput[], options: CommitOptions): Promise<CommitResult> {
+  /**
+   * A one-shot commit refused as aborted because its reserved id belonged to a coordinator
+   * incarnation that restarted meanwhile never ran: it is made again, once, with a fresh id.
+   * Any other failure stands.
+   */
+  async #afterStaleId(e: unknown, txId: string, generation: number, branches: readonly BranchInput[], options: TransactOptions, key: string): Promise<CommitResult> {
+    // Only this call's own id, refused as aborted, after a connection was lost since it was taken.
+    if (!(e instanceof VerdictError) || e.code !== ErrorCode.TX_ABORTED || e.txId !== txId || generation === this.#ids.generation) throw e;
+    if (!(await this.#ids.isStale(txId, generation).catch(() => false))) throw e;
+    return this.#commit(await this.#ids.next(), branches, options, key);
+  }
+
+  #commit(txId: string, branches: readonly BranchInput[], options: CommitOptions, idempotencyKey: string): Promise<CommitResult> {
     let payloads: Buffer[];
     try {
       payloads = branches.map((b) => toBuffer(b.payload, b.participant));
@@ -91,6 +150,7 @@ export class VerdictClient {
       branches: branches.map((b, i) => ({ participant: b.participant, payload: payloads[i] as Buffer })),
       timeoutMs: options.timeoutMs ?? 0,
       waitForCompletion: options.waitForCompletion ?? false,
+      idempotencyKey,
     };
     if (this.#stream?.fits(request)) {
       return this.#stream.commit(request, options.callTimeoutMs ?? this.#timeoutMs).then((res) => ({ txId: res.txId, outcome: 'committed' }));
@@ -98,7 +158,7 @@ export class VerdictClient {
     return new Promise((resolve, reject) => {
       this.#client.commit(request, new Metadata(), { deadline: this.#deadline(options.callTimeoutMs) }, (e, res) => {
         // A call that provably never left (no connection could be made) is UNAVAILABLE, not unknown.
-        if (e) return reject(fromServiceError(e, { ...(txId ? { txId } : {}), outcomeUnknown: !neverSent(e) }));
+        if (e) return reject(fromServiceError(e, { txId, outcomeUnknown: !neverSent(e) }));
         resolve({ txId: res.txId, outcome: 'committed' });
       });
     });
@@ -128,6 +188,7 @@ export class VerdictClient {
 
   /** Closes the connection; calls still waiting on the commit stream fail with OUTCOME_UNKNOWN. */
   close(): void {
+    this.#ids.close();
     this.#stream?.close();
     this.#client.close();
   }

@@ -17,6 +17,8 @@ import type {
   CommitStreamResponse,
   GetTransactionRequest,
   GetTransactionResponse,
+  ReserveTxIdsRequest,
+  ReserveTxIdsResponse,
 } from '../gen/verdict/v1/transaction.js';
 
 /** The status a call or stream ends with: a gRPC status code, its details and metadata. */
@@ -84,6 +86,7 @@ export interface CoordinatorHandlers {
   readonly commit: UnaryHandler<CommitRequest, CommitResponse>;
   readonly abort: UnaryHandler<AbortRequest, AbortResponse>;
   readonly getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse>;
+  readonly reserveTxIds: UnaryHandler<ReserveTxIdsRequest, ReserveTxIdsResponse>;
   readonly commitStream: (stream: CommitStreamServerStream) => void;
 }
 

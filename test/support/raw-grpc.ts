@@ -52,7 +52,7 @@ export class RawTransactions {
   }
 
   commit(req: Partial<CommitRequest> = {}): Promise<CommitResponse> {
-    const full: CommitRequest = { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, ...req };
+    const full: CommitRequest = { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, idempotencyKey: '', ...req };
     return new Promise((resolve, reject) => {
       this.client.commit(full, new Metadata(), { deadline: deadline() }, (e, res) => (e ? reject(e) : resolve(res)));
     });
@@ -275,7 +275,7 @@ export class RawCommitStream extends RawDuplex<CommitStreamRequest, CommitStream
     this.call.write({
       commits: calls.map(({ callId, request }) => ({
         callId,
-        request: request && { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, ...request },
+        request: request && { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, idempotencyKey: '', ...request },
       })),
     });
   }
