@@ -25,6 +25,8 @@ import {
   type CommitStreamRequest,
   type CommitStreamResponse,
   type GetTransactionResponse,
+  type ReserveTxIdsRequest,
+  type ReserveTxIdsResponse,
   type StreamedCommitResult,
 } from '../../src/gen/verdict/v1/transaction.js';
 
@@ -48,6 +50,12 @@ export class RawTransactions {
   begin(req: Partial<BeginRequest> = {}): Promise<BeginResponse> {
     return new Promise((resolve, reject) => {
       this.client.begin({ timeoutMs: 0, ...req }, new Metadata(), { deadline: deadline() }, (e, res) => (e ? reject(e) : resolve(res)));
+    });
+  }
+
+  reserveTxIds(req: Partial<ReserveTxIdsRequest> = {}): Promise<ReserveTxIdsResponse> {
+    return new Promise((resolve, reject) => {
+      this.client.reserveTxIds({ count: 1, ...req }, new Metadata(), { deadline: deadline() }, (e, res) => (e ? reject(e) : resolve(res)));
     });
   }
 
