@@ -51,6 +51,7 @@ import {
   DEFAULT_MAX_LOOKUPS_PER_SESSION,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_PENDING_PER_CLIENT,
+  DEFAULT_MAX_PARTICIPANT_NAMES,
   DEFAULT_MAX_SESSIONS,
   coordinatorServerOptions,
   type CoordinatorObserver,
@@ -171,6 +172,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       maxFrameBytes,
       clock,
       maxSessions: options.limits?.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      knownNames: this.#machine.registered,
+      maxParticipantNames: options.limits?.maxParticipantNames ?? DEFAULT_MAX_PARTICIPANT_NAMES,
       helloProblem: (call, participant) => authz.helloProblem(call, participant),
       verifyCapability: (txId, capability) => authz.verifyCapability(txId, capability),
     });

@@ -224,6 +224,11 @@ export class CoordinatorMachine {
     return this.#connected;
   }
 
+  /** Names of every participant that had a session with this incarnation (kept until a restart). */
+  get registered(): ReadonlySet<string> {
+    return this.#registered;
+  }
+
   /**
    * Rebuilds the transactions that recovery must finish from the `open/` records of the log:
    * every COMMIT is re-driven, every ONE_PHASE is resolved by asking its participant.
