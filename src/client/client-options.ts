@@ -5,12 +5,22 @@ export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** Default most bytes one CommitStream frame carries: a quarter of the coordinator's default maxMessageBytes. */
 export const DEFAULT_STREAM_FRAME_BYTES = 1024 * 1024;
 
+import type { KeepaliveOptions, ReconnectOptions } from '../common/connection-options.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
+
+export type { KeepaliveOptions, ReconnectOptions } from '../common/connection-options.js';
 
 /** Options of `VerdictClient` (`tls` and `token`: how it proves its initiator identity). */
 export interface VerdictClientOptions extends ClientSecurityOptions {
-  /** Default per-call deadline in ms (each call may pass its own). */
+  /** Default per-call deadline in ms (each call may pass its own; default 30,000). */
   readonly callTimeoutMs?: number;
+  /**
+   * Reconnect backoff after a lost connection (default 100 ms doubling to 5 s, jittered); also
+   * the delays between moves to another member of a coordinator group.
+   */
+  readonly reconnect?: ReconnectOptions;
+  /** Keepalive pings (default every 10 s, 5 s to answer): how a dead or paused coordinator is noticed during a long call. */
+  readonly keepalive?: KeepaliveOptions;
   /**
    * Send `commit` and `transact` calls over one shared CommitStream instead of one unary call
    * each (default false). For initiators with many transactions in flight: a stream message

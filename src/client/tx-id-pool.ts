@@ -3,10 +3,13 @@
 // ReserveTxIds call serves many transactions (blocks grow while they are used up quickly), and the
 // next block is fetched before the current one runs out, so a busy client rarely waits for one.
 
-import { Metadata } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { fromServiceError } from '../common/grpc-errors.js';
 import { ErrorCode, VerdictError } from '../errors.js';
-import type { TransactionServiceClient } from '../gen/verdict/v1/transaction.js';
+import type { ReserveTxIdsResponse } from '../gen/verdict/v1/transaction.js';
+
+/** One ReserveTxIds call for `count` ids with an absolute deadline (ms). */
+export type ReserveIds = (count: number, deadlineMs: number) => Promise<ReserveTxIdsResponse>;
 import { formatTxId, parseTxId } from '../protocol/ids.js';
 
 /** Ids in the first block a client reserves. */
@@ -27,7 +30,7 @@ interface Block {
 
 /** Reserved ids of one client, handed out once each. */
 export class TxIdPool {
-  readonly #client: TransactionServiceClient;
+  readonly #reserveIds: ReserveIds;
   readonly #now: () => number;
   #block: Block | undefined;
   #spare: Block | undefined;
@@ -36,9 +39,12 @@ export class TxIdPool {
   #generation = 0;
   #closed = false;
 
-  /** `now`: the client's clock in ms (the deadline of every reserved block is counted on it). */
-  constructor(client: TransactionServiceClient, now: () => number) {
-    this.#client = client;
+  /**
+   * `reserve`: one ReserveTxIds call (to the leader, in a group), rejecting with a ServiceError or
+   * a VerdictError; `now`: the client's clock in ms (every reserved block's lifetime is counted on it).
+   */
+  constructor(reserve: ReserveIds, now: () => number) {
+    this.#reserveIds = reserve;
     this.#now = now;
   }
 
@@ -134,18 +140,20 @@ export class TxIdPool {
 
   #reserve(): Promise<Block> {
     const sentAt = this.#now();
-    return new Promise((resolve, reject) => {
-      if (this.#closed) return reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
-      this.#client.reserveTxIds({ count: this.#blockIds }, new Metadata(), { deadline: new Date(sentAt + RESERVE_TIMEOUT_MS) }, (e, res) => {
-        // Nothing was committed by a reserve call, whatever happened to it: never OUTCOME_UNKNOWN.
-        if (e) return reject(fromServiceError(e, { outcomeUnknown: false }));
+    if (this.#closed) return Promise.reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
+    return this.#reserveIds(this.#blockIds, sentAt + RESERVE_TIMEOUT_MS).then(
+      (res) => {
         if (!Number.isSafeInteger(res.epoch) || !Number.isSafeInteger(res.firstSeq) || res.count < 1) {
-          return reject(new VerdictError(ErrorCode.INTERNAL, `the coordinator reserved an unreadable block of ids (${res.epoch}, ${res.firstSeq}, ${res.count})`));
+          throw new VerdictError(ErrorCode.INTERNAL, `the coordinator reserved an unreadable block of ids (${res.epoch}, ${res.firstSeq}, ${res.count})`);
         }
         // Counted from when the request left, and only half of it: a commit sent with one of
         // these ids should reach the coordinator well before it forgets the reservation.
-        resolve({ epoch: res.epoch, next: res.firstSeq, end: res.firstSeq + res.count, size: res.count, usableUntil: sentAt + Math.floor(res.ttlMs / 2) });
-      });
-    });
+        return { epoch: res.epoch, next: res.firstSeq, end: res.firstSeq + res.count, size: res.count, usableUntil: sentAt + Math.floor(res.ttlMs / 2) };
+      },
+      // Nothing was committed by a reserve call, whatever happened to it: never OUTCOME_UNKNOWN.
+      (e: unknown) => {
+        throw e instanceof VerdictError ? e : fromServiceError(e as ServiceError, { outcomeUnknown: false });
+      },
+    );
   }
 }

@@ -102,6 +102,14 @@ export interface ServerTransport {
 export interface ClientTransport {
   /** Opens a new session stream to the coordinator. */
   openSession(): SessionClientStream;
+  /** The address sessions open to now (for messages); absent when the transport has none. */
+  readonly target?: string;
+  /**
+   * Sends the next sessions to `leader` (named by a member of a coordinator group that does not
+   * lead) or, without one, to the next address. Optional: a transport with one peer has nowhere
+   * else to go.
+   */
+  redirect?(leader: string | undefined): void;
   /** Releases the transport (open streams should be cancelled first). */
   close(): void;
 }
