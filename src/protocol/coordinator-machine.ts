@@ -507,7 +507,8 @@ export class CoordinatorMachine {
 
   /** Marks a reserved id used: it can start no transaction any more. */
   #use(r: Reservation, txId: string): void {
-    const seq = parseTxId(txId)?.seq ?? 0;
+    // The id parsed when its reservation was found; only its sequence number is read here.
+    const seq = Number(txId.slice(txId.lastIndexOf('-') + 1));
     r.used[seq - r.firstSeq] = 1;
     r.left--;
     this.#reservedLeft--;
