@@ -64,8 +64,8 @@ export default defineConfig(
     // The shells reach time and randomness only through the clock seam (src/common/clock.ts), so
     // that the simulator runs them unchanged; they import nothing from the simulator or the
     // fault toolkit (failpoints and mutant switches live in src/common).
-    files: ['src/coordinator/**', 'src/participant/**', 'src/common/**'],
-    ignores: ['src/common/clock.ts', 'src/common/within.ts', 'src/coordinator/grpc-server-transport.ts'],
+    files: ['src/coordinator/**', 'src/participant/**', 'src/common/**', 'src/cluster/**'],
+    ignores: ['src/common/clock.ts', 'src/common/within.ts', 'src/coordinator/grpc-server-transport.ts', 'src/cluster/leader-gated-transport.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['../sim/*', '../faults/*', '../testing/*', '../bench/*', '../demo/*'], message: 'the shells depend only on their seams, never on the simulator or the fault toolkit.' }] }],
       'no-restricted-globals': ['error', ...TIMER_GLOBALS],

@@ -23,9 +23,14 @@
  */
 
 export { VerdictClient, type BegunTransaction, type CommitResult } from './client/client.js';
-export type { BeginOptions, BranchInput, CommitOptions, VerdictClientOptions } from './client/client-options.js';
+export type { BeginOptions, BranchInput, CommitOptions, TransactOptions, VerdictClientOptions } from './client/client-options.js';
+export type { KeepaliveOptions, ReconnectOptions } from './common/connection-options.js';
 export { Coordinator, type CoordinatorEvents, type CoordinatorState, type CoordinatorStats } from './coordinator/coordinator.js';
 export { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN, type CoordinatorOptions } from './coordinator/coordinator-options.js';
+export type { DecisionStore, DecisionStoreStats, StoreOp, StoreRange } from './coordinator/decision-store.js';
+export { CoordinatorGroupMember, type GroupMemberEvents, type GroupMemberState } from './cluster/coordinator-group-member.js';
+export { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S, type GroupMemberOptions } from './cluster/group-member-options.js';
+export { LEADER_KEY as LEADER_METADATA_KEY } from './common/grpc-errors.js';
 export { ErrorCode, OutcomeUnknownError, TransactionAbortedError, VerdictError, type VerdictErrorOptions } from './errors.js';
 export { Participant, type InDoubtTransaction, type ParticipantEvents, type ParticipantState } from './participant/participant.js';
 export type {
@@ -35,6 +40,7 @@ export type {
   ParticipantOptions,
   PrepareContext,
   PrepareResult,
+  ReadyOptions,
   StagedWrites,
 } from './participant/participant-options.js';
 export type { ParticipantMetricsOptions } from './participant/participant-metrics.js';

@@ -1,16 +1,21 @@
 // `verdict coordinator`: runs the coordinator until SIGINT or SIGTERM. Prints exactly one line on
 // stdout, `listening on HOST:PORT`, once it serves (scripts and tests parse it); logs go to stderr.
-// The coordinator itself (gRPC, LevelDB, pino) is imported only when the command runs.
+// With `--etcd` it runs one member of a coordinator group instead (see README "Running a
+// coordinator group"): the line comes once the port is bound, whether the member leads or not.
+// The coordinator itself (gRPC, LevelDB, etcd, pino) is imported only when the command runs.
 
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S } from '../cluster/group-member-options.js';
 import {
   DEFAULT_COORDINATOR_DATA_DIR,
   DEFAULT_LISTEN,
   DEFAULT_MAX_LIVE_PER_CLIENT,
   DEFAULT_MAX_LOOKUPS_PER_SESSION,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PARTICIPANT_NAMES,
   DEFAULT_MAX_PENDING_PER_CLIENT,
   DEFAULT_MAX_SESSIONS,
+  type CoordinatorOptions,
 } from '../coordinator/coordinator-options.js';
 import type { CoordinatorSecurityOptions } from '../coordinator/security-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
@@ -30,16 +35,29 @@ export interface CoordinatorCommandOptions extends CoordinatorTuningOptions {
   readonly tokens?: string;
   readonly insecure?: boolean;
   readonly maxLiveTransactions: number;
+  readonly maxReservedTxIds: number;
   readonly maxLivePerClient: number;
   readonly maxPendingPerClient: number;
   readonly maxSessions: number;
+  readonly maxParticipantNames: number;
   readonly maxLookupsPerSession: number;
   readonly maxPayloadBytes: number;
   readonly maxPayloadBytesInMemory: number;
   readonly maxMessageBytes: number;
   readonly unregisteredGrace: number;
   readonly metrics?: string;
+  /** Cluster mode: etcd endpoints. */
+  readonly etcd?: readonly string[];
+  readonly nodeId?: string;
+  readonly advertise?: string;
+  readonly etcdPrefix: string;
+  readonly leaseTtl: number;
+  /** Which flags were given on the command line or in the config file (not defaults), for refusing conflicting ones. */
+  readonly given?: ReadonlySet<string>;
 }
+
+/** The shortest and longest lease TTL accepted, in ms (etcd counts leases in whole seconds). */
+const LEASE_TTL_BOUNDS_MS = { minMs: 1_000, maxMs: 600_000 } as const;
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -58,9 +76,11 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics', parseAddress)
     .option('--max-live-transactions <n>', 'live transactions in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxLiveTransactions)
+    .option('--max-reserved-tx-ids <n>', 'reserved transaction ids not yet used, in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxReservedTxIds)
     .option('--max-live-per-client <n>', 'transactions one client connection may have begun and not finished', parsePositiveInt, DEFAULT_MAX_LIVE_PER_CLIENT)
     .option('--max-pending-per-client <n>', 'unanswered calls per client connection', parsePositiveInt, DEFAULT_MAX_PENDING_PER_CLIENT)
     .option('--max-sessions <n>', 'live participant sessions', parsePositiveInt, DEFAULT_MAX_SESSIONS)
+    .option('--max-participant-names <n>', 'distinct participant names one coordinator run remembers (a new name beyond it is refused)', parsePositiveInt, DEFAULT_MAX_PARTICIPANT_NAMES)
     .option('--max-lookups-per-session <n>', "log reads in flight for one session's inquiries", parsePositiveInt, DEFAULT_MAX_LOOKUPS_PER_SESSION)
     .option('--max-payload-bytes <n>', 'bytes of one branch payload', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxPayloadBytes)
     .option('--max-payload-bytes-in-memory <n>', 'branch payload bytes all live transactions hold together', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxPayloadBytesInMemory)
@@ -69,9 +89,136 @@ export function addCoordinatorCommand(program: Command): void {
       new Option('--unregistered-grace <duration>', 'how long a branch waits for a participant that never registered before it aborts')
         .argParser(durationParser())
         .default(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs, formatDuration(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs)),
+    )
+    .option('--etcd <host:port,...>', 'run as one member of a coordinator group whose decision log is in this etcd cluster', parseEndpoints)
+    .option('--node-id <id>', "with --etcd: this member's id, unique in the group")
+    .option('--advertise <host:port>', 'with --etcd: the address clients reach this member at (followers name the leader by it)', parseAddress)
+    .option('--etcd-prefix <prefix>', "with --etcd: the group's key prefix in etcd", DEFAULT_ETCD_PREFIX)
+    .addOption(
+      new Option('--lease-ttl <duration>', "with --etcd: the leader's lease, in whole seconds: how long a dead or paused leader can leave the group without one")
+        .argParser(durationParser(LEASE_TTL_BOUNDS_MS))
+        .default(DEFAULT_LEASE_TTL_S * 1000, formatDuration(DEFAULT_LEASE_TTL_S * 1000)),
     );
   addTuningOptions(command);
-  command.action(async (options: CoordinatorCommandOptions, self: Command) => runCoordinator(await applyConfigFile(options, self)));
+  command.action(async (flags: CoordinatorCommandOptions, self: Command) => {
+    const options = await applyConfigFile(flags, self);
+    const given = new Set(Object.keys(options).filter((name) => self.getOptionValueSource(name) === 'cli' || (options as unknown as Record<string, unknown>)[name] !== (flags as unknown as Record<string, unknown>)[name]));
+    return options.etcd || options.nodeId !== undefined || options.advertise !== undefined ? runGroupMember({ ...options, given }) : runCoordinator(options);
+  });
+}
+
+/** `host:port,host:port,...` (at least one). */
+function parseEndpoints(value: string): string[] {
+  const list = value.split(',').map((v) => v.trim());
+  if (list.length === 0 || list.some((v) => v === '')) throw new InvalidArgumentError('expected HOST:PORT[,HOST:PORT...]');
+  return list.map(parseAddress);
+}
+
+/** Flags that configure a single coordinator's own log or security, refused with --etcd. */
+const NOT_IN_CLUSTER_MODE = [
+  ['data', '--data'],
+  ['tlsCert', '--tls-cert'],
+  ['tlsKey', '--tls-key'],
+  ['tlsCa', '--tls-ca'],
+  ['tokens', '--tokens'],
+  ['insecure', '--insecure'],
+] as const;
+
+/** The group member's options from the flags; conflicting or missing flags are refused with one line. */
+function groupOptions(options: CoordinatorCommandOptions): { etcd: readonly string[]; nodeId: string; advertise: string; leaseTtlS: number } {
+  const bad = (message: string): never => {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, message);
+  };
+  if (!options.etcd) return bad('--node-id and --advertise run a member of a coordinator group: they need --etcd');
+  for (const [key, flag] of NOT_IN_CLUSTER_MODE) {
+    if (options.given?.has(key)) bad(`${flag} cannot be used with --etcd: a coordinator group keeps its decision log in etcd${key === 'data' ? '' : ', and serves plaintext on loopback for now'}`);
+  }
+  if (options.nodeId === undefined) bad("--etcd needs --node-id (this member's id, unique in the group)");
+  if (options.advertise === undefined) bad('--etcd needs --advertise (the host:port clients reach this member at)');
+  if (options.leaseTtl % 1000 !== 0) bad(`--lease-ttl ${formatDuration(options.leaseTtl)} is not a whole number of seconds (etcd's unit)`);
+  return { etcd: options.etcd, nodeId: options.nodeId as string, advertise: options.advertise as string, leaseTtlS: options.leaseTtl / 1000 };
+}
+
+/**
+ * Runs one member of a coordinator group until SIGINT or SIGTERM. A member that loses its
+ * leadership steps down and keeps running as a follower; only a signal (or a failure to start)
+ * ends it.
+ */
+export async function runGroupMember(options: CoordinatorCommandOptions): Promise<void> {
+  const group = groupOptions(options);
+  checkTuning(options);
+  const [{ CoordinatorGroupMember }, { cliLogger }, { routeGrpcLogs }] = await Promise.all([import('../cluster/index.js'), import('./cli-logger.js'), import('./grpc-log.js')]);
+  const logger = cliLogger(options.logLevel, 'info');
+  routeGrpcLogs(logger);
+  let resolveStopped!: (why: NodeJS.Signals) => void;
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (resolveStopped = resolve));
+  const stop = (why: NodeJS.Signals): void => {
+    for (const signal of SHUTDOWN_SIGNALS) process.removeListener(signal, stop);
+    resolveStopped(why);
+  };
+  for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
+  try {
+    const member = await CoordinatorGroupMember.start({
+      ...group,
+      ...(options.given?.has('listen') ? { listen: options.listen } : {}),
+      etcdPrefix: options.etcdPrefix,
+      logger,
+      coordinator: tuning(options),
+    });
+    console.log(`listening on ${member.address}`);
+    const why = await stopped;
+    logger.info({ signal: why }, 'shutting down');
+    await member.close();
+  } finally {
+    for (const signal of SHUTDOWN_SIGNALS) process.removeListener(signal, stop);
+  }
+}
+
+/** Refuses values that contradict each other, with one line. */
+function checkTuning(options: CoordinatorCommandOptions): void {
+  if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
+  }
+  if (options.retryInitial > options.retryMax) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--retry-initial ${formatDuration(options.retryInitial)} is longer than --retry-max ${formatDuration(options.retryMax)}`);
+  }
+  if (options.defaultTimeout > options.maxTimeout) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--default-timeout ${formatDuration(options.defaultTimeout)} is longer than --max-timeout ${formatDuration(options.maxTimeout)}`);
+  }
+}
+
+/** The coordinator's protocol, limits and transport tunables from the flags (a single coordinator and a group member alike). */
+function tuning(options: CoordinatorCommandOptions): Omit<CoordinatorOptions, 'listen' | 'dataDir' | 'storage' | 'decisionStore' | 'transport' | 'logger' | 'clock'> {
+  return {
+    maxMessageBytes: options.maxMessageBytes,
+    maxCallMs: options.maxCall,
+    keepaliveMs: options.keepalive,
+    keepaliveTimeoutMs: options.keepaliveTimeout,
+    retentionMs: options.retention,
+    gcIntervalMs: options.gcInterval,
+    groupCommit: options.groupCommit,
+    frameBatching: options.frameBatching,
+    protocol: {
+      maxLiveTransactions: options.maxLiveTransactions,
+      maxReservedTxIds: options.maxReservedTxIds,
+      maxPayloadBytes: options.maxPayloadBytes,
+      maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
+      unregisteredGraceMs: options.unregisteredGrace,
+      defaultTimeoutMs: options.defaultTimeout,
+      maxTimeoutMs: options.maxTimeout,
+      maxBranches: options.maxBranches,
+      retryInitialMs: options.retryInitial,
+      retryMaxMs: options.retryMax,
+      attentionAfterAttempts: options.attentionAfterAttempts,
+    },
+    limits: {
+      maxLivePerClient: options.maxLivePerClient,
+      maxPendingPerClient: options.maxPendingPerClient,
+      maxSessions: options.maxSessions,
+      maxParticipantNames: options.maxParticipantNames,
+      maxLookupsPerSession: options.maxLookupsPerSession,
+    },
+  };
 }
 
 /**
@@ -106,15 +253,7 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
   };
   let endpoint: MetricsEndpoint | undefined;
   try {
-    if (options.maxPayloadBytes + 1024 > options.maxMessageBytes) {
-      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--max-payload-bytes ${options.maxPayloadBytes} does not fit in a message of --max-message-bytes ${options.maxMessageBytes} (leave 1024 bytes for the rest of the message)`);
-    }
-    if (options.retryInitial > options.retryMax) {
-      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--retry-initial ${formatDuration(options.retryInitial)} is longer than --retry-max ${formatDuration(options.retryMax)}`);
-    }
-    if (options.defaultTimeout > options.maxTimeout) {
-      throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `--default-timeout ${formatDuration(options.defaultTimeout)} is longer than --max-timeout ${formatDuration(options.maxTimeout)}`);
-    }
+    checkTuning(options);
     if (options.metrics !== undefined) endpoint = await (await import('./metrics-endpoint.js')).startMetricsEndpoint(options.metrics);
     coordinator = await Coordinator.start({
       ...securityOptions(options),
@@ -122,32 +261,7 @@ export async function runCoordinator(options: CoordinatorCommandOptions): Promis
       dataDir: options.data,
       logger,
       ...(endpoint ? { observer: endpoint.metrics.observer } : {}),
-      maxMessageBytes: options.maxMessageBytes,
-      maxCallMs: options.maxCall,
-      keepaliveMs: options.keepalive,
-      keepaliveTimeoutMs: options.keepaliveTimeout,
-      retentionMs: options.retention,
-      gcIntervalMs: options.gcInterval,
-      groupCommit: options.groupCommit,
-      frameBatching: options.frameBatching,
-      protocol: {
-        maxLiveTransactions: options.maxLiveTransactions,
-        maxPayloadBytes: options.maxPayloadBytes,
-        maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
-        unregisteredGraceMs: options.unregisteredGrace,
-        defaultTimeoutMs: options.defaultTimeout,
-        maxTimeoutMs: options.maxTimeout,
-        maxBranches: options.maxBranches,
-        retryInitialMs: options.retryInitial,
-        retryMaxMs: options.retryMax,
-        attentionAfterAttempts: options.attentionAfterAttempts,
-      },
-      limits: {
-        maxLivePerClient: options.maxLivePerClient,
-        maxPendingPerClient: options.maxPendingPerClient,
-        maxSessions: options.maxSessions,
-        maxLookupsPerSession: options.maxLookupsPerSession,
-      },
+      ...tuning(options),
     });
     coordinator.once('error', stop);
     if (endpoint) {

@@ -33,9 +33,11 @@ export const COORDINATOR_CONFIG_SCHEMA = z.strictObject({
   tokens: z.string().min(1).optional(),
   insecure: z.boolean().optional(),
   maxLiveTransactions: count.optional(),
+  maxReservedTxIds: count.optional(),
   maxLivePerClient: count.optional(),
   maxPendingPerClient: count.optional(),
   maxSessions: count.optional(),
+  maxParticipantNames: count.optional(),
   maxLookupsPerSession: count.optional(),
   maxPayloadBytes: count.optional(),
   maxPayloadBytesInMemory: count.optional(),
@@ -54,6 +56,11 @@ export const COORDINATOR_CONFIG_SCHEMA = z.strictObject({
   gcInterval: durationOf('gcInterval').optional(),
   groupCommit: z.boolean().optional(),
   frameBatching: z.boolean().optional(),
+  etcd: z.array(parsed(parseAddress)).min(1).optional(),
+  nodeId: z.string().min(1).optional(),
+  advertise: parsed(parseAddress).optional(),
+  etcdPrefix: z.string().min(1).optional(),
+  leaseTtl: parsed((v) => parseDuration(v, { minMs: 1_000, maxMs: 600_000 })).optional(),
 });
 /** What a config file may set. */
 export type CoordinatorConfigFile = z.output<typeof COORDINATOR_CONFIG_SCHEMA>;

@@ -2,6 +2,7 @@
 
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import type { Clock } from '../common/clock.js';
+import type { DecisionStore } from './decision-store.js';
 import type { LogStorage } from '../common/level-errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ServerTransport } from '../common/transport.js';
@@ -33,6 +34,11 @@ export const DEFAULT_MAX_PENDING_PER_CLIENT = 10_000;
 export const DEFAULT_MAX_LIVE_PER_CLIENT = 10_000;
 /** Default of `limits.maxSessions`: live participant sessions. */
 export const DEFAULT_MAX_SESSIONS = 1_000;
+/**
+ * Default of `limits.maxParticipantNames`: distinct participant names that had a session with one
+ * coordinator incarnation.
+ */
+export const DEFAULT_MAX_PARTICIPANT_NAMES = 10_000;
 /** Default of `limits.maxLookupsPerSession`: log reads one session's votes and inquiries may have in flight. */
 export const DEFAULT_MAX_LOOKUPS_PER_SESSION = 1_000;
 
@@ -48,6 +54,13 @@ export interface CoordinatorLimits {
   readonly maxLivePerClient?: number;
   /** Live participant sessions (each with a distinct participant name). */
   readonly maxSessions?: number;
+  /**
+   * Distinct participant names that had a session with this coordinator incarnation. They are
+   * remembered until a restart (so that a branch naming a participant that is briefly away waits
+   * for it, while a typo aborts after the unregistered grace); a hello under a new name beyond
+   * the limit is refused. Names already known reconnect freely.
+   */
+  readonly maxParticipantNames?: number;
   /** Log reads in flight for one participant session's votes and inquiries. */
   readonly maxLookupsPerSession?: number;
 }
@@ -104,6 +117,11 @@ export interface CoordinatorOptions extends CoordinatorSecurityOptions {
   readonly clock?: Clock;
   /** The storage seam: where the decision log lives. Default: LevelDB in `dataDir`. */
   readonly storage?: LogStorage;
+  /**
+   * The decision store under the log, instead of `storage`/`dataDir`: a store shared by a group of
+   * coordinators (see `CoordinatorGroupMember`), or a simulated one. The coordinator closes it.
+   */
+  readonly decisionStore?: DecisionStore;
   /** The transport seam: how the coordinator is reached. Default: a gRPC server on `listen`. */
   readonly transport?: ServerTransport;
   /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */

@@ -1,7 +1,9 @@
-// The coordinator's decision log on LevelDB. `open/<tx>` holds decisions still being delivered
-// (loaded at start: recovery cost follows unfinished work, not history), `done/<tx>` holds end
-// summaries read on demand, `meta/epoch` the boot counter. Values are versioned protobuf.
+// The coordinator's decision log, over a decision store (LevelDB by default, etcd for a group).
+// `open/<tx>` holds decisions still being delivered (loaded at start: recovery cost follows
+// unfinished work, not history), `done/<tx>` holds end summaries read on demand, `meta/epoch` the
+// boot counter. Values are versioned protobuf.
 
+import { createHash } from 'node:crypto';
 import { ErrorCode, VerdictError } from '../errors.js';
 import {
   CoordinatorRecord as WireRecord,
@@ -9,8 +11,10 @@ import {
 } from '../gen/verdict/v1/log.js';
 import { Outcome as WireOutcome } from '../gen/verdict/v1/common.js';
 import type { Clock } from '../common/clock.js';
-import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogDatabase } from '../common/group-commit.js';
+import { INDEX_VALUE } from '../common/group-commit.js';
 import type { LogStorage } from '../common/level-errors.js';
+import type { DecisionStore, DecisionStoreStats, StoreOp } from './decision-store.js';
+import { LevelDecisionStore } from './level-decision-store.js';
 import { mutant } from '../common/mutants.js';
 import { compareTxIds } from '../protocol/ids.js';
 import { CoordinatorRecordKind, type CoordinatorLogOp, type CoordinatorRecord } from '../protocol/coordinator-events.js';
@@ -22,7 +26,6 @@ export const COORDINATOR_RECORD_VERSION = 1;
 /** Key of the epoch counter. */
 export const EPOCH_KEY = 'meta/epoch';
 const HORIZON_KEY = 'meta/gc-horizon';
-const SYNC = Object.freeze({ sync: true });
 /** Prefix of the decisions still being delivered (COMMIT and one-phase intent records). */
 export const OPEN = 'open/';
 /** Prefix of the END summaries. */
@@ -30,58 +33,76 @@ export const DONE = 'done/';
 /** Index of END summaries by the time they were written: `ended/<ms, 15 digits>/<tx>`. */
 const ENDED = 'ended/';
 const endedKey = (ms: number, txId: string): string => `${ENDED}${String(ms).padStart(15, '0')}/${txId}`;
+/**
+ * Index of transactions by scoped idempotency key: `key/<sha256 of the key, base64url>` → tx id.
+ * Hashed, so that no caller's bytes become part of a LevelDB key. Written with the COMMIT or
+ * one-phase record (forced: a retry after a crash must find a transaction that may have
+ * committed) and again with the END summary; dropped with the summary by garbage collection.
+ */
+const KEY = 'key/';
+const keyIndexKey = (scopedKey: string): string => KEY + createHash('sha256').update(scopedKey, 'utf8').digest('base64url');
 
 /** An END summary past its retention, as found by `expired`. */
 export interface ExpiredSummary {
   readonly txId: string;
   readonly indexKey: string;
+  /** Its idempotency key's index entry, when it had a key. */
+  readonly keyIndexKey?: string;
 }
 
 /** The coordinator's durable log. */
 export class DecisionLog {
-  readonly #db: LogDatabase;
-  readonly #dir: string;
-  readonly #writer: GroupCommitter;
+  readonly #store: DecisionStore;
   readonly #clock: Clock;
   /**
    * END summaries written but not yet settled. The machine forgets a transaction as soon as it
    * emits its END, so a lookup racing the write must still find it, never presume an abort.
    */
   readonly #ending = new Map<string, CoordinatorRecord>();
+  /** The same, by scoped idempotency key. */
+  readonly #endingKeys = new Map<string, CoordinatorRecord>();
 
-  private constructor(db: LogDatabase, dir: string, groupCommit: boolean, clock: Clock) {
-    this.#db = db;
-    this.#dir = dir;
+  /** Over `store`. */
+  constructor(store: DecisionStore, clock: Clock) {
+    this.#store = store;
     this.#clock = clock;
-    this.#writer = new GroupCommitter(db, { batching: groupCommit, clock });
   }
 
-  /** Opens the log in `storage`; fails with DATA_DIR_LOCKED or LOG_CORRUPT rather than guess. */
+  /** Opens the log in the LevelDB `storage`; fails with DATA_DIR_LOCKED or LOG_CORRUPT rather than guess. */
   static async open(storage: LogStorage, clock: Clock, options: { groupCommit?: boolean } = {}): Promise<DecisionLog> {
-    return new DecisionLog(await storage.open('decision log'), storage.location, options.groupCommit ?? true, clock);
+    return new DecisionLog(await LevelDecisionStore.open(storage, { groupCommit: options.groupCommit ?? true, clock }), clock);
+  }
+
+  /** Where the log lives, for messages. */
+  get location(): string {
+    return this.#store.location;
   }
 
   /** Write counters (batches, synced batches). */
-  get stats(): GroupCommitter['stats'] {
-    return this.#writer.stats;
+  get stats(): DecisionStoreStats {
+    return this.#store.stats;
   }
 
-  /** Reads, increments and durably stores the epoch; returns the new one. */
+  /**
+   * Reads, increments and durably stores the epoch with a compare-and-swap; returns the new one.
+   * Fails (NOT_LEADER) when another writer changed the epoch in between: two incarnations never
+   * share an epoch.
+   */
   async bumpEpoch(): Promise<number> {
-    const raw = await this.#db.get(EPOCH_KEY);
+    const raw = await this.#store.get(EPOCH_KEY);
     const previous = raw === undefined ? 0 : Number(Buffer.from(raw).toString('utf8'));
     if (!Number.isSafeInteger(previous) || previous < 0) throw this.#corrupt(`the epoch record is unreadable`);
     const epoch = mutant('epoch-not-bumped') ? Math.max(1, previous) : previous + 1;
-    const batch = this.#db.batch();
-    batch.put(EPOCH_KEY, Buffer.from(String(epoch), 'utf8'));
-    await batch.write(SYNC);
+    if (!(await this.#store.compareAndSwap(EPOCH_KEY, raw, Buffer.from(String(epoch), 'utf8')))) {
+      throw new VerdictError(ErrorCode.NOT_LEADER, `the epoch in ${this.#store.location} changed while this coordinator was bumping it: another coordinator is starting`);
+    }
     return epoch;
   }
 
   /** Every decision still being delivered: what recovery must re-drive. */
   async loadOpen(): Promise<CoordinatorRecord[]> {
     const out: CoordinatorRecord[] = [];
-    for await (const [key, value] of this.#db.iterator({ gte: OPEN, lt: 'open0' })) {
+    for await (const [key, value] of this.#store.entries({ gte: OPEN, lt: 'open0' })) {
       out.push(this.#decode(key, value));
     }
     return out;
@@ -91,33 +112,51 @@ export class DecisionLog {
   async lookupDone(txId: string): Promise<CoordinatorRecord | undefined> {
     const ending = this.#ending.get(txId);
     if (ending) return ending;
-    const value = await this.#db.get(DONE + txId);
+    const value = await this.#store.get(DONE + txId);
     if (value === undefined && mutant('unknown-tx-committed')) return { kind: CoordinatorRecordKind.END, txId, participants: [], outcome: Outcome.COMMITTED };
     return value === undefined ? undefined : this.#decode(DONE + txId, value);
+  }
+
+  /** The transaction started under the scoped idempotency `key`, if the log has one. */
+  async lookupKey(key: string): Promise<string | undefined> {
+    const ending = this.#endingKeys.get(key);
+    if (ending) return ending.txId;
+    const value = await this.#store.get(keyIndexKey(key));
+    return value === undefined ? undefined : Buffer.from(value).toString('utf8');
   }
 
   /** Writes `ops` atomically (group-committed); `force` waits until they are synced. */
   write(ops: readonly CoordinatorLogOp[], force: boolean): Promise<void> {
     const now = this.#clock.now();
-    const batch: BatchOp[] = [];
+    const batch: StoreOp[] = [];
     const ending: CoordinatorRecord[] = [];
     for (const op of ops) {
       if (op.op === 'del') {
         batch.push({ type: 'del', key: OPEN + op.txId });
       } else if (op.space === 'open') {
         batch.push({ type: 'put', key: OPEN + op.record.txId, value: encode(op.record, now) });
+        if (op.record.idempotencyKey) batch.push({ type: 'put', key: keyIndexKey(op.record.idempotencyKey), value: Buffer.from(op.record.txId, 'utf8') });
       } else {
+        const key = op.record.idempotencyKey;
         batch.push({ type: 'put', key: DONE + op.record.txId, value: encode(op.record, now) });
-        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: INDEX_VALUE });
+        // The time index names the key's index entry, so that collecting the summary drops it too.
+        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: key ? Buffer.from(keyIndexKey(key), 'utf8') : INDEX_VALUE });
+        if (key) {
+          batch.push({ type: 'put', key: keyIndexKey(key), value: Buffer.from(op.record.txId, 'utf8') });
+          this.#endingKeys.set(key, op.record);
+        }
         this.#ending.set(op.record.txId, op.record);
         ending.push(op.record);
       }
     }
-    const written = this.#writer.write(batch, force);
+    const written = this.#store.write(batch, force);
     if (ending.length > 0) {
       // Once written the log answers; a failed write keeps the summary here, the only true answer left.
       const settle = (): void => {
-        for (const r of ending) if (this.#ending.get(r.txId) === r) this.#ending.delete(r.txId);
+        for (const r of ending) {
+          if (this.#ending.get(r.txId) === r) this.#ending.delete(r.txId);
+          if (r.idempotencyKey && this.#endingKeys.get(r.idempotencyKey) === r) this.#endingKeys.delete(r.idempotencyKey);
+        }
       };
       written.then(settle, () => undefined);
     }
@@ -126,15 +165,16 @@ export class DecisionLog {
 
   /** The garbage-collection horizon: the highest tx id whose summary may have been dropped. */
   async loadHorizon(): Promise<string | undefined> {
-    const raw = await this.#db.get(HORIZON_KEY);
+    const raw = await this.#store.get(HORIZON_KEY);
     return raw === undefined ? undefined : Buffer.from(raw).toString('utf8');
   }
 
   /** Up to `limit` END summaries written before `cutoffMs`, oldest first. */
   async expired(cutoffMs: number, limit: number): Promise<ExpiredSummary[]> {
     const out: ExpiredSummary[] = [];
-    for await (const key of this.#db.keys({ gte: ENDED, lt: endedKey(cutoffMs, ''), limit })) {
-      out.push({ txId: key.slice(key.lastIndexOf('/') + 1), indexKey: key });
+    for await (const [key, value] of this.#store.entries({ gte: ENDED, lt: endedKey(cutoffMs, ''), limit })) {
+      const named = Buffer.from(value).toString('utf8');
+      out.push({ txId: key.slice(key.lastIndexOf('/') + 1), indexKey: key, ...(named.startsWith(KEY) ? { keyIndexKey: named } : {}) });
     }
     return out;
   }
@@ -146,17 +186,19 @@ export class DecisionLog {
     // restart a dropped id above it would read as presumed aborted.
     const previous = await this.loadHorizon();
     const highest = previous !== undefined && compareTxIds(previous, horizon) > 0 ? previous : horizon;
-    const batch: BatchOp[] = expired.flatMap((e): BatchOp[] => [
-      { type: 'del', key: DONE + e.txId },
-      { type: 'del', key: e.indexKey },
-    ]);
-    batch.push({ type: 'put', key: HORIZON_KEY, value: Buffer.from(highest, 'utf8') });
-    return this.#writer.write(batch, false);
+    // The horizon comes first: a store that must split this write (etcd's limit on operations
+    // per transaction) applies it in order, so no summary is gone before the horizon covers it.
+    const batch: StoreOp[] = [{ type: 'put', key: HORIZON_KEY, value: Buffer.from(highest, 'utf8') }];
+    for (const e of expired) {
+      batch.push({ type: 'del', key: DONE + e.txId }, { type: 'del', key: e.indexKey });
+      if (e.keyIndexKey) batch.push({ type: 'del', key: e.keyIndexKey });
+    }
+    return this.#store.write(batch, false);
   }
 
-  /** Closes the database (idempotent). */
-  async close(): Promise<void> {
-    if (this.#db.status === 'open' || this.#db.status === 'opening') await this.#db.close();
+  /** Closes the store (idempotent). */
+  close(): Promise<void> {
+    return this.#store.close();
   }
 
   #decode(key: string, value: Uint8Array): CoordinatorRecord {
@@ -168,7 +210,7 @@ export class DecisionLog {
   }
 
   #corrupt(detail: string, cause?: unknown): VerdictError {
-    return new VerdictError(ErrorCode.LOG_CORRUPT, `the decision log in ${this.#dir} is corrupt: ${detail}; refusing to start (it is never repaired automatically)`, {
+    return new VerdictError(ErrorCode.LOG_CORRUPT, `the decision log in ${this.#store.location} is corrupt: ${detail}; refusing to start (it is never repaired automatically)`, {
       cause,
     });
   }
@@ -202,6 +244,7 @@ export function decodeCoordinatorRecord(key: string, value: Uint8Array): Coordin
     ...(outcome ? { outcome } : {}),
     ...(wire.reason ? { reason: wire.reason } : {}),
     ...(wire.owner ? { owner: wire.owner } : {}),
+    ...(wire.idempotencyKey ? { idempotencyKey: wire.idempotencyKey } : {}),
   };
 }
 
@@ -225,5 +268,6 @@ function encode(record: CoordinatorRecord, now: number): Uint8Array {
     reason: record.reason ?? '',
     writtenUnixMs: now,
     owner: record.owner ?? '',
+    idempotencyKey: record.idempotencyKey ?? '',
   }).finish();
 }

@@ -27,6 +27,22 @@ const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 /** The protos reflection describes: the services served (the log's records are not served). */
 const REFLECTED_PROTOS = ['verdict/v1/transaction.proto', 'verdict/v1/participant.proto', 'verdict/v1/admin.proto'];
 
+/**
+ * Adds the standard gRPC health service (every service NOT_SERVING until told otherwise) and
+ * server reflection of Verdict's services to `server`; returns the health service to set.
+ */
+export function addHealthAndReflection(server: Server): HealthImplementation {
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  health.addToServer(server);
+  new ReflectionService(loadSync([...REFLECTED_PROTOS, HEALTH_PROTO_PATH], { includeDirs: [PROTO_ROOT] })).addToServer(server);
+  return health;
+}
+
+/** Sets every service of `health` to `status`. */
+export function setHealth(health: HealthImplementation, status: 'SERVING' | 'NOT_SERVING'): void {
+  for (const service of HEALTH_SERVICES) health.setStatus(service, status);
+}
+
 type Services = { readonly [name: string]: { readonly requestStream: boolean; readonly responseStream: boolean } };
 
 /** Serves a coordinator over gRPC on `listen` (`host:port`; port 0 picks a free one). */
@@ -34,7 +50,7 @@ export class GrpcServerTransport implements ServerTransport {
   readonly #listen: string;
   readonly #server: Server;
   readonly #credentials: ServerCredentials;
-  readonly #health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  #health: HealthImplementation | undefined;
   #handlers: CoordinatorHandlers | undefined;
   #bound: Promise<string> | undefined;
 
@@ -53,12 +69,12 @@ export class GrpcServerTransport implements ServerTransport {
   async serve(handlers: CoordinatorHandlers): Promise<string> {
     this.#handlers = handlers;
     const address = await this.bind();
-    for (const service of HEALTH_SERVICES) this.#health.setStatus(service, 'SERVING');
+    if (this.#health) setHealth(this.#health, 'SERVING');
     return address;
   }
 
   close(graceMs: number): Promise<void> {
-    for (const service of HEALTH_SERVICES) this.#health.setStatus(service, 'NOT_SERVING');
+    if (this.#health) setHealth(this.#health, 'NOT_SERVING');
     return new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.#server.forceShutdown();
@@ -75,8 +91,7 @@ export class GrpcServerTransport implements ServerTransport {
     this.#server.addService(TransactionServiceService, this.#delegate(TransactionServiceService, (h) => h as unknown as Record<string, unknown>));
     this.#server.addService(ParticipantServiceService, this.#delegate(ParticipantServiceService, (h) => ({ session: h.session })));
     this.#server.addService(AdminServiceService, this.#delegate(AdminServiceService, (h) => (h.admin ?? {}) as Record<string, unknown>));
-    this.#health.addToServer(this.#server);
-    new ReflectionService(loadSync([...REFLECTED_PROTOS, HEALTH_PROTO_PATH], { includeDirs: [PROTO_ROOT] })).addToServer(this.#server);
+    this.#health = addHealthAndReflection(this.#server);
     const listen = this.#listen;
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(listen, this.#credentials, (e, port) => {

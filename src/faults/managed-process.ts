@@ -67,6 +67,8 @@ export interface ProcessSpec {
   readonly args: readonly string[];
   /** The file stderr is appended to, across incarnations. */
   readonly logFile: string;
+  /** The working directory of every incarnation (default: this process's). */
+  readonly cwd?: string;
   /** Resolves once the started child is ready (it is rejected for the caller when the child exits first). */
   readonly ready: (process: ManagedProcess) => Promise<void>;
 }
@@ -196,6 +198,7 @@ export class ManagedProcess extends EventEmitter<ManagedProcessEvents> {
         stdio: ['ignore', 'pipe', logFd, 'ipc'],
         env,
         serialization: 'json',
+        ...(this.#spec.cwd !== undefined ? { cwd: this.#spec.cwd } : {}),
       });
     } finally {
       closeSync(logFd);

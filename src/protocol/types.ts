@@ -51,6 +51,12 @@ export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The caller's identity may not do this (another initiator's transaction, another participant's name, no capability). */
   PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /**
+   * This member of a coordinator group does not lead (status UNAVAILABLE; metadata
+   * `verdict-leader: host:port` names the leader when it knows one). It promises that nothing of
+   * the call or stream was run: the SDKs send it again to the leader.
+   */
+  NOT_LEADER: 'NOT_LEADER',
 } as const;
 /** A stable error code. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

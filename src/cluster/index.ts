@@ -1,0 +1,2 @@
+export * from './coordinator-group-member.js';
+export * from './group-member-options.js';

@@ -1,0 +1,234 @@
+// Real-process coordinator groups for the cluster tests: a 3-member etcd cluster, N `verdict
+// coordinator --etcd` processes, bank participants and a transfer workload, checked at the end by
+// the history checker like the crash tests. Banks and the workload are given every member's
+// address and follow the leader through NOT_LEADER answers, as users' services do.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { VerdictClient } from '../../src/client/index.js';
+import { checkHistory, type HistoryCheckResult } from '../../src/faults/history-check.js';
+import { ManagedProcess, siblingEntry } from '../../src/faults/managed-process.js';
+import { fixedPort, poll, ProcessCluster } from '../../src/faults/process-cluster.js';
+import { TransferWorkload } from '../../src/faults/transfer-workload.js';
+import type { TxView } from '../../src/protocol/coordinator-events.js';
+import { EtcdCluster } from '../support/etcd-cluster.js';
+
+const CLI_ENTRY = siblingEntry('../cli/main.js');
+const LISTENING = /^listening on (\S+)$/;
+/** Accounts per bank and opening balance. */
+const ACCOUNTS = 4;
+const BALANCE = 100;
+
+/** The leader key's value, as the members write it. */
+interface LeaderValue {
+  readonly nodeId: string;
+  readonly advertise: string;
+}
+
+/** Reads who holds the leader key of `prefix` (undefined: nobody, or etcd did not answer). */
+export async function readLeader(client: Etcd3, prefix: string): Promise<LeaderValue | undefined> {
+  try {
+    const raw = await client.get(`${prefix}leader`).options({ deadline: new Date(Date.now() + 1_000) }).string();
+    return raw ? (JSON.parse(raw) as LeaderValue) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One `verdict coordinator --etcd` member as a real process. */
+export class MemberProcess extends ManagedProcess {
+  readonly nodeId: string;
+  readonly advertise: string;
+
+  /** The member's own directory, its working directory: all the local disk it could use. */
+  readonly home: string;
+
+  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string) {
+    const home = join(dir, `${nodeId}-home`);
+    mkdirSync(home, { recursive: true });
+    super({
+      cwd: home,
+      name: nodeId,
+      entry: CLI_ENTRY,
+      args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info'],
+      logFile: join(dir, `${nodeId}.log`),
+      ready: (p) =>
+        new Promise((resolve) => {
+          const onLine = (line: string): void => {
+            if (!LISTENING.test(line)) return;
+            p.off('line', onLine);
+            resolve();
+          };
+          p.on('line', onLine);
+        }),
+    });
+    this.nodeId = nodeId;
+    this.advertise = advertise;
+    this.home = home;
+  }
+}
+
+/** Options of a GroupRun. */
+export interface GroupRunOptions {
+  readonly dir: string;
+  readonly etcd: EtcdCluster;
+  /** The group's etcd prefix (unique per test). */
+  readonly prefix: string;
+  readonly members?: number;
+  readonly leaseTtl?: string;
+  readonly seed?: number;
+}
+
+/** Coordinators, banks, a relay and a workload; `finish` checks the whole history. */
+export class GroupRun {
+  readonly etcd: EtcdCluster;
+  readonly prefix: string;
+  readonly members: MemberProcess[];
+  readonly banks: ProcessCluster;
+  /** Every member's advertised address: what banks and the workload are given. */
+  readonly addresses: readonly string[];
+  readonly workload: TransferWorkload;
+  readonly #client: Etcd3;
+  readonly #views = new Map<string, TxView>();
+
+  private constructor(options: GroupRunOptions, members: MemberProcess[], banks: ProcessCluster, client: Etcd3) {
+    this.etcd = options.etcd;
+    this.prefix = options.prefix;
+    this.members = members;
+    this.banks = banks;
+    this.addresses = members.map((m) => m.advertise);
+    this.#client = client;
+    const ids = Array.from({ length: ACCOUNTS }, (_, i) => String(i + 1));
+    this.workload = new TransferWorkload({
+      address: this.addresses,
+      banks: banks.banks.map((b) => ({ name: b.name, accounts: ids })),
+      seed: options.seed ?? 17,
+      totalMoney: banks.banks.length * ACCOUNTS * BALANCE,
+      concurrency: 4,
+      txTimeoutMs: 2_000,
+      callTimeoutMs: 5_000,
+    });
+  }
+
+  /** Starts the members, waits for a leader, starts the banks behind the relay and waits until they are connected. */
+  static async start(options: GroupRunOptions): Promise<GroupRun> {
+    mkdirSync(options.dir, { recursive: true });
+    const members: MemberProcess[] = [];
+    for (let i = 0; i < (options.members ?? 3); i++) {
+      members.push(new MemberProcess(options.dir, `c${i + 1}`, `127.0.0.1:${await fixedPort()}`, options.etcd.endpoints, options.prefix, options.leaseTtl ?? '1s'));
+    }
+    const banks = await ProcessCluster.create({
+      dir: options.dir,
+      banks: 3,
+      accountsPerBank: ACCOUNTS,
+      initialBalance: BALANCE,
+      inquiryIntervalMs: 200,
+      bankCoordinator: members.map((m) => m.advertise).join(','),
+    });
+    const client = new Etcd3({ hosts: options.etcd.hosts.map((h) => `http://${h}`) });
+    try {
+      await Promise.all(members.map((m) => m.start()));
+      const run = new GroupRun(options, members, banks, client);
+      await run.waitServing();
+      await Promise.all(banks.banks.map((b) => b.start()));
+      await run.waitBanksAt(1);
+      return run;
+    } catch (e) {
+      await Promise.all(members.map((m) => m.kill().catch(() => undefined)));
+      await banks.destroy();
+      client.close();
+      throw e;
+    }
+  }
+
+  /** The member holding the leader key, per etcd. */
+  async leader(): Promise<MemberProcess | undefined> {
+    const value = await readLeader(this.#client, this.prefix);
+    return this.members.find((m) => m.nodeId === value?.nodeId);
+  }
+
+  /**
+   * Waits until a member other than `not` serves as leader (answers a status query through the
+   * relay with something other than UNAVAILABLE); resolves with it.
+   */
+  async waitServing(not?: MemberProcess, timeoutMs = 30_000): Promise<MemberProcess> {
+    let found: MemberProcess | undefined;
+    await poll(`a member${not ? ` other than ${not.nodeId}` : ''} to lead and serve`, timeoutMs, async () => {
+      const leader = await this.leader();
+      if (!leader || leader === not || !leader.alive) return false;
+      const client = new VerdictClient(leader.advertise, { callTimeoutMs: 1_000 });
+      try {
+        // A well-formed id of epoch 1 that was never issued: TX_NOT_FOUND or ABORTED, never NOT_LEADER.
+        await client.get('tx-1-999999999');
+        found = leader;
+        return true;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== 'UNAVAILABLE' && code !== 'NOT_LEADER' && code !== 'OUTCOME_UNKNOWN') found = leader;
+        return found !== undefined;
+      } finally {
+        client.close();
+      }
+    });
+    return found as MemberProcess;
+  }
+
+  /** Waits until every bank has a session with a coordinator of epoch ≥ `epoch`; returns the lowest epoch seen. */
+  async waitBanksAt(epoch: number, timeoutMs = 30_000): Promise<number> {
+    let lowest = 0;
+    await poll(`every bank to connect to a coordinator of epoch ≥ ${epoch}`, timeoutMs, async () => {
+      const statuses = await Promise.all(this.banks.banks.map((b) => b.status().catch(() => undefined)));
+      if (statuses.some((s) => s === undefined)) return false;
+      lowest = Math.min(...statuses.map((s) => s?.epoch ?? 0));
+      return lowest >= epoch;
+    });
+    return lowest;
+  }
+
+  /** The highest epoch any bank's session reports now. */
+  async bankEpoch(): Promise<number> {
+    const statuses = await Promise.all(this.banks.banks.map((b) => b.status().catch(() => undefined)));
+    return Math.max(0, ...statuses.map((s) => s?.epoch ?? 0));
+  }
+
+  /** Stops the workload, waits until everything ended and nothing is in doubt, stops the banks and checks the history. */
+  async finish(settleTimeoutMs = 60_000): Promise<HistoryCheckResult> {
+    await this.workload.stop();
+    const open = new Set<string>();
+    for (const a of this.workload.attempts) if (a.txId) open.add(a.txId);
+    const client = new VerdictClient(this.addresses, { callTimeoutMs: 2_000 });
+    try {
+      await poll('every transaction to end at the leader and nothing to be in doubt at any bank', settleTimeoutMs, async () => {
+        await Promise.all(
+          [...open].map(async (txId) => {
+            const view = await client.get(txId).catch(() => undefined);
+            if (!view) return;
+            this.#views.set(txId, view);
+            if (view.state === 'ended') open.delete(txId);
+          }),
+        );
+        if (open.size > 0) return false;
+        const statuses = await this.banks.statuses().catch(() => undefined);
+        return statuses !== undefined && [...statuses.values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
+      });
+    } finally {
+      client.close();
+    }
+    await this.banks.stop();
+    return checkHistory({
+      attempts: this.workload.attempts,
+      finalViews: this.#views,
+      banks: await this.banks.readDurableState(),
+      finished: new Map(this.banks.banks.map((b) => [b.name, b.finished])),
+    });
+  }
+
+  /** SIGKILLs everything still running and closes the relay (for cleanup). */
+  async destroy(): Promise<void> {
+    await this.workload.stop().catch(() => undefined);
+    await Promise.all(this.members.map((m) => (m.alive ? m.kill().catch(() => undefined) : undefined)));
+    await this.banks.destroy();
+    this.#client.close();
+  }
+}
