@@ -11,6 +11,7 @@ import { durationParser, formatDuration } from '../cli/cli-arguments.js';
 import type { BenchResult } from './bench.js';
 import {
   BenchInitiator,
+  BenchTls,
   DEFAULT_DURATION_S,
   DEFAULT_INFLIGHT_COUNTS,
   DEFAULT_PARTICIPANT_COUNTS,
@@ -35,10 +36,13 @@ export interface BenchCommandOptions {
   readonly baseline?: boolean;
   readonly payloadBytes: number;
   readonly hotKeys?: number;
+  readonly lockFree?: boolean;
   readonly initiator: BenchInitiator;
   readonly json?: string;
   readonly cpuProf?: string;
   readonly interval?: number;
+  readonly tls?: boolean;
+  readonly tlsCompare?: boolean;
 }
 
 /** Adds the bench flags and action to `command` (a subcommand, or a standalone program). */
@@ -61,11 +65,14 @@ export function configureBenchCommand(command: Command): Command {
     .option('--baseline', 'also run every configuration on the naive path (no group commit, one frame per message) and show the ratios')
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
     .option('--hot-keys <n>', 'also run every configuration with every transaction locking one of N keys, next to a key per transaction', parseHotKeys)
+    .option('--lock-free', 'also run every configuration with participants that take no lock, next to a key per transaction: what lock bookkeeping costs')
     .addOption(
       new Option('--initiator <kind>', 'how the load generator (and the ceiling) sends commits: over one CommitStream, or one unary call each')
         .choices(Object.values(BenchInitiator))
         .default(BenchInitiator.STREAM),
     )
+    .addOption(new Option('--tls', 'run every connection over mutual TLS with throwaway certificates (the ceiling stays plaintext)').conflicts('tlsCompare'))
+    .option('--tls-compare', 'run every configuration in plaintext and then over mutual TLS, in the same run, and show the ratio')
     .option('--json <file>', 'also write the results as a JSON array to FILE')
     .option(
       '--interval <time>',
@@ -105,7 +112,9 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     baseline: options.baseline ?? false,
     payloadBytes: options.payloadBytes,
     ...(options.hotKeys !== undefined ? { hotKeys: options.hotKeys } : {}),
+    lockFree: options.lockFree ?? false,
     initiator: options.initiator,
+    tls: options.tlsCompare ? BenchTls.COMPARE : options.tls ? BenchTls.ON : BenchTls.OFF,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
     ...(options.interval !== undefined ? { intervalS: options.interval / 1_000 } : {}),
     onProgress: (line) => process.stderr.write(`bench: ${line}\n`),

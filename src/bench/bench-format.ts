@@ -19,6 +19,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'inflight', value: (r) => String(r.inflight) },
   { title: 'variant', value: (r) => r.variant },
   { title: 'keys', value: (r) => r.keys },
+  { title: 'tls', value: (r) => (r.transport === 'tls' ? 'mutual' : 'off') },
   { title: 'commit/s', value: (r) => fixed(0)(r.committedPerSec) },
   { title: 'abort/s', value: (r) => fixed(0)(r.abortedPerSec) },
   { title: 'abort %', value: (r) => percent(r.abortedPerSec / (r.committedPerSec + r.abortedPerSec)) },
@@ -38,6 +39,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'of ceiling', value: (r) => percent(r.ceilingRatio) },
   { title: 'CPU of ceiling', value: (r) => percent(r.cpuCeilingRatio) },
   { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
+  { title: '× plaintext', value: (r) => (r.vsPlaintext ? `${fixed(2)(r.vsPlaintext.committedPerSec)}×` : '-') },
 ];
 
 const INTERVAL_COLUMNS: readonly Column<BenchInterval>[] = [
@@ -62,7 +64,10 @@ function alignTable<T>(columns: readonly Column<T>[], rows: readonly T[], leftCo
 /** Renders results as an aligned text table (one row per configuration). */
 export function formatTable(results: readonly BenchResult[]): string {
   const withBaseline = results.some((r) => r.vsBaseline);
-  const columns = COLUMNS.filter((c) => withBaseline || c.title !== '× baseline');
+  const withTls = results.some((r) => r.transport === 'tls');
+  const withPlaintext = results.some((r) => r.vsPlaintext);
+  const hidden = new Set([...(withBaseline ? [] : ['× baseline']), ...(withTls ? [] : ['tls']), ...(withPlaintext ? [] : ['× plaintext'])]);
+  const columns = COLUMNS.filter((c) => !hidden.has(c.title));
   return alignTable(columns, results, 3).join('\n');
 }
 

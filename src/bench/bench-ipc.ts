@@ -29,8 +29,15 @@ export interface BenchNodeSpec {
    * False is the naive baseline: every record its own write, every message its own frame.
    */
   readonly optimized?: boolean;
+  /** Participants: whether the hooks lock a key per transaction (default true); false takes no lock. */
+  readonly locks?: boolean;
   /** When set, the node profiles its main thread from `mark` to `report` and writes the V8 CPU profile here. */
   readonly cpuProfile?: string;
+  /**
+   * A throwaway PKI's directory (real nodes): the coordinator serves mutual TLS with its files, a
+   * participant dials with its participant certificate from it. Plaintext when absent.
+   */
+  readonly tlsDir?: string;
 }
 
 /** Log write counters, as in `GroupCommitStats`. */

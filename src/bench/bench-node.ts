@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
+import { clientTlsFromDir, serverTlsFilesIn } from '../common/throwaway-tls.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { Participant } from '../participant/participant.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
@@ -48,6 +49,9 @@ const LOCKING_HOOKS: ParticipantHooks = {
   abort: () => undefined,
 };
 
+/** The hooks of before the lock API: vote YES, take nothing (the `none` keys variant). */
+const LOCK_FREE_HOOKS: ParticipantHooks = { prepare: () => Vote.YES, commit: () => undefined, abort: () => undefined };
+
 const NO_LOG: BenchLogCounters = { batches: 0, syncedBatches: 0, writes: 0 };
 const NO_FRAMES = { framesOut: 0, messagesOut: 0 };
 
@@ -76,6 +80,7 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         groupCommit: spec.optimized ?? true,
         frameBatching: spec.optimized ?? true,
         logger,
+        ...(spec.tlsDir ? { tls: serverTlsFilesIn(spec.tlsDir) } : {}),
       });
       c.on('error', fail);
       return {
@@ -90,10 +95,11 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         name: spec.name,
         coordinator: required(spec.coordinator, 'coordinator'),
         dataDir: required(spec.dataDir, 'dataDir'),
-        hooks: LOCKING_HOOKS,
+        hooks: spec.locks === false ? LOCK_FREE_HOOKS : LOCKING_HOOKS,
         groupCommit: spec.optimized ?? true,
         frameBatching: spec.optimized ?? true,
         logger,
+        ...(spec.tlsDir ? { tls: clientTlsFromDir(spec.tlsDir, 'participant', spec.name) } : {}),
       });
       p.on('error', fail);
       await p.ready();

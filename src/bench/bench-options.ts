@@ -49,15 +49,38 @@ export type BenchVariant = (typeof BenchVariant)[keyof typeof BenchVariant];
  * Which keys the participants lock. Every bench participant locks one key per transaction,
  * exclusively, in prepare (as a real resource manager would): `uniform` is a key of its own per
  * transaction (never a conflict: what the lock bookkeeping costs), `hot` one of `hotKeys` keys
- * (conflicts, voted NO with `lock conflict`).
+ * (conflicts, voted NO with `lock conflict`), `none` no lock at all (hooks as they were written
+ * before the lock API: what the protocol alone costs, comparable with builds that predate it).
  */
 /** How a hot-key payload starts: `hot/<n>;` names the key to lock. */
 export const HOT_KEY_PREFIX = 'hot/';
 
 /** Which keys the participants lock (see above). */
-export const BenchKeys = { UNIFORM: 'uniform', HOT: 'hot' } as const;
+export const BenchKeys = { UNIFORM: 'uniform', HOT: 'hot', NONE: 'none' } as const;
 /** Which keys the participants lock. */
 export type BenchKeys = (typeof BenchKeys)[keyof typeof BenchKeys];
+
+/** What the connections of a measurement run on. */
+export const BenchTransport = {
+  /** Plaintext gRPC (the loopback default). */
+  PLAINTEXT: 'plaintext',
+  /** Mutual TLS with throwaway certificates: the coordinator requires a client certificate of every participant and of the load generator. */
+  TLS: 'tls',
+} as const;
+/** What the connections of a measurement run on. */
+export type BenchTransport = (typeof BenchTransport)[keyof typeof BenchTransport];
+
+/** Which transports `runBench` measures. */
+export const BenchTls = {
+  /** Plaintext only (the default). */
+  OFF: 'off',
+  /** Mutual TLS only. */
+  ON: 'on',
+  /** Every configuration plaintext, then with mutual TLS, in the same run. */
+  COMPARE: 'compare',
+} as const;
+/** Which transports `runBench` measures. */
+export type BenchTls = (typeof BenchTls)[keyof typeof BenchTls];
 
 /** One measured configuration. */
 export interface BenchConfiguration {
@@ -65,6 +88,7 @@ export interface BenchConfiguration {
   readonly inflight: number;
   readonly variant: BenchVariant;
   readonly keys: BenchKeys;
+  readonly transport: BenchTransport;
 }
 
 /** How the load generator sends its commits. */
@@ -100,6 +124,11 @@ export interface BenchOptions {
    */
   readonly hotKeys?: number;
   /**
+   * When true, every configuration also runs with participants whose hooks take no lock
+   * (`none`), next to a key per transaction: the lock bookkeeping's cost is the difference.
+   */
+  readonly lockFree?: boolean;
+  /**
    * How the load generator (and the ceiling's) sends its commits: over one CommitStream
    * (`VerdictClientOptions.streamCommits`, the default) or as one unary call each.
    */
@@ -113,6 +142,12 @@ export interface BenchOptions {
    * are two samples or more. Default: no sampling.
    */
   readonly intervalS?: number;
+  /**
+   * Plaintext (`off`, the default), mutual TLS with throwaway certificates (`on`), or both for
+   * every configuration in the same run (`compare`), so that the cost of TLS is measured under
+   * the same conditions. The transport ceiling (echo) stays plaintext.
+   */
+  readonly tls?: BenchTls;
   /** Progress lines (one per phase), e.g. to stderr. */
   readonly onProgress?: (line: string) => void;
 }
@@ -128,9 +163,12 @@ export interface ResolvedBenchOptions {
   readonly ceilingDurationS: number;
   readonly payloadBytes: number;
   readonly hotKeys: number | undefined;
+  readonly lockFree: boolean;
   readonly initiator: BenchInitiator;
   readonly cpuProfDir: string | undefined;
   readonly intervalS: number | undefined;
+  /** The transports each configuration runs on, in order. */
+  readonly transports: readonly BenchTransport[];
   readonly onProgress: (line: string) => void;
 }
 
@@ -149,6 +187,12 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     throw new RangeError(`initiator must be one of ${Object.values(BenchInitiator).join(', ')}, got ${String(options.initiator)}`);
   }
   const intervalS = options.intervalS === undefined ? undefined : checkInterval(options.intervalS, durationS);
+  if (options.tls !== undefined && !Object.values(BenchTls).includes(options.tls)) {
+    throw new RangeError(`tls must be one of ${Object.values(BenchTls).join(', ')}, got ${String(options.tls)}`);
+  }
+  const tls = options.tls ?? BenchTls.OFF;
+  const transports =
+    tls === BenchTls.COMPARE ? [BenchTransport.PLAINTEXT, BenchTransport.TLS] : tls === BenchTls.ON ? [BenchTransport.TLS] : [BenchTransport.PLAINTEXT];
   const hotKeys = options.hotKeys;
   if (hotKeys !== undefined && (!Number.isSafeInteger(hotKeys) || hotKeys < 1 || hotKeys > 1_000_000)) {
     throw new RangeError(`hotKeys must be an integer from 1 to 1000000, got ${hotKeys}`);
@@ -163,21 +207,27 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     ceilingDurationS,
     payloadBytes,
     hotKeys,
+    lockFree: options.lockFree ?? false,
     initiator: options.initiator ?? BenchInitiator.STREAM,
     cpuProfDir: options.cpuProfDir,
     intervalS,
+    transports,
     onProgress: options.onProgress ?? (() => undefined),
   };
 }
 
-/** The configurations to run, in order: participants, then in-flight, then variant. */
+/** The configurations to run, in order: participants, then in-flight, then variant, keys and transport. */
 export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
   const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
-  const keys: BenchKeys[] = options.hotKeys === undefined ? [BenchKeys.UNIFORM] : [BenchKeys.UNIFORM, BenchKeys.HOT];
+  const keys: BenchKeys[] = [BenchKeys.UNIFORM];
+  if (options.hotKeys !== undefined) keys.push(BenchKeys.HOT);
+  if (options.lockFree) keys.push(BenchKeys.NONE);
   const out: BenchConfiguration[] = [];
   for (const participants of options.participants) {
     for (const inflight of options.inflight) {
-      for (const variant of variants) for (const k of keys) out.push({ participants, inflight, variant, keys: k });
+      for (const variant of variants) {
+        for (const k of keys) for (const transport of options.transports) out.push({ participants, inflight, variant, keys: k, transport });
+      }
     }
   }
   return out;

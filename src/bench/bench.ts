@@ -12,11 +12,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerdictClient } from '../client/client.js';
 import type { BranchInput } from '../client/client-options.js';
+import { createThrowawayTls } from '../common/throwaway-tls.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
 import { BenchChild } from './bench-child.js';
 import { BenchRole, type BenchNodeReport } from './bench-ipc.js';
 import {
   BenchInitiator,
   BenchKeys,
+  BenchTransport,
   BenchVariant,
   benchConfigurations,
   HOT_KEY_PREFIX,
@@ -51,12 +54,26 @@ export interface BaselineComparison {
   readonly coordinatorCpuUsPerTx: number;
 }
 
+/** Ratios of a mutual-TLS result to the plaintext result of the same configuration, in the same run. */
+export interface PlaintextComparison {
+  /** Committed tx/s, TLS ÷ plaintext (< 1: what TLS costs). */
+  readonly committedPerSec: number;
+  /** p50 latency, TLS ÷ plaintext. */
+  readonly p50Ms: number;
+  /** p99 latency, TLS ÷ plaintext. */
+  readonly p99Ms: number;
+  /** CPU of every process per tx, TLS ÷ plaintext. */
+  readonly totalCpuUsPerTx: number;
+}
+
 /** One configuration's measurement. */
 export interface BenchResult {
   readonly participants: number;
   readonly inflight: number;
   readonly variant: BenchVariant;
-  /** Which keys the participants locked: `uniform` (one per transaction) or `hot:<n>`. */
+  /** Plaintext, or mutual TLS with throwaway certificates. */
+  readonly transport: BenchTransport;
+  /** Which keys the participants locked: `uniform` (one per transaction), `hot:<n>`, or `none`. */
   readonly keys: string;
   /** How the load generator sent its commits (the ceiling's too). */
   readonly initiator: BenchInitiator;
@@ -116,6 +133,8 @@ export interface BenchResult {
   readonly cpuCeilingRatio: number | null;
   /** For optimized results when the baseline ran too. */
   readonly vsBaseline?: BaselineComparison;
+  /** For TLS results when the same configuration also ran in plaintext (`tls: 'compare'`). */
+  readonly vsPlaintext?: PlaintextComparison;
   /** The window's samples, in time order (only with `BenchOptions.intervalS`). */
   readonly intervals?: readonly BenchInterval[];
   /**
@@ -152,18 +171,20 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   const root = mkdtempSync(join(tmpdir(), 'verdict-bench-'));
   const results: BenchResult[] = [];
   try {
+    const tls = opts.transports.includes(BenchTransport.TLS) ? await benchTls(join(root, 'tls'), Math.max(...opts.participants)) : undefined;
     const ceilings = new Map<string, Measurement>();
     let run = 0;
     for (const config of benchConfigurations(opts)) {
       const key = `${config.participants}/${config.inflight}`;
       if (opts.ceiling && !ceilings.has(key)) {
-        opts.onProgress(`${label(config)} ceiling: echo for ${opts.warmupS} s + ${opts.ceilingDurationS} s`);
+        // The echo is plaintext whatever the configuration's transport.
+        opts.onProgress(`${label({ ...config, transport: BenchTransport.PLAINTEXT })} ceiling: echo for ${opts.warmupS} s + ${opts.ceilingDurationS} s`);
         const echo = await measure('echo', config, opts, join(root, `run-${++run}`));
         ceilings.set(key, echo);
-        opts.onProgress(`${label(config)} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
+        opts.onProgress(`${label({ ...config, transport: BenchTransport.PLAINTEXT })} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
       }
       opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
-      const m = await measure('verdict', config, opts, join(root, `run-${++run}`));
+      const m = await measure('verdict', config, opts, join(root, `run-${++run}`), config.transport === BenchTransport.TLS ? tls : undefined);
       const result = toResult(config, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
       opts.onProgress(
@@ -174,18 +195,39 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  return compareWithBaseline(results);
+  return compareWithPlaintext(compareWithBaseline(results));
 }
 
 function label(c: BenchConfiguration): string {
-  return `P=${c.participants} inflight=${c.inflight}${c.keys === BenchKeys.HOT ? ' hot keys' : ''}`;
+  const keys = c.keys === BenchKeys.HOT ? ' hot keys' : c.keys === BenchKeys.NONE ? ' no locks' : '';
+  return `P=${c.participants} inflight=${c.inflight}${keys}${c.transport === BenchTransport.TLS ? ' TLS' : ''}`;
+}
+
+/** The PKI of the TLS measurements, and what their load generator dials with. */
+interface BenchTlsSetup {
+  readonly dir: string;
+  readonly initiator: ClientSecurityOptions;
+}
+
+/** The name of the load generator's initiator certificate. */
+const BENCH_INITIATOR = 'bench';
+
+/** A throwaway PKI in `dir` with the certificates of participants `bench-p0` … and of the load generator. */
+async function benchTls(dir: string, participants: number): Promise<BenchTlsSetup> {
+  const tls = await createThrowawayTls(dir);
+  await Promise.all(Array.from({ length: participants }, (_, i) => tls.issue('participant', participantName(i))));
+  return { dir: tls.dir, initiator: await tls.client('initiator', BENCH_INITIATOR) };
+}
+
+function participantName(i: number): string {
+  return `bench-p${i}`;
 }
 
 /**
  * Starts a cluster of `kind` for `config`, loads it and measures it. Every child is stopped at
  * the end (killed on any failure); a watchdog kills everything if a phase hangs.
  */
-async function measure(kind: ClusterKind, config: BenchConfiguration, opts: ResolvedBenchOptions, dir: string): Promise<Measurement> {
+async function measure(kind: ClusterKind, config: BenchConfiguration, opts: ResolvedBenchOptions, dir: string, tls?: BenchTlsSetup): Promise<Measurement> {
   const optimized = config.variant === BenchVariant.OPTIMIZED;
   const durationS = kind === 'echo' ? opts.ceilingDurationS : opts.durationS;
   // The measured window only: a whole-process --cpu-prof would be dominated, on a busy machine,
@@ -210,7 +252,8 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
   let rss: RssMeter | undefined;
   let ok = false;
   try {
-    const names = Array.from({ length: config.participants }, (_, i) => `bench-p${i}`);
+    const names = Array.from({ length: config.participants }, (_, i) => participantName(i));
+    const tlsDir = tls ? { tlsDir: tls.dir } : {};
     const coordinator = BenchChild.fork(`${kind} coordinator`);
     const participants = names.map((name) => BenchChild.fork(`${kind} participant ${name}`));
     children.push(coordinator, ...participants);
@@ -220,6 +263,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       dataDir: join(dir, 'coordinator'),
       optimized,
       ...profile('coordinator'),
+      ...tlsDir,
     });
     await Promise.all(
       participants.map((p, i) =>
@@ -229,12 +273,14 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
           coordinator: address,
           dataDir: join(dir, names[i] ?? ''),
           optimized,
+          locks: config.keys !== BenchKeys.NONE,
           ...profile(names[i] ?? ''),
+          ...tlsDir,
         }),
       ),
     );
 
-    client = new VerdictClient(address, { streamCommits: opts.initiator === BenchInitiator.STREAM });
+    client = new VerdictClient(address, { streamCommits: opts.initiator === BenchInitiator.STREAM, ...tls?.initiator });
     const payload = Buffer.alloc(opts.payloadBytes, 0x61);
     const hotKeys = opts.hotKeys ?? 1;
     let next = 0;
@@ -319,7 +365,8 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     participants: config.participants,
     inflight: config.inflight,
     variant: config.variant,
-    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : BenchKeys.UNIFORM,
+    transport: config.transport,
+    keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : config.keys,
     initiator,
     durationS: window.elapsedMs / 1000,
     committedPerSec,
@@ -354,7 +401,9 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
 function compareWithBaseline(results: BenchResult[]): BenchResult[] {
   return results.map((r) => {
     if (r.variant !== BenchVariant.OPTIMIZED) return r;
-    const base = results.find((b) => b.variant === BenchVariant.BASELINE && b.participants === r.participants && b.inflight === r.inflight && b.keys === r.keys);
+    const base = results.find(
+      (b) => b.variant === BenchVariant.BASELINE && b.participants === r.participants && b.inflight === r.inflight && b.keys === r.keys && b.transport === r.transport,
+    );
     if (!base) return r;
     return {
       ...r,
@@ -364,6 +413,26 @@ function compareWithBaseline(results: BenchResult[]): BenchResult[] {
         forcedWritesPerTx: r.forcedWritesPerTx / base.forcedWritesPerTx,
         participantForcedWritesPerTx: r.participantForcedWritesPerTx / base.participantForcedWritesPerTx,
         coordinatorCpuUsPerTx: r.coordinatorCpuUsPerTx / base.coordinatorCpuUsPerTx,
+      },
+    };
+  });
+}
+
+/** Adds `vsPlaintext` to every TLS result whose configuration also ran in plaintext. */
+function compareWithPlaintext(results: BenchResult[]): BenchResult[] {
+  return results.map((r) => {
+    if (r.transport !== BenchTransport.TLS) return r;
+    const plain = results.find(
+      (b) => b.transport === BenchTransport.PLAINTEXT && b.participants === r.participants && b.inflight === r.inflight && b.keys === r.keys && b.variant === r.variant,
+    );
+    if (!plain) return r;
+    return {
+      ...r,
+      vsPlaintext: {
+        committedPerSec: r.committedPerSec / plain.committedPerSec,
+        p50Ms: r.p50Ms / plain.p50Ms,
+        p99Ms: r.p99Ms / plain.p99Ms,
+        totalCpuUsPerTx: r.totalCpuUsPerTx / plain.totalCpuUsPerTx,
       },
     };
   });

@@ -17,6 +17,7 @@ export interface ChaosCommandOptions {
   readonly faults: FaultKind[];
   readonly out?: string;
   readonly quiet?: boolean;
+  readonly tls?: boolean;
 }
 
 /** The shortest fault phase `--duration` accepts, in ms. */
@@ -51,6 +52,7 @@ export function addChaosCommand(program: Command): void {
     .option('--faults <kinds>', `comma-separated fault kinds (${FAULT_KINDS.join(',')}, or all)`, parseKinds, [...FAULT_KINDS])
     .option('--out <dir>', 'directory for report.json, history.jsonl and the run\'s data (default: a fresh temp directory)')
     .option('--quiet', 'no progress line; only the final table')
+    .option('--tls', 'mutual TLS on every connection, with throwaway certificates')
     .action((options: Partial<ChaosCommandOptions>) => chaos(options));
 }
 
@@ -65,6 +67,7 @@ async function chaos(options: Partial<ChaosCommandOptions>): Promise<void> {
     durationMs: options.duration ?? DEFAULT_CHAOS_DURATION_MS,
     participants,
     faults: options.faults ?? [...FAULT_KINDS],
+    tls: options.tls === true,
     ...(options.out !== undefined ? { outDir: options.out } : {}),
     ...(options.quiet
       ? {}

@@ -1,7 +1,7 @@
 // `verdict demo`: runs the bank demo and prints its summary table on stdout; violations go to
 // stderr and make the exit code 1. The demo itself is imported only when the command runs.
 
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { DemoReport } from '../demo/demo.js';
 import { DEFAULT_BANKS, DEFAULT_CONCURRENCY, DEFAULT_DEMO_DATA_DIR, DEFAULT_TRANSFERS } from '../demo/demo-options.js';
 import { parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
@@ -15,6 +15,7 @@ export interface DemoCommandOptions {
   readonly data: string;
   readonly keepData?: boolean;
   readonly logLevel?: LogLevel;
+  readonly tls?: boolean;
 }
 
 /** Violations printed in full; the rest are counted. */
@@ -32,10 +33,14 @@ export function addDemoCommand(program: Command): void {
     .option('--data <dir>', 'parent of the per-run data directory (a fresh run-* subdirectory each time)', DEFAULT_DEMO_DATA_DIR)
     .option('--keep-data', "keep the run's directory (by default it is kept only when a check failed)")
     .option('--log-level <level>', 'log level on stderr (default: VERDICT_LOG_LEVEL, else warn)', parseLogLevel)
+    .option('--tls', 'mutual TLS on every connection, with throwaway certificates (embedded coordinator only)')
     .action((options: DemoCommandOptions) => demo(options));
 }
 
 async function demo(options: DemoCommandOptions): Promise<void> {
+  if (options.tls === true && options.coordinator !== undefined) {
+    throw new InvalidArgumentError('--tls makes throwaway certificates for an embedded coordinator: it cannot be used with --coordinator');
+  }
   const [{ runDemo }, { cliLogger }] = await Promise.all([import('../demo/demo.js'), import('./cli-logger.js')]);
   const report = await runDemo({
     transfers: options.transfers,
@@ -43,6 +48,7 @@ async function demo(options: DemoCommandOptions): Promise<void> {
     banks: options.banks,
     dataDir: options.data,
     keepData: options.keepData === true,
+    tls: options.tls === true,
     logger: cliLogger(options.logLevel, 'warn'),
     ...(options.coordinator !== undefined ? { coordinator: options.coordinator } : {}),
   });
@@ -58,7 +64,7 @@ async function demo(options: DemoCommandOptions): Promise<void> {
 
 /** The summary table. */
 export function formatReport(r: DemoReport): string {
-  const where = r.embedded ? `embedded coordinator at ${r.coordinator}` : `coordinator at ${r.coordinator}`;
+  const where = `${r.embedded ? 'embedded coordinator' : 'coordinator'} at ${r.coordinator}${r.tls ? ' (mutual TLS)' : ''}`;
   const natural = r.aborted - r.overdrafts;
   const rows: [string, string, string?][] = [
     ['committed', String(r.committed)],

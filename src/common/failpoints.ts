@@ -20,7 +20,15 @@ export const FAILPOINTS = {
   'participant.before-apply-hook': 'the commit or abort hook is about to run',
   'participant.after-apply-hook': 'the commit or abort hook returned; the outcome record is not written',
   'participant.before-ack': 'the outcome record is written; the acknowledgement is about to be sent',
+  'participant.after-one-phase-commit-record': 'a one-phase COMMITTED record (the decision) is durable; the vote that answers it has not been sent',
+  'postgres.after-one-phase-commit-prepared': "a PostgreSQL participant's one-phase COMMIT PREPARED returned; its commit-pending key and marker are not cleared",
 } as const;
+
+/**
+ * Failpoints that only a one-phase transaction or a PostgreSQL participant reaches: a cluster of
+ * demo banks, whose transfers always have two branches, never does.
+ */
+export const ONE_PHASE_OR_POSTGRES_FAILPOINTS: ReadonlySet<FailpointName> = new Set(['participant.after-one-phase-commit-record', 'postgres.after-one-phase-commit-prepared']);
 
 /** The name of a failpoint. */
 export type FailpointName = keyof typeof FAILPOINTS;

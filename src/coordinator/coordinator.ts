@@ -61,7 +61,7 @@ import { GrpcServerTransport } from './grpc-server-transport.js';
 import { CommitStreams, type CommitStreamStats } from './commit-streams.js';
 import { DecisionLog } from './decision-log.js';
 import { ParticipantSessions, type SessionStats } from './participant-sessions.js';
-import type { Authorizer } from './authorization.js';
+import type { Authorizer, OwnerSource } from './authorization.js';
 import { coordinatorSecurity, type CoordinatorSecurity } from './security.js';
 
 /** Lifecycle of a coordinator. */
@@ -98,6 +98,7 @@ export interface CoordinatorEvents {
 
 /** How many decision messages the `retry-gives-up` mutant sends per transaction. */
 const RETRY_GIVES_UP_AFTER = 2;
+const SHUTTING_DOWN: ProtocolError = Object.freeze({ code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' });
 
 interface Pending {
   readonly kind: InitiatorRequest['type'];
@@ -220,7 +221,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       coordinator.#run(effects);
       coordinator.#startGc(options.retentionMs ?? DEFAULT_RETENTION_MS, options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS);
       coordinator.#address = await coordinator.#transport.serve(coordinator.#handlers());
-      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: storage.location }, 'coordinator started');
+      const tls = security.certificates ? (security.certificates.requiresClientCertificates ? 'mutual' : 'server') : 'off';
+      log.info({ epoch, recovered: open.length, address: coordinator.#address, storage: storage.location, tls }, 'coordinator started');
       return coordinator;
     } catch (e) {
       if (coordinator) await coordinator.close();
@@ -657,11 +659,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const who = authz.initiator(caller);
     if (who.error) return then(who.error);
     const owner = authz.ownerFor(who.identity);
-    authz.checkTransaction(who.identity, txId, { view: (id) => this.#machine.view(id), lookup: (id) => this.#decisionLog.lookupDone(id) }, (error) => {
+    // Nobody to check (authentication off, or a new transaction): no callback on the hot path.
+    if (who.identity === undefined || txId === '') return this.#state === 'running' ? then(undefined, owner) : then(SHUTTING_DOWN);
+    authz.checkTransaction(who.identity, txId, this.#owners, (error) => {
       if (error || this.#state === 'running') return then(error, owner);
-      then({ code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' });
+      then(SHUTTING_DOWN);
     });
   }
+
+  /** Where the authorizer finds a transaction's owner. */
+  readonly #owners: OwnerSource = { view: (id) => this.#machine.view(id), lookup: (id) => this.#decisionLog.lookupDone(id) };
 
   // ---- TransactionService -------------------------------------------------------------------
 

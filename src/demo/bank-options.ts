@@ -1,6 +1,7 @@
 // Options of the demo bank: a participant that keeps accounts in its own store.
 
 import type { Logger } from '../common/logger.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
 import type { ParticipantMachineConfig } from '../protocol/participant-machine.js';
 
 /** Accounts a new bank opens when its store is empty. */
@@ -27,4 +28,6 @@ export interface BankOptions {
   readonly protocol?: Partial<ParticipantMachineConfig>;
   /** Logger; defaults to the participant SDK's. */
   readonly logger?: Logger;
+  /** How the bank's participant proves its identity to the coordinator (TLS, token); plaintext without. */
+  readonly security?: ClientSecurityOptions;
 }

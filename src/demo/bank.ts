@@ -104,6 +104,7 @@ export class Bank {
       hooks: bank.#hooks,
       ...(options.protocol ? { protocol: options.protocol } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...options.security,
     });
     bank.#participant = participant;
     participant.on('finished', (txId, outcome) => bank.#onFinished(txId, outcome));

@@ -51,4 +51,10 @@ export interface DemoOptions {
   readonly keepData?: boolean;
   /** Logger for the coordinator and the banks. */
   readonly logger?: Logger;
+  /**
+   * Mutual TLS end to end with throwaway certificates (made with `openssl` in the run's
+   * directory): the embedded coordinator requires client certificates, every bank and the
+   * initiator present their own. Only with an embedded coordinator (not with `coordinator`).
+   */
+  readonly tls?: boolean;
 }

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { VerdictClient } from '../client/index.js';
 import type { Logger } from '../common/logger.js';
+import { createThrowawayTls } from '../common/throwaway-tls.js';
 import { within } from '../common/within.js';
 import { Coordinator } from '../coordinator/index.js';
 import { ErrorCode, VerdictError } from '../errors.js';
@@ -35,6 +36,8 @@ export interface DemoReport {
   /** The coordinator used, and whether the demo embedded it. */
   readonly coordinator: string;
   readonly embedded: boolean;
+  /** Whether every connection ran mutual TLS (throwaway certificates). */
+  readonly tls: boolean;
   readonly banks: readonly string[];
   readonly accountsPerBank: number;
   readonly transfers: number;
@@ -69,6 +72,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const accountsPerBank = positiveInt('accounts per bank', options.accountsPerBank ?? DEFAULT_ACCOUNTS);
   const initialBalance = positiveInt('initial balance', options.initialBalance ?? DEFAULT_INITIAL_BALANCE);
   const logger = options.logger;
+  if (options.tls === true && options.coordinator !== undefined) {
+    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, 'tls makes throwaway certificates for an embedded coordinator: it cannot be used with a running coordinator');
+  }
 
   // A fresh directory per run: the audit compares against this run's opening balances only.
   const tag = randomBytes(3).toString('hex');
@@ -81,8 +87,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const failures: string[] = [];
   let report: DemoReport | undefined;
   try {
+    // Inside the run's directory: kept with it when a check failed, removed with it otherwise.
+    const tls = options.tls === true ? await createThrowawayTls(join(runDir, 'tls')) : undefined;
     if (options.coordinator === undefined) {
-      coordinator = await Coordinator.start({ listen: '127.0.0.1:0', dataDir: join(runDir, 'coordinator'), ...(logger ? { logger } : {}) });
+      coordinator = await Coordinator.start({
+        listen: '127.0.0.1:0',
+        dataDir: join(runDir, 'coordinator'),
+        ...(logger ? { logger } : {}),
+        ...(tls ? { tls: tls.serverFiles } : {}),
+      });
     }
     const address = options.coordinator ?? coordinator?.address ?? '';
     for (let i = 1; i <= bankCount; i++) {
@@ -94,6 +107,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         accounts: accountsPerBank,
         initialBalance,
         ...(logger ? { logger } : {}),
+        ...(tls ? { security: await tls.client('participant', `bank-${i}-${tag}`) } : {}),
       });
       bank.participant.on('error', (e) => failures.push(`${bank.name} stopped: ${e.message}`));
       banks.push(bank);
@@ -106,7 +120,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     const before = await readLedgers(banks);
     const totalBefore = sumTotals(before);
-    const initiator = new VerdictClient(address, { callTimeoutMs: TRANSFER_CALL_TIMEOUT_MS });
+    const initiator = new VerdictClient(address, {
+      callTimeoutMs: TRANSFER_CALL_TIMEOUT_MS,
+      ...(tls ? await tls.client('initiator', 'demo') : {}),
+    });
     client = initiator;
     const records: TransferRecord[] = [];
     let started = 0;
@@ -134,6 +151,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     report = {
       coordinator: address,
       embedded: coordinator !== undefined,
+      tls: tls !== undefined,
       banks: banks.map((b) => b.name),
       accountsPerBank,
       transfers,

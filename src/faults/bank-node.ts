@@ -4,11 +4,14 @@
 // from VERDICT_FAILPOINTS, read when the participant SDK loads, so they hold for this process only.
 //
 //   bank-node --name bank-1 --coordinator 127.0.0.1:7070 --data DIR [--accounts N]
-//             [--initial-balance B] [--inquiry-interval-ms MS] [--log-level LEVEL]
+//             [--initial-balance B] [--inquiry-interval-ms MS] [--log-level LEVEL] [--tls-dir DIR]
+//
+// With --tls-dir, the bank dials mutual TLS with the CA and its participant certificate from DIR.
 
 import './orphan-guard.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { clientTlsFromDir } from '../common/throwaway-tls.js';
 import { Bank } from '../demo/bank.js';
 import type { BankNodeMessage, BankNodeRequest } from './bank-node-ipc.js';
 
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
       'initial-balance': { type: 'string' },
       'inquiry-interval-ms': { type: 'string' },
       'log-level': { type: 'string' },
+      'tls-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
     ...(accounts !== undefined ? { accounts } : {}),
     ...(initialBalance !== undefined ? { initialBalance } : {}),
     ...(inquiryIntervalMs !== undefined ? { protocol: { inquiryIntervalMs } } : {}),
+    ...(values['tls-dir'] !== undefined ? { security: { tls: clientTlsFromDir(values['tls-dir'], 'participant', name) } } : {}),
   });
   // A SIGTERM during the start still ends in a clean close, once the bank is open.
   process.once('SIGTERM', () => {

@@ -50,6 +50,8 @@ export interface ChaosTxCounts {
 export interface ChaosReport {
   /** `bank`: the demo banks as processes; `harness`: a user's participants in the test process. */
   readonly mode: 'bank' | 'harness';
+  /** Whether every connection ran mutual TLS (throwaway certificates). */
+  readonly tls: boolean;
   readonly seed: number;
   readonly durationMs: number;
   readonly participants: readonly string[];
@@ -132,7 +134,7 @@ export function formatChaosReport(r: ChaosReport): string {
   const width = Math.max(...all.map(([, v]) => v.length));
   const line = ([k, v, note]: [string, string, string?]): string => `  ${k.padEnd(20)}${v.padStart(width)}${note ? `  ${note}` : ''}`;
   const out = [
-    `verdict chaos: seed ${r.seed}, ${secs(r.durationMs)} of faults (${r.faultKinds.join(',')}) on ${r.participants.length} participants [${r.mode}], ${secs(r.elapsedMs)} in all`,
+    `verdict chaos: seed ${r.seed}, ${secs(r.durationMs)} of faults (${r.faultKinds.join(',')}) on ${r.participants.length} participants [${r.mode}${r.tls ? ', mutual TLS' : ''}], ${secs(r.elapsedMs)} in all`,
     '',
     ...rows.map(line),
     '',

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { SEED_KEY, readLedger } from '../demo/bank.js';
 import { systemClock } from '../common/clock.js';
 import { levelStorage } from '../common/level-errors.js';
+import { createThrowawayTls } from '../common/throwaway-tls.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { DEFAULT_CHAOS_DURATION_MS, DEFAULT_CHAOS_PARTICIPANTS } from './chaos-options.js';
@@ -26,7 +28,7 @@ import { FAULT_KINDS, buildSchedule, type FaultKind } from './chaos-schedule.js'
 import { FaultProxy } from './fault-proxy.js';
 import { checkHistory } from './history-check.js';
 import type { ManagedProcess } from './managed-process.js';
-import { BankProcess, CoordinatorProcess, fixedPort, poll, waitAllEnded, type DurableBank } from './process-cluster.js';
+import { BankProcess, CLUSTER_INITIATOR, CoordinatorProcess, fixedPort, poll, waitAllEnded, type DurableBank } from './process-cluster.js';
 import { CONNECT_TIMEOUT_MS, DEFAULT_INQUIRY_INTERVAL_MS } from './process-cluster-options.js';
 import { TransferWorkload } from './transfer-workload.js';
 
@@ -81,6 +83,12 @@ export interface ChaosOptions {
   readonly onProgress?: (line: string) => void;
   readonly settleTimeoutMs?: number;
   readonly concurrency?: number;
+  /**
+   * Mutual TLS on every connection, with throwaway certificates made in the run's data directory
+   * (`data/tls`): the coordinator requires client certificates, every bank and the workload present
+   * their own. The fault proxies carry the encrypted bytes as they carry any others.
+   */
+  readonly tls?: boolean;
 }
 
 /** A managed child process as a fault target. */
@@ -126,8 +134,11 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
   mkdirSync(dir, { recursive: true });
   const bankCount = Math.max(2, options.participants ?? DEFAULT_CHAOS_PARTICIPANTS);
   const address = `127.0.0.1:${await fixedPort()}`;
-  const coordinator = new CoordinatorProcess({ address, dataDir: join(dir, 'coordinator'), logFile: join(dir, 'coordinator.log') });
   const names = Array.from({ length: bankCount }, (_, i) => `bank-${i + 1}`);
+  const tls = options.tls === true ? await createThrowawayTls(join(dir, 'tls')) : undefined;
+  if (tls) await Promise.all(names.map((name) => tls.issue('participant', name)));
+  const security = tls ? await tls.client('initiator', CLUSTER_INITIATOR) : {};
+  const coordinator = new CoordinatorProcess({ address, dataDir: join(dir, 'coordinator'), logFile: join(dir, 'coordinator.log'), ...(tls ? { tls: tls.serverFiles } : {}) });
   const proxies = new Map<string, FaultProxy>();
   const banks: BankProcess[] = [];
   const history: HistoryLine[] = [];
@@ -143,6 +154,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
         accounts: CHAOS_ACCOUNTS_PER_BANK,
         initialBalance: CHAOS_INITIAL_BALANCE,
         inquiryIntervalMs: DEFAULT_INQUIRY_INTERVAL_MS,
+        ...(tls ? { tlsDir: tls.dir } : {}),
       });
       bank.on('message', (m) => {
         const message = m as { type: string; txId?: string; outcome?: string };
@@ -165,6 +177,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
       seed: options.seed,
       totalMoney: bankCount * CHAOS_ACCOUNTS_PER_BANK * CHAOS_INITIAL_BALANCE,
       concurrency: options.concurrency ?? CHAOS_CONCURRENCY,
+      security,
     });
     const targets = new Map<string, FaultTarget>([coordinator, ...banks].map((p) => [p.name, processTarget(p)]));
     const schedule = buildSchedule({
@@ -220,7 +233,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     phase = 'settling';
     const views = new Map<string, TxView>();
     try {
-      await waitSettled(address, banks, workload, views, options.settleTimeoutMs ?? DEFAULT_CHAOS_SETTLE_MS);
+      await waitSettled(address, banks, workload, views, options.settleTimeoutMs ?? DEFAULT_CHAOS_SETTLE_MS, security);
     } catch (e) {
       violations.push({ kind: 'termination', message: `the cluster did not settle: ${(e as Error).message}` });
     }
@@ -249,6 +262,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     const counts = injector.counts;
     const report: ChaosReport = {
       mode: 'bank',
+      tls: tls !== undefined,
       seed: options.seed,
       durationMs,
       participants: names,
@@ -292,12 +306,20 @@ async function waitConnected(banks: readonly BankProcess[]): Promise<void> {
 }
 
 /** Polls until every tx id of the workload ended at the coordinator and no bank holds anything. */
-async function waitSettled(address: string, banks: readonly BankProcess[], workload: TransferWorkload, views: Map<string, TxView>, timeoutMs: number): Promise<void> {
+async function waitSettled(
+  address: string,
+  banks: readonly BankProcess[],
+  workload: TransferWorkload,
+  views: Map<string, TxView>,
+  timeoutMs: number,
+  security: ClientSecurityOptions,
+): Promise<void> {
   const txIds = workload.attempts.flatMap((a) => (a.txId ? [a.txId] : []));
-  await waitAllEnded(address, txIds, views, timeoutMs, 'nothing in doubt at any bank and every transaction ended at the coordinator', async () => {
+  const quiet = async (): Promise<boolean> => {
     const statuses = await Promise.all(banks.map((b) => b.status().catch(() => undefined)));
     return statuses.every((s) => s !== undefined && s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
-  });
+  };
+  await waitAllEnded(address, txIds, views, timeoutMs, 'nothing in doubt at any bank and every transaction ended at the coordinator', quiet, security);
 }
 
 /** Every bank's durable state (ledger, seed, PREPARED records), read once it exited. */

@@ -81,6 +81,7 @@ export class CrashRun {
       banks: cluster.banks.map((b) => ({ name: b.name, accounts: ids })),
       seed: options.seed,
       totalMoney: cluster.banks.length * accounts * (options.initialBalance ?? DEFAULT_INITIAL_BALANCE),
+      security: cluster.clientSecurity,
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       ...(options.txTimeoutMs !== undefined ? { txTimeoutMs: options.txTimeoutMs } : {}),
       ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}),
@@ -261,7 +262,7 @@ export class CrashRun {
     const open = new Set<string>();
     for (const a of this.workload.attempts) if (a.txId && this.#views.get(a.txId)?.state !== 'ended') open.add(a.txId);
     // A fresh client: the workers' channels may be in reconnect backoff after the faults.
-    const client = new VerdictClient(this.cluster.address, { callTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS });
+    const client = new VerdictClient(this.cluster.address, { callTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, ...this.cluster.clientSecurity });
     try {
       await poll('nothing in doubt at any bank and every transaction ended at the coordinator', this.options.settleTimeoutMs ?? DEFAULT_SETTLE_TIMEOUT_MS, async () => {
         await Promise.all(

@@ -44,6 +44,12 @@ export interface ProcessClusterOptions {
   readonly inquiryIntervalMs?: number;
   /** Log level of every child on its stderr (its log file); default `info` for the coordinator, VERDICT_LOG_LEVEL or `warn` for banks. */
   readonly logLevel?: string;
+  /**
+   * Mutual TLS on every connection, with throwaway certificates made in `dir/tls`: the coordinator
+   * requires client certificates, each bank presents its participant certificate, and the
+   * cluster's initiators (`clientSecurity`) an initiator certificate.
+   */
+  readonly tls?: boolean;
 }
 
 /** Failpoint specifications (the VERDICT_FAILPOINTS syntax) by process name, for one start. */

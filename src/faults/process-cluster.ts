@@ -13,6 +13,8 @@ import type { TxView } from '../protocol/coordinator-events.js';
 import type { BankNodeMessage, BankNodeStatus } from './bank-node-ipc.js';
 import { describeExit, ManagedProcess, siblingEntry, type ExitRecord } from './managed-process.js';
 import { systemClock } from '../common/clock.js';
+import { createThrowawayTls, type ThrowawayTls } from '../common/throwaway-tls.js';
+import type { ClientSecurityOptions, ServerTlsFiles } from '../common/tls.js';
 import { levelStorage } from '../common/level-errors.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import {
@@ -32,6 +34,8 @@ import {
 const CLI_ENTRY = siblingEntry('../cli/main.js');
 const BANK_ENTRY = siblingEntry('./bank-node.js');
 const LISTENING = /^listening on (\S+)$/;
+/** The initiator identity of a TLS cluster's workloads and status queries. */
+export const CLUSTER_INITIATOR = 'workload';
 
 /**
  * Waits for the first IPC message of `proc` that `match` maps to a value; rejects when the process
@@ -72,6 +76,8 @@ export interface CoordinatorProcessOptions {
   readonly logFile: string;
   /** Log level on stderr (the log file); default `info`. */
   readonly logLevel?: string;
+  /** Serve mutual TLS with these files (client certificates required); plaintext without. */
+  readonly tls?: ServerTlsFiles;
 }
 
 /** A coordinator, run by the `verdict coordinator` command on a fixed address. */
@@ -83,7 +89,10 @@ export class CoordinatorProcess extends ManagedProcess {
     super({
       name: options.name ?? COORDINATOR_PROCESS,
       entry: CLI_ENTRY,
-      args: ['coordinator', '--listen', options.address, '--data', options.dataDir, '--log-level', options.logLevel ?? 'info'],
+      args: [
+        'coordinator', '--listen', options.address, '--data', options.dataDir, '--log-level', options.logLevel ?? 'info',
+        ...(options.tls ? ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile, ...(options.tls.caFile ? ['--tls-ca', options.tls.caFile] : [])] : []),
+      ],
       logFile: options.logFile,
       ready: (p) =>
         new Promise((resolve) => {
@@ -118,7 +127,14 @@ export class BankProcess extends ManagedProcess {
     name: string,
     dir: string,
     coordinator: string,
-    options: { accounts: number; initialBalance: number; inquiryIntervalMs: number; logLevel?: string },
+    options: {
+      accounts: number;
+      initialBalance: number;
+      inquiryIntervalMs: number;
+      logLevel?: string;
+      /** A throwaway PKI's directory holding this bank's participant certificate: the bank dials mutual TLS. */
+      tlsDir?: string;
+    },
   ) {
     const dataDir = join(dir, name);
     super({
@@ -132,6 +148,7 @@ export class BankProcess extends ManagedProcess {
         '--initial-balance', String(options.initialBalance),
         '--inquiry-interval-ms', String(options.inquiryIntervalMs),
         ...(options.logLevel ? ['--log-level', options.logLevel] : []),
+        ...(options.tlsDir ? ['--tls-dir', options.tlsDir] : []),
       ],
       logFile: join(dir, `${name}.log`),
       ready: async (p) => void (await whenMessage(p, (m) => (m.type === 'started' ? true : undefined))),
@@ -190,17 +207,22 @@ export class ProcessCluster {
   /** Every bank must report at least this epoch to count as connected to the current coordinator. */
   #epochFloor = 1;
   #highestEpoch = 0;
+  /** What the initiators of this cluster (workloads, status queries) dial with. */
+  readonly clientSecurity: ClientSecurityOptions;
 
-  private constructor(dir: string, address: string, options: ProcessClusterOptions) {
+  private constructor(dir: string, address: string, options: ProcessClusterOptions, tls: ThrowawayTls | undefined, clientSecurity: ClientSecurityOptions) {
     this.dir = dir;
+    this.clientSecurity = clientSecurity;
     this.coordinator = new CoordinatorProcess({
       address,
       dataDir: join(dir, COORDINATOR_PROCESS),
       logFile: join(dir, `${COORDINATOR_PROCESS}.log`),
       ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+      ...(tls ? { tls: tls.serverFiles } : {}),
     });
     const bankOptions = {
       ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+      ...(tls ? { tlsDir: tls.dir } : {}),
       accounts: options.accountsPerBank ?? DEFAULT_ACCOUNTS_PER_BANK,
       initialBalance: options.initialBalance ?? DEFAULT_INITIAL_BALANCE,
       inquiryIntervalMs: options.inquiryIntervalMs ?? DEFAULT_INQUIRY_INTERVAL_MS,
@@ -222,7 +244,15 @@ export class ProcessCluster {
   static async create(options: ProcessClusterOptions): Promise<ProcessCluster> {
     mkdirSync(options.dir, { recursive: true });
     const port = await fixedPort();
-    return new ProcessCluster(options.dir, `127.0.0.1:${port}`, options);
+    let tls: ThrowawayTls | undefined;
+    let clientSecurity: ClientSecurityOptions = {};
+    if (options.tls === true) {
+      tls = await createThrowawayTls(join(options.dir, 'tls'));
+      const pki = tls;
+      await Promise.all(Array.from({ length: options.banks ?? DEFAULT_BANK_COUNT }, (_, i) => pki.issue('participant', `bank-${i + 1}`)));
+      clientSecurity = await tls.client('initiator', CLUSTER_INITIATOR);
+    }
+    return new ProcessCluster(options.dir, `127.0.0.1:${port}`, options, tls, clientSecurity);
   }
 
   /** The coordinator's `host:port`. */
@@ -333,7 +363,8 @@ export async function poll(what: string, timeoutMs: number, check: () => boolean
 
 /**
  * Polls until every transaction of `txIds` has ended at the coordinator (keeping the last view of
- * each in `views`) and `quiet()` confirms nothing is left in doubt at the participants.
+ * each in `views`) and `quiet()` confirms nothing is left in doubt at the participants. The
+ * status queries dial with `security` (the identity that began the transactions).
  */
 export async function waitAllEnded(
   address: string,
@@ -342,9 +373,10 @@ export async function waitAllEnded(
   timeoutMs: number,
   what: string,
   quiet: () => boolean | Promise<boolean>,
+  security: ClientSecurityOptions = {},
 ): Promise<void> {
   const open = new Set(txIds);
-  const client = new VerdictClient(address, { callTimeoutMs: 2_000 });
+  const client = new VerdictClient(address, { callTimeoutMs: 2_000, ...security });
   try {
     await poll(what, timeoutMs, async () => {
       await Promise.all(

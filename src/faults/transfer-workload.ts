@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { VerdictClient } from '../client/client.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
 import { encodeLeg } from '../demo/bank.js';
 import type { AccountRef } from '../demo/audit.js';
 import { ErrorCode, VerdictError } from '../errors.js';
@@ -78,6 +79,8 @@ export interface TransferWorkloadOptions {
   readonly txTimeoutMs?: number;
   readonly callTimeoutMs?: number;
   readonly maxAmount?: number;
+  /** How the initiator proves its identity (TLS, token); plaintext without. */
+  readonly security?: ClientSecurityOptions;
   readonly overdraftRatio?: number;
   readonly maxAttempts?: number;
 }
@@ -171,7 +174,8 @@ export class TransferWorkload extends EventEmitter<TransferWorkloadEvents> {
     const { address, callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS, maxAttempts = DEFAULT_MAX_ATTEMPTS } = this.#options;
     // One client per worker: after the coordinator was unreachable, a fresh channel connects at
     // once instead of waiting out grpc's reconnect backoff (seconds, growing).
-    let client = new VerdictClient(address, { callTimeoutMs });
+    const security = this.#options.security;
+    let client = new VerdictClient(address, { callTimeoutMs, ...security });
     try {
       while (!this.#stopped && this.#nextSeq < maxAttempts) {
         const attempt = await this.#transfer(client, this.#nextSeq++);
@@ -179,7 +183,7 @@ export class TransferWorkload extends EventEmitter<TransferWorkloadEvents> {
         this.emit('attempt', attempt);
         if (attempt.observed === 'not-begun' || attempt.observed === 'unknown') {
           client.close();
-          client = new VerdictClient(address, { callTimeoutMs });
+          client = new VerdictClient(address, { callTimeoutMs, ...security });
           if (!this.#stopped) await delay(UNREACHABLE_PAUSE_MS);
         }
       }

@@ -80,6 +80,7 @@ interface KeyLock {
 }
 
 const EMPTY: readonly HeldLock[] = [];
+const GRANTED: LockResult = Object.freeze({ granted: true });
 
 /** The lock table of one participant. */
 export class LockManager {
@@ -107,24 +108,24 @@ export class LockManager {
     if (!lock) {
       this.#keys.set(key, { mode, owners: [txId] });
       this.#remember(txId, key, mode);
-      return { granted: true };
+      return GRANTED;
     }
     const mine = lock.owners.includes(txId);
-    if (mine && (lock.mode === LockMode.EXCLUSIVE || mode === LockMode.SHARED)) return { granted: true };
+    if (mine && (lock.mode === LockMode.EXCLUSIVE || mode === LockMode.SHARED)) return GRANTED;
     if (mine && lock.owners.length === 1) {
       lock.mode = LockMode.EXCLUSIVE;
       this.#remember(txId, key, LockMode.EXCLUSIVE);
-      return { granted: true };
+      return GRANTED;
     }
     if (!mine && mode === LockMode.SHARED && lock.mode === LockMode.SHARED) {
       lock.owners.push(txId);
       this.#remember(txId, key, mode);
-      return { granted: true };
+      return GRANTED;
     }
     if (mutant('lock-conflicts-ignored')) {
       if (!mine) lock.owners.push(txId);
       this.#remember(txId, key, mode);
-      return { granted: true };
+      return GRANTED;
     }
     return { granted: false, holders: lock.owners.filter((t) => t !== txId) };
   }

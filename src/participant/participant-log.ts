@@ -11,7 +11,7 @@ import type { Clock } from '../common/clock.js';
 import { GroupCommitter, INDEX_VALUE, type BatchOp, type LogDatabase, type LogSublevel } from '../common/group-commit.js';
 import type { LogStorage } from '../common/level-errors.js';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { ParticipantLockMode as WireLockMode, ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
+import { type ParticipantLock as WireLock, ParticipantLockMode as WireLockMode, ParticipantRecord as WireRecord, ParticipantRecordState as WireState } from '../gen/verdict/v1/log.js';
 import { ParticipantRecordState, type ParticipantRecord, type RecordedLock } from '../protocol/participant-events.js';
 
 /** The record format version of a record without locks (every record before locks existed). */
@@ -178,17 +178,21 @@ const endedKey = (ms: number, txId: string): string => `${String(ms).padStart(15
 /** One staged application write. */
 export type StagedOp = { readonly type: 'put'; readonly key: string; readonly value: unknown } | { readonly type: 'del'; readonly key: string };
 
+const NO_BYTES = Buffer.alloc(0);
+/** Shared by every record without locks; the encoder only reads it. */
+const NO_LOCKS: WireLock[] = [];
+
 function encode(record: ParticipantRecord, now: number): Uint8Array {
   const payload = record.payload;
-  const locks = record.locks ?? [];
+  const locks = record.locks ?? NO_LOCKS;
   return WireRecord.encode({
     version: locks.length > 0 ? PARTICIPANT_RECORD_VERSION_WITH_LOCKS : PARTICIPANT_RECORD_VERSION,
     txId: record.txId,
     state: STATE_TO_WIRE[record.state],
     onePhase: record.onePhase,
-    payload: payload ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : Buffer.alloc(0),
+    payload: payload ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : NO_BYTES,
     writtenUnixMs: now,
-    locks: locks.map((l) => ({
+    locks: locks.length === 0 ? NO_LOCKS : locks.map((l) => ({
       key: l.key,
       mode: l.mode === 'shared' ? WireLockMode.PARTICIPANT_LOCK_MODE_SHARED : WireLockMode.PARTICIPANT_LOCK_MODE_EXCLUSIVE,
     })),

@@ -2,7 +2,7 @@
 // coordinator (reconnecting with backoff), keeps its own durable log, runs the application's
 // hooks, and resolves in-doubt transactions with the coordinator after any restart.
 
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { status as Status } from '@grpc/grpc-js';
 import { Backoff } from '../common/backoff.js';
 import { systemClock, type Clock, type Timer } from '../common/clock.js';
@@ -25,7 +25,8 @@ import { ParticipantRecordState, type ParticipantEffect, type ParticipantInput, 
 import { DEFAULT_PARTICIPANT_MACHINE_CONFIG, ParticipantMachine } from '../protocol/participant-machine.js';
 import { Outcome, Vote } from '../protocol/types.js';
 import { GrpcSessionTransport } from './grpc-session-transport.js';
-import { LOCK_CONFLICT_REASON, LockConflictError, LockManager, LockMode, type HeldLock, type KeyHolders } from './lock-manager.js';
+import { ApplyContext, PrepareHookContext, type HookHost } from './hook-context.js';
+import { LOCK_CONFLICT_REASON, LockConflictError, LockManager, type HeldLock, type KeyHolders } from './lock-manager.js';
 import { ParticipantLog, type AppStore, type StagedOp } from './participant-log.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -91,8 +92,6 @@ export interface ParticipantEvents {
 const VOTES: ReadonlySet<string> = new Set(Object.values(Vote));
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
-/** What `lock` returns when the lock is granted at once. */
-const GRANTED: Promise<void> = Promise.resolve();
 const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
   [Status.INVALID_ARGUMENT]: ErrorCode.INVALID_ARGUMENT,
   [Status.NOT_FOUND]: ErrorCode.TX_NOT_FOUND,
@@ -136,6 +135,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   readonly #locks = new LockManager();
   /** Transactions whose outcome is decided here and being applied: their locks go once it is written. */
   readonly #applying = new Set<string>();
+  /** What the hooks' contexts reach of this participant. */
+  readonly #hookHost: HookHost;
   /** Who waits for a transaction's locks to go, by tx id. */
   readonly #releaseWaiters = new Map<string, (() => void)[]>();
   /** Lookups asked for in this turn, read from the log once its effects are carried out. */
@@ -178,6 +179,19 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#timers = new KeyedTimers((key) => this.#onTimer(key), clock);
     this.#transport = options.transport ?? new GrpcSessionTransport(coordinatorAddresses(options.coordinator), options);
     if (options.keepProcessAlive ?? true) this.#releaseProcess = clock.keepAlive?.();
+    // Every prepare that reads its signal, and every wait for a lock, listens here: many at once is normal.
+    setMaxListeners(0, this.#closeController.signal);
+    this.#hookHost = {
+      clock,
+      locks: this.#locks,
+      closeSignal: this.#closeController.signal,
+      isApplying: (txId) => this.#applying.has(txId),
+      untilReleased: (txId, deadline) => this.#untilReleased(txId, deadline),
+      staging: (ops, apply) => this.#staging(ops, apply),
+      read: (key, ops, prepared) => this.#read(key, ops, prepared),
+      checkKey: checkStagedKey,
+      maxKeyLength: MAX_STAGED_KEY_LENGTH,
+    };
   }
 
   /**
@@ -582,6 +596,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#store.write(written, ops, force).then(
           () => {
             if (prepared) failpoint('participant.after-prepared-record');
+            else if (record.onePhase && record.state === ParticipantRecordState.COMMITTED) failpoint('participant.after-one-phase-commit-record');
             if (!early) this.#dispatch({ type: 'persisted', token });
           },
           (e: unknown) => this.#fail(e, record.txId),
@@ -626,73 +641,19 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   };
 
   async #runPrepare(txId: string, payload: Uint8Array, deadline: number, onePhase: boolean): Promise<void> {
-    // The signal (and its deadline timer) is made only if the hook reads it: most hooks never
-    // do, and an AbortController, AbortSignal.any and a timer per prepare show in profiles.
-    let timer: Timer | undefined;
-    let signal: AbortSignal | undefined;
-    const closeSignal = this.#closeController.signal;
-    const lazySignal = (): AbortSignal => {
-      if (!signal) {
-        const controller = new AbortController();
-        timer = this.#clock.setTimer(() => controller.abort(new VerdictError(ErrorCode.OUTCOME_UNKNOWN, 'prepare deadline reached', { txId })), Math.max(0, deadline - this.#clock.now()));
-        signal = AbortSignal.any([controller.signal, closeSignal]);
-      }
-      return signal;
-    };
     const ops: StagedOp[] = [];
+    const ctx = new PrepareHookContext(this.#hookHost, txId, ops, deadline, onePhase);
     let vote: Vote;
     let reason: string;
-    let running = true;
-    let conflict: LockConflictError | undefined;
     try {
-      const ctx = {
-        get signal(): AbortSignal {
-          return lazySignal();
-        },
-        deadline,
-        onePhase,
-        batch: this.#staging(ops, false),
-        get: (key: string) => this.#read(key, ops, undefined),
-        lock: (key: string, mode: LockMode = LockMode.EXCLUSIVE): Promise<void> => {
-          // The common case, a lock granted at once, allocates no promise of its own.
-          if (running && typeof key === 'string' && key.length > 0 && key.length <= MAX_STAGED_KEY_LENGTH && (mode === LockMode.EXCLUSIVE || mode === LockMode.SHARED)) {
-            if (this.#locks.acquire(txId, key, mode).granted) return GRANTED;
-          }
-          return slowLock(key, mode);
-        },
-      };
-      const slowLock = async (key: string, mode: LockMode): Promise<void> => {
-        // A lock key is kept in the PREPARED record: the same limits as a staged key.
-        checkStagedKey(key);
-        if (mode !== LockMode.SHARED && mode !== LockMode.EXCLUSIVE) {
-          throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `lock mode must be 'shared' or 'exclusive', got ${JSON.stringify(mode)}`, { txId });
-        }
-        for (;;) {
-          if (!running) throw new VerdictError(ErrorCode.WRONG_STATE, `lock(${JSON.stringify(key)}) after the prepare hook of ${txId} returned`, { txId });
-          const r = this.#locks.acquire(txId, key, mode);
-          if (r.granted) return;
-          // Wait only for holders whose outcome is decided and being applied here: they wait on
-          // nothing themselves (commit and abort take no lock), so no cycle can form, and the
-          // wait ends at the prepare deadline whatever happens. Any other holder is a NO now.
-          const holder = r.holders.find((h) => !this.#applying.has(h)) === undefined ? r.holders[0] : undefined;
-          if (holder === undefined || this.#clock.now() >= deadline || closeSignal.aborted) {
-            const error = new LockConflictError(txId, key, mode, r.holders);
-            conflict ??= error;
-            throw error;
-          }
-          await this.#untilReleased(holder, deadline);
-        }
-      };
       const result = await this.#hooks.prepare(txId, payload, ctx);
       ({ vote, reason } = normalizeVote(result));
     } catch (e) {
       vote = Vote.NO;
       reason = `prepare hook failed: ${(e as Error)?.message ?? String(e)}`;
       if (!(e instanceof LockConflictError)) this.#log.warn({ txId, err: e }, 'prepare hook threw; voting NO');
-    } finally {
-      running = false;
-      if (timer) this.#clock.clearTimer(timer);
     }
+    const conflict = ctx.finish();
     if (conflict) {
       // A conflict is a NO even when the hook caught it: the lock it wanted is not held.
       vote = Vote.NO;
@@ -706,12 +667,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   async #runApply(txId: string, outcome: Outcome): Promise<void> {
     const ops: StagedOp[] = [];
     try {
-      const ctx = {
-        signal: this.#closeController.signal,
-        deadline: Infinity,
-        batch: this.#staging(ops, true),
-        get: (key: string) => this.#read(key, ops, this.#prepareOps.get(txId)),
-      };
+      const ctx = new ApplyContext(this.#hookHost, ops, this.#prepareOps.get(txId));
       failpoint('participant.before-apply-hook');
       if (outcome === Outcome.COMMITTED) await this.#hooks.commit(txId, ctx);
       else await this.#hooks.abort(txId, ctx);
@@ -796,7 +752,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (record?.state !== ParticipantRecordState.COMMITTED) return;
     const ops: StagedOp[] = [];
     void (async () => {
-      const ctx = { signal: this.#closeController.signal, deadline: Infinity, batch: this.#staging(ops, false), get: (key: string) => this.#read(key, ops, undefined) };
+      const ctx = new ApplyContext(this.#hookHost, ops, undefined, false);
       await this.#hooks.commit(txId, ctx);
       const batch = this.#store.app.batch();
       for (const op of ops) {

@@ -55,7 +55,7 @@ export type PostgresPrepare = (
 ) => void | PrepareResult | Promise<void | PrepareResult>;
 
 /** Options of `PostgresParticipant.start`. */
-export interface PostgresParticipantOptions extends Pick<ParticipantOptions, 'name' | 'coordinator' | 'dataDir' | 'protocol' | 'retentionMs' | 'logger'> {
+export interface PostgresParticipantOptions extends Pick<ParticipantOptions, 'name' | 'coordinator' | 'dataDir' | 'protocol' | 'retentionMs' | 'logger' | 'tls' | 'token'> {
   /**
    * A pool to run on (it stays yours: `close()` does not end it, and you handle its `error`
    * events). Give either `pool` or `connection`.

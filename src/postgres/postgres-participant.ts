@@ -5,6 +5,7 @@
 // prepared work and its locks (see "PostgreSQL participants" in README.md).
 
 import pg from 'pg';
+import { failpoint } from '../common/failpoints.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { Participant, type InDoubtTransaction } from '../participant/participant.js';
 import type { EnlistInvitation, HookContext, PrepareContext, PrepareResult } from '../participant/participant-options.js';
@@ -131,6 +132,8 @@ export class PostgresParticipant {
         ...(options.protocol ? { protocol: options.protocol } : {}),
         ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.token !== undefined ? { token: options.token } : {}),
         hooks: {
           prepare: (txId, payload, ctx) => self().#prepare(txId, payload, ctx),
           commit: (txId, ctx) => self().#commit(txId, ctx),
@@ -348,7 +351,10 @@ export class PostgresParticipant {
     if (this.#closing) return;
     this.#track(
       this.#resolvePrepared(gid, txId, 'commit')
-        .then(() => this.#participant.store.del(ONE_PHASE_KEY_PREFIX + txId))
+        .then(() => {
+          failpoint('postgres.after-one-phase-commit-prepared');
+          return this.#participant.store.del(ONE_PHASE_KEY_PREFIX + txId);
+        })
         .then(
           () => this.#deleteMarker(gid),
           (e: unknown) => {

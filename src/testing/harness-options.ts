@@ -6,6 +6,9 @@ import type { FaultKind } from '../faults/chaos-schedule.js';
 import type { FailpointName } from '../common/failpoints.js';
 import type { AppStore } from '../participant/participant-log.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
+import type { Participant } from '../participant/participant.js';
+import type { Logger } from '../common/logger.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
 import type { Outcome } from '../protocol/types.js';
 
 /** Default length of the fault phase of `runChaos`, in ms. */
@@ -38,6 +41,31 @@ export interface HookFactoryContext {
   readonly store: AppStore;
 }
 
+/** What `ChaosParticipant.start` receives at every (re)start: where and how to run the participant. */
+export interface ParticipantStartContext {
+  readonly name: string;
+  /** The address to dial: the participant's own fault proxy in front of the coordinator. */
+  readonly coordinator: string;
+  /** The participant's data directory (the SDK's log). */
+  readonly dataDir: string;
+  /** 1 at the first start, then one more at every restart after a (emulated) crash. */
+  readonly incarnation: number;
+  /** The SDK's protocol tunables the harness needs (a short in-doubt inquiry interval): pass them on. */
+  readonly protocol: { readonly inquiryIntervalMs: number };
+  /** The participant's TLS options with `tls: true` (pass them on); empty otherwise. */
+  readonly security: ClientSecurityOptions;
+  /** A logger for the participant (silent unless VERDICT_LOG_LEVEL says otherwise). */
+  readonly logger: Logger;
+}
+
+/** A participant started by `ChaosParticipant.start`: the SDK participant it runs on, and how to stop it. */
+export interface StartedParticipant {
+  /** The participant SDK underneath (e.g. `PostgresParticipant.participant`). */
+  readonly participant: Participant;
+  /** Stops it like a crash would leave it (a PostgreSQL participant leaves its prepared transactions prepared). */
+  close(): Promise<void>;
+}
+
 /** One of the user's participants. */
 export interface ChaosParticipant {
   /** The participant's name (lowercase letters, digits, '.', '_', '-'). */
@@ -49,6 +77,13 @@ export interface ChaosParticipant {
   readonly createHooks?: (ctx: HookFactoryContext) => ParticipantHooks | Promise<ParticipantHooks>;
   /** Fixed hooks, kept across restarts (their memory survives the emulated crashes). */
   readonly hooks?: ParticipantHooks;
+  /**
+   * Starts the participant yourself, at every start, instead of from hooks: for participants that
+   * build their own hooks, like `PostgresParticipant` from `verdict/postgres`. Use the address,
+   * directory, protocol tunables and security given. The harness cannot see such hooks run, so
+   * `duplicate-hook-call` is not checked for them: give `effects` to catch an effect applied twice.
+   */
+  readonly start?: (ctx: ParticipantStartContext) => Promise<StartedParticipant>;
   /**
    * How many times each transaction took effect here, read from the store after the run: lets the
    * checker find duplicate effects (`duplicate-apply`) and committed work that never landed
@@ -122,4 +157,11 @@ export interface RunChaosOptions {
   readonly settleTimeoutMs?: number;
   /** Called with a progress line about once a second. */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Mutual TLS on every connection (default false), with throwaway certificates made with the
+   * `openssl` command in `dir/tls`: the coordinator requires client certificates, each of your
+   * participants presents `verdict://participant/<name>` and the workload
+   * `verdict://initiator/workload`.
+   */
+  readonly tls?: boolean;
 }

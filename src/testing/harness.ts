@@ -28,7 +28,9 @@ import { COORDINATOR_CRASH_POINTS, processTarget } from '../faults/chaos.js';
 import { FAULT_KINDS, buildSchedule } from '../faults/chaos-schedule.js';
 import { armFailpointsFrom, disarmFailpoint, parseFailpointSpec } from '../common/failpoints.js';
 import { FaultProxy } from '../faults/fault-proxy.js';
-import { CoordinatorProcess, fixedPort, poll, waitAllEnded } from '../faults/process-cluster.js';
+import { CLUSTER_INITIATOR, CoordinatorProcess, fixedPort, poll, waitAllEnded } from '../faults/process-cluster.js';
+import { createThrowawayTls } from '../common/throwaway-tls.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
 import { Participant } from '../participant/participant.js';
 import { systemClock } from '../common/clock.js';
 import { levelStorage } from '../common/level-errors.js';
@@ -69,15 +71,20 @@ class HostedParticipant implements FaultTarget {
   readonly #proxy: FaultProxy;
   readonly #recorder: Recorder;
   #participant: Participant | undefined;
+  /** Stops the current incarnation (the participant, or what `start` returned). */
+  #stop: (() => Promise<void>) | undefined;
   #incarnation = 0;
   #paused = false;
 
-  constructor(spec: ChaosParticipant, dir: string, proxy: FaultProxy, recorder: Recorder) {
+  readonly #security: ClientSecurityOptions;
+
+  constructor(spec: ChaosParticipant, dir: string, proxy: FaultProxy, recorder: Recorder, security: ClientSecurityOptions) {
     this.name = spec.name;
     this.dataDir = join(dir, spec.name);
     this.#spec = spec;
     this.#proxy = proxy;
     this.#recorder = recorder;
+    this.#security = security;
   }
 
   get participant(): Participant | undefined {
@@ -96,7 +103,7 @@ class HostedParticipant implements FaultTarget {
   async start(): Promise<void> {
     if (this.alive) throw new Error(`${this.name} is already running`);
     // A participant that stopped by itself (its log failed) still holds its LevelDB: release it.
-    await this.#participant?.close().catch(() => undefined);
+    await this.#stop?.().catch(() => undefined);
     const incarnation = ++this.#incarnation;
     mkdirSync(this.dataDir, { recursive: true });
     this.#participant = undefined;
@@ -113,17 +120,28 @@ class HostedParticipant implements FaultTarget {
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const ctx = { name: this.name, dataDir: this.dataDir, incarnation, store };
-    const hooks = this.#spec.hooks ?? (await this.#spec.createHooks?.(ctx));
-    if (!hooks) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `participant ${this.name} has neither hooks nor createHooks`);
-    const participant = await Participant.start({
-      name: this.name,
-      coordinator: this.#proxy.address,
-      dataDir: this.dataDir,
-      hooks: this.#recorder.wrap(this.name, hooks),
-      protocol: { inquiryIntervalMs: HARNESS_INQUIRY_INTERVAL_MS },
-      logger: pino({ name: this.name, level: process.env['VERDICT_LOG_LEVEL'] ?? 'silent' }),
-    });
+    const logger = pino({ name: this.name, level: process.env['VERDICT_LOG_LEVEL'] ?? 'silent' });
+    const protocol = { inquiryIntervalMs: HARNESS_INQUIRY_INTERVAL_MS };
+    let participant: Participant;
+    if (this.#spec.start) {
+      const started = await this.#spec.start({ name: this.name, coordinator: this.#proxy.address, dataDir: this.dataDir, incarnation, protocol, security: this.#security, logger });
+      participant = started.participant;
+      this.#stop = () => started.close();
+    } else {
+      const ctx = { name: this.name, dataDir: this.dataDir, incarnation, store };
+      const hooks = this.#spec.hooks ?? (await this.#spec.createHooks?.(ctx));
+      if (!hooks) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `participant ${this.name} has neither hooks, createHooks nor start`);
+      participant = await Participant.start({
+        name: this.name,
+        coordinator: this.#proxy.address,
+        dataDir: this.dataDir,
+        hooks: this.#recorder.wrap(this.name, hooks),
+        protocol,
+        logger,
+        ...this.#security,
+      });
+      this.#stop = () => participant.close();
+    }
     this.#participant = participant;
     participant.on('finished', (txId, outcome) => this.#recorder.finished(this.name, txId, outcome ?? 'read-only', incarnation));
     participant.on('error', (e) => this.#recorder.note(`${this.name} stopped by itself: ${e.message}`));
@@ -132,8 +150,7 @@ class HostedParticipant implements FaultTarget {
   /** The emulated crash: connections reset, the Participant dropped without waiting on anything. */
   async kill(): Promise<void> {
     this.#proxy.resetAll();
-    const p = this.#participant;
-    if (p) await p.close();
+    await this.#stop?.();
   }
 
   pause(): void {
@@ -161,7 +178,7 @@ class HostedParticipant implements FaultTarget {
 
   /** Closes for good (after the run). */
   async close(): Promise<void> {
-    await this.#participant?.close();
+    await this.#stop?.();
   }
 }
 
@@ -231,6 +248,7 @@ class Workload {
     private readonly seed: number,
     private readonly names: readonly string[],
     private readonly options: RunChaosOptions,
+    private readonly security: ClientSecurityOptions,
   ) {}
 
   start(): void {
@@ -271,7 +289,7 @@ class Workload {
 
   async #worker(): Promise<void> {
     const callTimeoutMs = DEFAULT_HARNESS_CALL_TIMEOUT_MS;
-    let client = new VerdictClient(this.address, { callTimeoutMs });
+    let client = new VerdictClient(this.address, { callTimeoutMs, ...this.security });
     try {
       while (!this.#stopped) {
         const seq = this.#seq++;
@@ -293,7 +311,7 @@ class Workload {
         if (observed === 'unknown' || observed === 'not-begun') {
           // A fresh channel connects at once instead of waiting out grpc's reconnect backoff.
           client.close();
-          client = new VerdictClient(this.address, { callTimeoutMs });
+          client = new VerdictClient(this.address, { callTimeoutMs, ...this.security });
           if (!this.#stopped) await delay(UNREACHABLE_PAUSE_MS);
         }
       }
@@ -318,7 +336,9 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'verdict-chaos-harness-'));
   mkdirSync(dir, { recursive: true });
   const address = `127.0.0.1:${await fixedPort()}`;
-  const coordinator = new CoordinatorProcess({ address, dataDir: join(dir, 'coordinator'), logFile: join(dir, 'coordinator.log') });
+  const tls = options.tls === true ? await createThrowawayTls(join(dir, 'tls')) : undefined;
+  const initiator = tls ? await tls.client('initiator', CLUSTER_INITIATOR) : {};
+  const coordinator = new CoordinatorProcess({ address, dataDir: join(dir, 'coordinator'), logFile: join(dir, 'coordinator.log'), ...(tls ? { tls: tls.serverFiles } : {}) });
   const recorder = new Recorder();
   const proxies = new Map<string, FaultProxy>();
   const hosted: HostedParticipant[] = [];
@@ -329,7 +349,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     for (const spec of options.participants) {
       const proxy = await FaultProxy.start({ target: address, name: spec.name });
       proxies.set(spec.name, proxy);
-      hosted.push(new HostedParticipant(spec, dir, proxy, recorder));
+      hosted.push(new HostedParticipant(spec, dir, proxy, recorder, tls ? await tls.client('participant', spec.name) : {}));
     }
     for (const h of hosted) await h.start();
     await waitConnected(hosted);
@@ -356,7 +376,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     const targets = new Map<string, FaultTarget>([[coordinator.name, processTarget(coordinator)], ...hosted.map((h) => [h.name, h] as const)]);
     const injector = new FaultInjector({ events: schedule, processes: targets, links: proxies });
     injector.on('fault', (r) => recorder.history.push({ type: 'fault', at: Date.now(), ...r }));
-    const workload = new Workload(address, seed, names, options);
+    const workload = new Workload(address, seed, names, options, initiator);
 
     let phase = 'faults';
     if (options.onProgress) {
@@ -392,7 +412,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     phase = 'settling';
     const views = new Map<string, TxView>();
     try {
-      await waitSettled(address, hosted, workload.txs, views, options.settleTimeoutMs ?? DEFAULT_HARNESS_SETTLE_MS);
+      await waitSettled(address, hosted, workload.txs, views, options.settleTimeoutMs ?? DEFAULT_HARNESS_SETTLE_MS, initiator);
     } catch (e) {
       violations.push({ kind: 'termination', message: `the run did not settle: ${(e as Error).message}` });
     }
@@ -451,6 +471,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     const failed = history.filter((t) => t.observed === 'unknown' || t.observed === 'not-begun');
     const report: ChaosReport = {
       mode: 'harness',
+      tls: tls !== undefined,
       seed,
       durationMs,
       participants: names,
@@ -500,11 +521,17 @@ async function waitConnected(hosted: readonly HostedParticipant[]): Promise<void
 }
 
 /** Polls until every transaction ended at the coordinator and nothing is in doubt anywhere. */
-async function waitSettled(address: string, hosted: readonly HostedParticipant[], txs: readonly ChaosTx[], views: Map<string, TxView>, timeoutMs: number): Promise<void> {
+async function waitSettled(
+  address: string,
+  hosted: readonly HostedParticipant[],
+  txs: readonly ChaosTx[],
+  views: Map<string, TxView>,
+  timeoutMs: number,
+  security: ClientSecurityOptions,
+): Promise<void> {
   const txIds = txs.flatMap((t) => (t.txId ? [t.txId] : []));
-  await waitAllEnded(address, txIds, views, timeoutMs, 'every transaction to end at the coordinator and nothing in doubt', () =>
-    hosted.every((h) => (h.participant?.inDoubt().length ?? 0) === 0),
-  );
+  const quiet = (): boolean => hosted.every((h) => (h.participant?.inDoubt().length ?? 0) === 0);
+  await waitAllEnded(address, txIds, views, timeoutMs, 'every transaction to end at the coordinator and nothing in doubt', quiet, security);
 }
 
 /** Throws an AssertionError listing every violation of `report` (for test runners). */

@@ -24,6 +24,8 @@ export {
   type HistoryTx,
   type HookFactoryContext,
   type InvariantContext,
+  type ParticipantStartContext,
+  type StartedParticipant,
   type RunChaosOptions,
   type TransactionContext,
 } from './harness-options.js';

@@ -36,6 +36,16 @@ describe('verdict bench', () => {
     assert.ok(results.every((r) => r.intervals === undefined && r.rssGrowth === undefined), 'no samples without an interval');
   });
 
+  it('runs a lock-free variant next to a key per transaction when asked', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const results = await runBench({ participants: [1], inflight: [4], durationS: 1, warmupS: 0.5, ceiling: false, lockFree: true });
+
+    assert.deepEqual(
+      results.map((r) => r.keys),
+      ['uniform', 'none'],
+    );
+    for (const r of results) assert.ok(r.committedPerSec > 0 && r.abortedPerSec === 0, `${r.keys}: commits, never a conflict`);
+  });
+
   it('samples throughput, tail latency and current RSS at every interval of the window', { timeout: TEST_TIMEOUT_MS }, async () => {
     const [r, ...rest] = await runBench({ participants: [1], inflight: [4], durationS: 3, warmupS: 0.5, ceiling: false, intervalS: 1 });
 
@@ -67,6 +77,44 @@ describe('verdict bench', () => {
     assert.equal(typeof json.intervals[0]?.['coordinatorRssMb'], 'number');
     assert.equal(typeof json.rssGrowth, 'number');
     assert.equal(typeof json.p99Spread, 'number');
+  });
+});
+
+describe('verdict bench --tls-compare', () => {
+  it('measures every configuration in plaintext and then over mutual TLS in the same run, with the ratio', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const results = await runBench({ participants: [2], inflight: [4], durationS: 1, warmupS: 0.5, ceiling: false, tls: 'compare' });
+
+    assert.deepEqual(
+      results.map((r) => [r.participants, r.transport]),
+      [
+        [2, 'plaintext'],
+        [2, 'tls'],
+      ],
+    );
+    const [plain, tls] = results as [BenchResult, BenchResult];
+    // A client dialing TLS cannot talk to a plaintext server, nor participants without a
+    // certificate to a coordinator that requires one: commits on the TLS row ran over mutual TLS.
+    for (const r of results) {
+      assert.ok(r.committedPerSec > 0, `${r.transport}: committed something`);
+      assert.equal(r.errorsPerSec, 0, `${r.transport}: no call failed (${r.firstError ?? ''})`);
+    }
+    assert.equal(plain.vsPlaintext, undefined);
+    assert.equal(tls.vsPlaintext?.committedPerSec, tls.committedPerSec / plain.committedPerSec);
+    assert.equal(tls.vsPlaintext?.totalCpuUsPerTx, tls.totalCpuUsPerTx / plain.totalCpuUsPerTx);
+
+    const [header, , first, second] = formatTable(results).split('\n');
+    assert.match(header ?? '', / tls .* × plaintext$/);
+    assert.match(first ?? '', / off .* -$/);
+    assert.match(second ?? '', new RegExp(` mutual .* ${tls.vsPlaintext?.committedPerSec.toFixed(2)}×$`));
+  });
+
+  it('refuses --tls together with --tls-compare, and runs plaintext only by default', async () => {
+    const command = configureBenchCommand(new Command('bench'))
+      .exitOverride()
+      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
+    await assert.rejects(command.parseAsync(['--tls', '--tls-compare'], { from: 'user' }), (e: unknown) => e instanceof CommanderError && /--tls.*--tls-compare|--tls-compare.*--tls/.test(e.message));
+    assert.deepEqual(resolveBenchOptions({}).transports, ['plaintext']);
+    assert.deepEqual(resolveBenchOptions({ tls: 'on' }).transports, ['tls']);
   });
 });
 

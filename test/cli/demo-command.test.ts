@@ -39,6 +39,38 @@ describe('verdict demo', () => {
     assert.deepEqual(existsSync(dataDir) ? readdirSync(dataDir) : [], []);
   });
 
+  it('runs every connection over mutual TLS with throwaway certificates (--tls), and the invariant holds', async () => {
+    const dataDir = join(dir.path, 'tls');
+    const report = await runDemo({ transfers: TRANSFERS / 2, concurrency: 16, banks: 3, dataDir, logger: testLogger, tls: true, keepData: true });
+
+    assert.deepEqual(report.violations, []);
+    assert.ok(report.tls);
+    assert.ok(report.committed > 0, 'some transfers committed');
+    assert.equal(report.committed + report.aborted, TRANSFERS / 2);
+    assert.equal(report.totalAfter, report.totalBefore);
+    // The coordinator required client certificates: each bank and the initiator had one of its own.
+    const issued = readdirSync(join(report.runDir, 'tls')).filter((f) => f.endsWith('.pem')).sort();
+    assert.deepEqual(issued, ['ca.pem', 'coordinator.pem', 'initiator-demo.pem', ...report.banks.map((b) => `participant-${b}.pem`)].sort());
+  });
+
+  it('says so in its summary when run with --tls', async () => {
+    const demo = startCli(['demo', '--tls', '--transfers', '40', '--data', join(dir.path, 'tls-cli')]);
+    running.push(demo);
+    const { code } = await demo.exited;
+    assert.equal(code, 0, `stdout: ${demo.stdout()}; stderr: ${demo.stderr()}`);
+    assert.match(demo.stdout(), /embedded coordinator at 127\.0\.0\.1:\d+ \(mutual TLS\)$/m);
+    assert.match(demo.stdout(), /^OK: /m);
+  });
+
+  it('refuses --tls with --coordinator in one line, exit 1', async () => {
+    const demo = startCli(['demo', '--tls', '--coordinator', '127.0.0.1:1', '--data', join(dir.path, 'refused')]);
+    running.push(demo);
+    const { code } = await demo.exited;
+    assert.equal(code, 1);
+    assert.equal(demo.stderr(), 'verdict: --tls makes throwaway certificates for an embedded coordinator: it cannot be used with --coordinator\n');
+    assert.ok(!existsSync(join(dir.path, 'refused')), 'nothing was created');
+  });
+
   it('runs against a coordinator started separately with --coordinator, and exits 0', async () => {
     const { cli: coordinator, address } = await startCoordinatorCli(join(dir.path, 'coordinator'));
     running.push(coordinator);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { formatReport, type CrashRunReport } from '../../src/faults/crash-run.js';
-import type { FailpointName } from '../../src/common/failpoints.js';
+import { FAILPOINTS, ONE_PHASE_OR_POSTGRES_FAILPOINTS, type FailpointName } from '../../src/common/failpoints.js';
 import { Prng } from '../../src/sim/prng.js';
 
 /** The environment variable that fixes the seed of a crash test run. */
@@ -42,6 +42,11 @@ export function runDir(label: string): string {
 /** A stable 32-bit hash of `text` (to derive per-scenario choices from the seed). */
 export function hash32(text: string): number {
   return createHash('sha256').update(text).digest().readUInt32LE(0);
+}
+
+/** The failpoints a cluster of demo banks reaches (not the one-phase and PostgreSQL ones). */
+export function bankClusterFailpoints(): FailpointName[] {
+  return (Object.keys(FAILPOINTS) as FailpointName[]).filter((f) => !ONE_PHASE_OR_POSTGRES_FAILPOINTS.has(f));
 }
 
 /** The banks of a default process cluster. */

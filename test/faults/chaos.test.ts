@@ -94,3 +94,43 @@ describe('runChaos on correct participants', () => {
     rmSync(report.dir, { recursive: true, force: true });
   });
 });
+
+describe('chaos with mutual TLS', () => {
+  it('verdict chaos --tls: every bank and the workload present certificates, and kills, resets and failpoints find nothing wrong', { timeout: 120_000 }, () => {
+    const out = mkdtempSync(join(tmpdir(), 'verdict-chaos-tls-test-'));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'chaos', '--tls', '--duration', '6s', '--seed', '5', '--faults', 'kill,reset,drop,failpoint', '--out', out, '--quiet'], {
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
+    assert.equal(run.status, 0, `exit ${run.status}\n${run.stdout}\n${run.stderr}`);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { ok: boolean; tls: boolean; recoveries: number; txs: { finalCommitted: number } };
+    assert.match(run.stdout, /\[bank, mutual TLS\]/);
+    assert.equal(report.ok, true);
+    assert.equal(report.tls, true);
+    assert.ok(report.txs.finalCommitted > 0);
+    assert.ok(report.recoveries > 0, 'a process was killed and came back over TLS');
+    // Every incarnation of the coordinator served mutual TLS (it logs how it serves at each start).
+    const starts = readFileSync(join(out, 'data', 'coordinator.log'), 'utf8').split('\n').filter((l) => l.includes('"coordinator started"'));
+    assert.ok(starts.length > 0);
+    for (const line of starts) assert.equal((JSON.parse(line) as { tls: string }).tls, 'mutual');
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('runChaos({ tls: true }): your participants and the workload run over mutual TLS under every kind of fault', { timeout: 90_000 }, async () => {
+    const report = await runChaos({
+      participants: [ledgerParticipant('ledger-a'), ledgerParticipant('ledger-b')],
+      transaction: ledgerTransaction,
+      invariant: ledgerInvariant,
+      duration: 5_000,
+      seed: 12,
+      tls: true,
+    });
+    assertNoViolations(report);
+    assert.equal(report.tls, true);
+    assert.ok(report.txs.finalCommitted > 0);
+    const starts = readFileSync(join(report.dir, 'coordinator.log'), 'utf8').split('\n').filter((l) => l.includes('"coordinator started"'));
+    for (const line of starts) assert.equal((JSON.parse(line) as { tls: string }).tls, 'mutual');
+    assert.ok(existsSync(join(report.dir, 'tls', 'participant-ledger-a.pem')) && existsSync(join(report.dir, 'tls', 'initiator-workload.pem')));
+    rmSync(report.dir, { recursive: true, force: true });
+  });
+});

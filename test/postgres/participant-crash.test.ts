@@ -11,16 +11,16 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { VerdictError } from '../../src/errors.js';
 import type { FailpointName } from '../../src/common/failpoints.js';
-import { ManagedProcess } from '../../src/faults/managed-process.js';
+import type { ManagedProcess } from '../../src/faults/managed-process.js';
 import { PostgresParticipant } from '../../src/postgres/index.js';
 import { Outcome } from '../../src/protocol/types.js';
 import { TestCluster, testLogger, uniqueName, waitFor } from '../support/cluster.js';
 import { balance, createLedger, ledgerPrepare, move } from './support/ledger.js';
+import { lastRecovery, pgParticipantChild } from './support/pg-participant-child.js';
 import { PgServer } from './support/pg-server.js';
 
 /** The transaction's deadline: short, so that a vote that never comes aborts it quickly. */
 const TX_TIMEOUT_MS = 2_000;
-const CHILD_ENTRY = new URL('./support/pg-participant-node.ts', import.meta.url).pathname;
 
 interface Case {
   readonly failpoint: FailpointName;
@@ -72,21 +72,7 @@ describe('a PostgreSQL participant killed between PostgreSQL and its log', () =>
       connection: server.connection('bank_a'),
       inquiryIntervalMs: 300,
     };
-    child = new ManagedProcess({
-      name: nameA,
-      entry: CHILD_ENTRY,
-      args: [JSON.stringify(config)],
-      logFile: join(cluster.dir.path, `${nameA}.log`),
-      ready: (p) =>
-        new Promise<void>((resolve) => {
-          const onLine = (line: string): void => {
-            if (!line.startsWith('ready')) return;
-            p.off('line', onLine);
-            resolve();
-          };
-          p.on('line', onLine);
-        }),
-    });
+    child = pgParticipantChild(config, cluster.dir.path);
   });
 
   afterEach(async () => {
@@ -137,8 +123,7 @@ describe('a PostgreSQL participant killed between PostgreSQL and its log', () =>
       }
 
       await child.start();
-      const ready = child.stdout.findLast((l) => l.startsWith('ready')) ?? '';
-      const recovery = JSON.parse(ready.slice('ready '.length)) as { rolledBack: string[]; inDoubt: string[] };
+      const recovery = lastRecovery(child);
       if (c.failpoint === 'participant.before-prepared-record') assert.deepEqual(recovery.rolledBack, [txId], 'the orphan is rolled back at start');
       if (c.failpoint === 'participant.after-prepared-record') assert.deepEqual(recovery.inDoubt, [txId], 'a voted branch is held for the coordinator');
 

@@ -89,8 +89,8 @@ describe('PostgreSQL participants', () => {
       ]),
       (e: VerdictError) => {
         assert.equal(e.code, ErrorCode.TX_ABORTED);
-        assert.match(e.reason ?? e.message, /23514/);
-        assert.match(e.reason ?? e.message, /accounts_balance_check/);
+        // The SQLSTATE and the server's own message, naming the constraint.
+        assert.match(e.reason ?? e.message, /PostgreSQL 23514: new row for relation "accounts" violates check constraint "accounts_balance_check"/);
         return true;
       },
     );
@@ -112,6 +112,7 @@ describe('PostgreSQL participants', () => {
         },
       });
       const start = await balance(poolA, 'alice');
+      const bob = await balance(poolB, 'bob');
       await assert.rejects(
         cluster.client.transact([
           { participant: rr.name, payload: '' },
@@ -119,12 +120,14 @@ describe('PostgreSQL participants', () => {
         ]),
         (e: VerdictError) => {
           assert.equal(e.code, ErrorCode.TX_ABORTED);
-          assert.match(e.reason ?? e.message, /40001/);
+          // The SQLSTATE and the server's own message, as PostgreSQL said it.
+          assert.match(e.reason ?? e.message, /PostgreSQL 40001: could not serialize access due to concurrent update/);
           return true;
         },
       );
-      // Only the concurrent update landed.
+      // Only the concurrent update landed; the other database's branch was rolled back.
       assert.equal(await balance(poolA, 'alice'), start + 1);
+      assert.equal(await balance(poolB, 'bob'), bob);
     } finally {
       await other.end();
     }

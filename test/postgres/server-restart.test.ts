@@ -1,12 +1,14 @@
 // PostgreSQL itself restarted while a transaction is prepared in two databases: prepared
 // transactions survive a fast shutdown and an immediate one (a crash, recovered from the WAL),
-// and the participants finish them once the coordinator decides. Also the start-up checks:
+// and the participants finish them once the coordinator decides, also when the decision comes
+// while the server is down (the commit hooks are retried until it is back). Also the start-up checks:
 // prepared transactions disabled, and each missing privilege, each with its own error.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { pino } from 'pino';
 import { PostgresErrorCode, PostgresParticipant, PostgresParticipantError, type PostgresParticipantOptions } from '../../src/postgres/index.js';
 import { Gate, TestCluster, testLogger, uniqueName, waitFor } from '../support/cluster.js';
 import { balance, createLedger, ledgerPrepare, move } from './support/ledger.js';
@@ -92,6 +94,43 @@ describe('PostgreSQL restarted while transactions are prepared', () => {
     await waitFor('both branches committed', async () => (await preparedGids()).length === 0, 20_000);
     assert.equal(await balance(poolA, 'alice'), 75);
     assert.equal(await balance(poolB, 'bob'), 125);
+  });
+
+  it('finishes a decision that arrives while PostgreSQL is down: the commit hooks fail and are retried until it is back', { timeout: 90_000 }, async () => {
+    // Every log line of both participants, to see their commit hooks fail while the server is down.
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const pgA = await startPg(uniqueName('pg-a'), 'bank_a', { logger });
+    const pgB = await startPg(uniqueName('pg-b'), 'bank_b', { logger });
+    const gate = new Gate();
+    const holder = uniqueName('holder');
+    await cluster.participant(holder, () => gate.wait().then(() => 'yes' as const));
+    await Promise.all([pgA.ready(), pgB.ready()]);
+    const [alice, bob] = [await balance(poolA, 'alice'), await balance(poolB, 'bob')];
+
+    const { txId } = await cluster.client.begin({ timeoutMs: 60_000 });
+    const commit = cluster.client.commit(txId, [
+      { participant: pgA.name, payload: move('alice', -5) },
+      { participant: pgB.name, payload: move('bob', 5) },
+      { participant: holder, payload: '' },
+    ]);
+    const ours = [pgA.gidOf(txId), pgB.gidOf(txId)].sort();
+    await waitFor('both databases prepared', async () => (await server.prepared('verdict1:')).length === 2);
+
+    await server.halt('immediate');
+    gate.open();
+    // The decision is durable at the coordinator while PostgreSQL is down.
+    await commit;
+    const failed = (name: string): boolean => lines.some((l) => l.includes('hook threw') && l.includes(txId) && l.includes(name));
+    await waitFor('both commit hooks to fail against the stopped server', () => failed(pgA.name) && failed(pgB.name), 30_000);
+    const view = await cluster.client.get(txId);
+    assert.deepEqual(view.branches.filter((b) => b.acknowledged).map((b) => b.participant), [holder], 'no PostgreSQL branch acknowledged while the server is down');
+
+    await server.resume();
+    assert.deepEqual((await server.prepared('verdict1:')).map((r) => r.gid).sort(), ours, 'still prepared after the crash of the server');
+    await waitFor('both branches committed and acknowledged', async () => (await server.prepared('verdict1:')).length === 0 && (await cluster.client.get(txId)).branches.every((b) => b.acknowledged), 30_000);
+    assert.equal(await balance(poolA, 'alice'), alice - 5);
+    assert.equal(await balance(poolB, 'bob'), bob + 5);
   });
 
   it('refuses to start without the privileges it needs, naming the missing one', async () => {

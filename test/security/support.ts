@@ -2,6 +2,7 @@
 // the opened log so that a test can snapshot every key and value and show a refusal wrote nothing.
 
 import { join } from 'node:path';
+import { VerdictError } from '../../src/errors.js';
 import { readFileSync } from 'node:fs';
 import { openLevel, type LogStorage } from '../../src/common/level-errors.js';
 import type { CertificatePaths } from '../../src/common/dev-certs.js';
@@ -41,3 +42,14 @@ export function clientTls(ca: CertificatePaths, identity?: CertificatePaths): Cl
 
 /** `dir/name`. */
 export const under = (dir: string, name: string): string => join(dir, name);
+
+/** The error code a call rejected with, or `resolved`; anything but a VerdictError is rethrown. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof VerdictError) return e.code;
+    throw e;
+  }
+  return 'resolved';
+}

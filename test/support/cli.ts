@@ -22,9 +22,13 @@ export interface CliProcess {
   kill(): void;
 }
 
-/** Runs `node --import tsx src/cli/main.ts ...args` from the repository root. */
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+/**
+ * Runs `node --import tsx src/cli/main.ts ...args` from the repository root; with `launcher`,
+ * through that command first (e.g. `['unshare', '--net']`, which execs node in place).
+ */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, launcher: readonly string[] = []): CliProcess {
+  const [command, ...rest] = [...launcher, process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args] as [string, ...string[]];
+  const child = spawn(command, rest, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -140,7 +140,17 @@ export class PgServer {
 
   /** Stops the server with `mode` (fast: clean; immediate: like a crash, recovers from WAL) and starts it again. */
   async restart(mode: 'fast' | 'immediate'): Promise<void> {
+    await this.halt(mode);
+    await this.resume();
+  }
+
+  /** Stops the server with `mode`, keeping its data directory, until `resume()`. */
+  async halt(mode: 'fast' | 'immediate'): Promise<void> {
     await this.#exec('pg_ctl', ['-D', this.#dataDir, '-m', mode, '-w', '-t', String(PG_CTL_TIMEOUT_S), 'stop']);
+  }
+
+  /** Starts a halted server again on the same port. */
+  async resume(): Promise<void> {
     await this.#pgCtlStart();
   }
 
