@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { VerdictClient } from '../../src/client/client.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { expectStatus, metadataText, RawTransactions } from '../support/raw-grpc.js';
-import { TestCluster, uniqueName } from '../support/cluster.js';
+import { TestCluster, uniqueName, waitFor } from '../support/cluster.js';
 
 async function rejection(p: Promise<unknown>): Promise<VerdictError> {
   try {
@@ -70,6 +70,23 @@ describe('idempotency keys and reserved ids', () => {
     assert.equal(again.code, ErrorCode.TX_ABORTED);
     assert.equal(again.txId, first.txId);
     assert.equal(yesCalls.filter((c) => c.hook === 'prepare').length, 1);
+  });
+
+  it('keeps a key until its transaction\'s END summary is collected, then lets it go with it', async () => {
+    const [a, b] = [uniqueName('a'), uniqueName('b')];
+    const { calls } = await cluster.participant(a);
+    await cluster.participant(b);
+    const branches = [{ participant: a }, { participant: b }];
+    const first = await cluster.client.transact(branches, { idempotencyKey: 'kept-1', waitForCompletion: true });
+    await waitFor('the transaction to end', () => cluster.coordinator.describe(first.txId) === undefined);
+    // Ended, answered from the log's key index.
+    assert.deepEqual(await cluster.client.transact(branches, { idempotencyKey: 'kept-1' }), first);
+    assert.equal(calls.filter((c) => c.hook === 'prepare').length, 1);
+    // Collected: the key's index entry went with the summary, and the key is free again.
+    assert.ok((await cluster.coordinator.collectGarbage(Date.now() + 1)) >= 1);
+    const second = await cluster.client.transact(branches, { idempotencyKey: 'kept-1' });
+    assert.notEqual(second.txId, first.txId);
+    assert.equal(calls.filter((c) => c.hook === 'prepare').length, 2);
   });
 
   it('refuses a malformed key in the client, before anything is sent', async () => {
