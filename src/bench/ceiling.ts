@@ -25,7 +25,13 @@ import {
   type SessionRequest,
   type SessionResponse,
 } from '../gen/verdict/v1/participant.js';
-import { TransactionServiceService, type CommitRequest, type CommitResponse } from '../gen/verdict/v1/transaction.js';
+import {
+  TransactionServiceService,
+  type CommitRequest,
+  type CommitResponse,
+  type ReserveTxIdsRequest,
+  type ReserveTxIdsResponse,
+} from '../gen/verdict/v1/transaction.js';
 import { CommitStreams } from '../coordinator/commit-streams.js';
 import { ErrorCode } from '../errors.js';
 import type { CoordinatorReply } from '../protocol/coordinator-events.js';
@@ -35,6 +41,8 @@ import { pino } from 'pino';
 const ECHO_TX_TIMEOUT_MS = 10_000;
 /** The echo coordinator's tx ids look like real ones (epoch 1), so frames have the same size. */
 const ECHO_EPOCH = 1;
+/** How long reserved ids stay usable, as the coordinator's default. */
+const ECHO_RESERVATION_TTL_MS = 60_000;
 
 type SessionCall = ServerDuplexStream<SessionRequest, SessionResponse>;
 
@@ -87,6 +95,7 @@ export class EchoCoordinator {
       abort: unimplemented,
       getTransaction: unimplemented,
       commitStream: this.#commitStreams.handle,
+      reserveTxIds: this.#reserveTxIds,
     });
     this.#server.addService(ParticipantServiceService, { session: this.#session });
   }
@@ -115,6 +124,14 @@ export class EchoCoordinator {
     return new Promise((resolve) => this.#server.tryShutdown(() => resolve()));
   }
 
+  /** Hands out ids as the coordinator does (the client names one-shot transactions with them). */
+  readonly #reserveTxIds = (call: ServerUnaryCall<ReserveTxIdsRequest, ReserveTxIdsResponse>, callback: sendUnaryData<ReserveTxIdsResponse>): void => {
+    const count = Math.min(Math.max(call.request.count, 1), 1024);
+    const firstSeq = this.#seq + 1;
+    this.#seq += count;
+    callback(null, { epoch: ECHO_EPOCH, firstSeq, count, ttlMs: ECHO_RESERVATION_TTL_MS });
+  };
+
   readonly #commit = (call: ServerUnaryCall<CommitRequest, CommitResponse>, callback: sendUnaryData<CommitResponse>): void => {
     this.#start(call.request, (reply) => {
       if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: WireOutcome.OUTCOME_COMMITTED });
@@ -138,7 +155,7 @@ export class EchoCoordinator {
       answer({ type: 'error', error: { code: ErrorCode.INVALID_ARGUMENT, message: 'no branches' } });
       return noop;
     }
-    const tx: EchoTx = { id: `tx-${ECHO_EPOCH}-${++this.#seq}`, sessions, remaining: sessions.length, phase: 'prepare', answer };
+    const tx: EchoTx = { id: request.txId || `tx-${ECHO_EPOCH}-${++this.#seq}`, sessions, remaining: sessions.length, phase: 'prepare', answer };
     this.#txs.set(tx.id, tx);
     const deadlineUnixMs = Date.now() + ECHO_TX_TIMEOUT_MS;
     const onePhase = sessions.length === 1;

@@ -124,10 +124,16 @@ describe('PostgreSQL restarted while transactions are prepared', () => {
     const failed = (name: string): boolean => lines.some((l) => l.includes('hook threw') && l.includes(txId) && l.includes(name));
     await waitFor('both commit hooks to fail against the stopped server', () => failed(pgA.name) && failed(pgB.name), 30_000);
     const view = await cluster.client.get(txId);
-    assert.deepEqual(view.branches.filter((b) => b.acknowledged).map((b) => b.participant), [holder], 'no PostgreSQL branch acknowledged while the server is down');
+    // (The holder's own ack is not waited for: it may still be on its way.)
+    assert.deepEqual(view.branches.filter((b) => b.acknowledged && b.participant !== holder).map((b) => b.participant), [], 'no PostgreSQL branch acknowledged while the server is down');
 
     await server.resume();
-    assert.deepEqual((await server.prepared('verdict1:')).map((r) => r.gid).sort(), ours, 'still prepared after the crash of the server');
+    // The retried hooks may finish the moment the server is back, so the prepared list is not
+    // read here (it raced them: one branch was seen committed already). What shows the prepared
+    // state survived the immediate shutdown: nothing else of ours is prepared, and the balance
+    // changes, which existed only inside the two prepared transactions, arrive.
+    const after = (await server.prepared('verdict1:')).map((r) => r.gid);
+    assert.ok(after.every((gid) => ours.includes(gid)), `only our two transactions are prepared (${after.join(', ')})`);
     await waitFor('both branches committed and acknowledged', async () => (await server.prepared('verdict1:')).length === 0 && (await cluster.client.get(txId)).branches.every((b) => b.acknowledged), 30_000);
     assert.equal(await balance(poolA, 'alice'), alice - 5);
     assert.equal(await balance(poolB, 'bob'), bob + 5);
