@@ -20,10 +20,10 @@
 //   after it, and the store refuses every later write: the coordinator stops, and the next leader
 //   reads what etcd holds.
 
-import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Clock } from '../common/clock.js';
 import type { DecisionStore, DecisionStoreStats, StoreOp, StoreRange } from '../coordinator/decision-store.js';
 import { ErrorCode, VerdictError } from '../errors.js';
+import type { EtcdClient, EtcdKeyValue } from './etcd-client.js';
 
 /** etcd's default limit on the operations of one transaction (`--max-txn-ops`). */
 export const DEFAULT_MAX_OPS_PER_TXN = 128;
@@ -43,7 +43,7 @@ export interface LeaderFence {
 /** Options of an EtcdDecisionStore. */
 export interface EtcdDecisionStoreOptions {
   /** The etcd client (shared; the store does not close it). */
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   /** The cluster prefix, e.g. `/verdict/`; the log's keys go under `<prefix>log/`. */
   readonly prefix: string;
   /** The leadership every write is guarded by. */
@@ -67,7 +67,7 @@ interface Pending {
 export class EtcdDecisionStore implements DecisionStore {
   readonly location: string;
   readonly stats: DecisionStoreStats = { batches: 0, syncedBatches: 0, writes: 0 };
-  readonly #client: Etcd3;
+  readonly #client: EtcdClient;
   readonly #root: string;
   readonly #fence: LeaderFence;
   readonly #clock: Clock;
@@ -107,7 +107,7 @@ export class EtcdDecisionStore implements DecisionStore {
   }
 
   /** The key-values in `range`, in pages (linearizable reads: each page sees every write acknowledged before it). */
-  async *#range(range: StoreRange): AsyncIterable<IKeyValue> {
+  async *#range(range: StoreRange): AsyncIterable<EtcdKeyValue> {
     let start = this.#root + range.gte;
     const end = this.#root + range.lt;
     let left = range.limit ?? Number.POSITIVE_INFINITY;

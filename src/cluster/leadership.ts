@@ -11,9 +11,9 @@
 // create revision.
 
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.js';
+import type { EtcdClient, EtcdLease } from './etcd-client.js';
 import type { LeaderFence } from './etcd-decision-store.js';
 
 /** How often a follower tries to take the leader key, in ms (and reads who holds it). */
@@ -37,7 +37,7 @@ export interface LeadershipEvents {
 /** Options of an EtcdLeadership. */
 export interface LeadershipOptions {
   /** The etcd client (shared with the member's decision store; not closed here). */
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   /** The cluster prefix (ends with `/`). */
   readonly prefix: string;
   /** This member's id (unique in the group). */
@@ -66,7 +66,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
   readonly #key: string;
   readonly #intervalMs: number;
   #state: LeadershipState = 'following';
-  #lease: Lease | undefined;
+  #lease: EtcdLease | undefined;
   #leaseId: string | undefined;
   /** When the current lease was granted (the grant's send time), for renewing a follower's lease. */
   #leaseSentAt = 0;
