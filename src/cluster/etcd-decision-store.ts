@@ -21,6 +21,7 @@
 //   reads what etcd holds.
 
 import type { Clock } from '../common/clock.js';
+import { mutant } from '../common/mutants.js';
 import type { DecisionStore, DecisionStoreStats, StoreOp, StoreRange } from '../coordinator/decision-store.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import type { EtcdClient, EtcdKeyValue } from './etcd-client.js';
@@ -184,7 +185,9 @@ export class EtcdDecisionStore implements DecisionStore {
 
   /** One etcd transaction: the operations, if this member still holds the leader key it created. */
   async #txn(ops: readonly StoreOp[], force: boolean): Promise<void> {
-    const txn = this.#client.if(this.#fence.key, 'Create', '==', this.#fence.createRevision).options(this.#options());
+    // The mutant compares on a create revision that always holds (any key's is > -1): no fence at all.
+    const unfenced = mutant('decision-write-unfenced');
+    const txn = this.#client.if(this.#fence.key, 'Create', unfenced ? '>' : '==', unfenced ? -1 : this.#fence.createRevision).options(this.#options());
     const clauses = ops.map((op) =>
       op.type === 'put' ? this.#client.put(this.#root + op.key).value(Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength)) : this.#client.delete().key(this.#root + op.key),
     );

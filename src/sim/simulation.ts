@@ -2,11 +2,18 @@
 // Participant that the CLI and the SDK run, built over the simulator's seams: its clock, its
 // disks (memory-level under a fault layer) and its transport (in-memory gRPC-like streams). The
 // world owns only the network, the disks, the clock, the scheduler, the workload and the checker.
+// With a coordinator group (scenario.group), the coordinator is 2–3 members over a simulated etcd
+// (sim-etcd.ts): each runs the production leadership, and the leader the production Coordinator
+// over the production etcd decision store; the world routes the network's one coordinator address
+// to the current leader (see "the coordinator group" below).
 // Everything random comes from the scenario's seed, so a scenario always produces the same run.
 // Between two events the world lets every promise the last one set off settle, so the shells run
 // exactly as they would on a real event loop, only on virtual time.
 
 import { pino } from 'pino';
+import { EtcdDecisionStore, type LeaderFence } from '../cluster/etcd-decision-store.js';
+import { DEFAULT_ETCD_PREFIX } from '../cluster/group-member-options.js';
+import { EtcdLeadership } from '../cluster/leadership.js';
 import type { Clock, Timer } from '../common/clock.js';
 import { armMutants, type MutantName } from '../common/mutants.js';
 import { Coordinator } from '../coordinator/coordinator.js';
@@ -22,6 +29,7 @@ import { simHooks } from './sim-app.js';
 import { SimClient } from './sim-client.js';
 import { SimClock } from './sim-clock.js';
 import { SimDisk, simStorage, type DiskFault, type SimStore, type StoreIo } from './sim-disk.js';
+import { SimEtcd, type EtcdWorld, type SimEtcdStats } from './sim-etcd.js';
 import { COORDINATOR, DEFAULT_SIM_CONFIG, type SimConfig } from './sim-options.js';
 import { SimNet, type NetworkStats } from './sim-transport.js';
 import { Trace, type TraceLine } from './trace.js';
@@ -47,6 +55,8 @@ export interface RunResult {
   readonly simulatedMs: number;
   readonly transactions: { readonly committed: number; readonly aborted: number; readonly undecided: number };
   readonly network: NetworkStats;
+  /** The coordinator group's figures (group runs only): etcd's counters and the leaders elected. */
+  readonly group?: SimEtcdStats & { readonly elections: number };
   /** How often each property was checked in this run. */
   readonly exercised: Readonly<Record<PropertyId, number>>;
   readonly trace: readonly TraceLine[];
@@ -81,7 +91,25 @@ interface Slot {
   coordinator: Coordinator | undefined;
   participant: Participant | undefined;
   store: SimStore | undefined;
+  /** A coordinator group member's part (group runs only). */
+  member: MemberState | undefined;
 }
+
+/** One incarnation of a coordinator group member. */
+interface MemberState {
+  readonly leadership: EtcdLeadership;
+  /** Bumped when a term starts or ends, so that a stale term's coordinator is closed. */
+  term: number;
+  /** The coordinator of the current term, once started. */
+  coordinator: Coordinator | undefined;
+}
+
+/** The etcd key layout of the simulated group (the production default prefix). */
+const GROUP_PREFIX = DEFAULT_ETCD_PREFIX;
+/** How often a follower campaigns, in ms (production: 250 ms against a 5 s lease). */
+const GROUP_CAMPAIGN_INTERVAL_MS = 100;
+/** Deadline of one decision-log call to etcd, in ms. */
+const GROUP_ETCD_CALL_TIMEOUT_MS = 300;
 
 type Phase = 'faults' | 'settling' | 'querying' | 'done';
 
@@ -111,6 +139,12 @@ export class Simulation {
   readonly #count = { steps: 0, faults: 0, replaying: false };
   #phase: Phase = 'faults';
   #deadline = 0;
+  /** The simulated etcd and the members' names (group runs only). */
+  readonly #etcd: SimEtcd | undefined;
+  readonly #members: readonly string[];
+  /** The member the coordinator address routes to now. */
+  #routed: string | undefined;
+  #elections = 0;
 
   constructor(scenario: Scenario, options: RunOptions = {}) {
     this.#scenario = scenario;
@@ -132,6 +166,10 @@ export class Simulation {
     });
     this.#client = new SimClient(this.#clientWorld(), this.#net, scenario);
     for (const name of [COORDINATOR, ...this.#names]) this.#slots.set(name, this.#newSlot(name, root.fork()));
+    const group = scenario.group;
+    this.#members = group ? Array.from({ length: group.members }, (_, i) => `coordinator-${i + 1}`) : [];
+    for (const name of this.#members) this.#slots.set(name, this.#newSlot(name, root.fork()));
+    this.#etcd = group ? new SimEtcd(this.#etcdWorld(), { leaderKey: `${GROUP_PREFIX}leader`, logPrefix: `${GROUP_PREFIX}log/` }) : undefined;
   }
 
   /** Runs to the end of the scenario, or to the first violation. */
@@ -143,7 +181,7 @@ export class Simulation {
     try {
       await this.#inStep(() => {
         this.#traceLine(`world: ${this.#names.length} participant(s): ${this.#names.join(', ')}${this.#options.mutant ? `; MUTANT ${this.#options.mutant}` : ''}`, [], true);
-        for (const name of [COORDINATOR, ...this.#names]) this.#start(name);
+        for (const name of [...(this.#etcd ? this.#members : [COORDINATOR]), ...this.#names]) this.#start(name);
       });
       this.#client.start();
       for (const f of [...s.faults].sort((a, b) => a.at - b.at)) {
@@ -178,6 +216,7 @@ export class Simulation {
       simulatedMs: this.#clock.now,
       transactions: this.#checker.outcomes(),
       network: { ...this.#net.stats },
+      ...(this.#etcd ? { group: { ...this.#etcd.stats, elections: this.#elections } } : {}),
       exercised: { ...this.#checker.exercised },
       trace: this.#trace.lines,
       traceHash: this.#trace.hash,
@@ -194,8 +233,9 @@ export class Simulation {
     if (event.node !== undefined) {
       const slot = this.#slot(event.node);
       if (event.inc !== undefined && (!slot.up || slot.inc !== event.inc)) return;
-      if (slot.paused) {
-        slot.deferred.push(event);
+      const host = this.#host(slot);
+      if (host.paused) {
+        host.deferred.push(event);
         return;
       }
     }
@@ -211,6 +251,7 @@ export class Simulation {
       this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${(e as Error)?.stack ?? String(e)}`);
     }
     await settle();
+    if (this.#etcd) this.#checkLeaders();
     this.#checker.afterStep();
   }
 
@@ -236,6 +277,7 @@ export class Simulation {
     if (!this.#client.idle) return false;
     for (const slot of this.#slots.values()) {
       if (!slot.up || slot.paused) return false;
+      if (this.#members.includes(slot.name)) continue;
       if (slot.store && slot.store.inFlight.length > 0) return false;
       if (slot.name === COORDINATOR ? !slot.coordinator || slot.coordinator.stats.live > 0 : !slot.participant || slot.participant.liveCount > 0) return false;
     }
@@ -246,8 +288,8 @@ export class Simulation {
     const out: string[] = [];
     if (!this.#client.idle) out.push('initiator calls still pending');
     for (const slot of this.#slots.values()) {
-      if (!slot.up) out.push(`${slot.name} is down`);
-      else if (!slot.coordinator && !slot.participant) out.push(`${slot.name} has not finished starting`);
+      if (!slot.up) out.push(`${slot.name} is ${this.#etcd && slot.name === COORDINATOR ? 'not served by any leader' : 'down'}`);
+      else if (!slot.coordinator && !slot.participant && !slot.member) out.push(`${slot.name} has not finished starting`);
       const c = slot.coordinator;
       if (c && c.stats.live > 0) out.push(`the coordinator has ${c.stats.live} live transaction(s)`);
       const p = slot.participant;
@@ -269,7 +311,7 @@ export class Simulation {
 
   #newSlot(name: string, prng: Prng): Slot {
     const disk = new SimDisk(name);
-    const slot: Slot = { name, disk, prng, inc: 0, up: false, paused: false, pauseId: 0, deferred: [], coordinator: undefined, participant: undefined, store: undefined };
+    const slot: Slot = { name, disk, prng, inc: 0, up: false, paused: false, pauseId: 0, deferred: [], coordinator: undefined, participant: undefined, store: undefined, member: undefined };
     disk.onWriteFailed = (ops, landed) => {
       this.#traceLine(`✗ ${name}: a log write failed${landed ? ' after it reached the log' : ''}`, [], true);
       this.#checker.writeFailed(name, ops);
@@ -306,6 +348,7 @@ export class Simulation {
   }
 
   #start(name: string): void {
+    if (this.#members.includes(name)) return this.#startMember(name);
     const slot = this.#slot(name);
     slot.up = true;
     slot.inc++;
@@ -449,8 +492,14 @@ export class Simulation {
   }
 
   #inject(f: FaultPlan): void {
-    const node = this.#nodeOf(f.node);
+    if (this.#etcd) {
+      const etcdFault = this.#injectGroupFault(f);
+      if (etcdFault) return;
+    }
+    const node = this.#etcd && (f.kind === 'crash' || f.kind === 'power-loss' || f.kind === 'pause') && this.#nodeOf(f.node) === COORDINATOR ? this.#leaderOrAny() : this.#nodeOf(f.node);
     if (DISK_FAULTS.includes(f.kind)) {
+      // The group's log is in etcd, whose members fsync and replicate: no disk faults there.
+      if (this.#etcd && node === COORDINATOR) return;
       const slot = this.#slot(node);
       if (!slot.up) return;
       this.#count.faults++;
@@ -462,7 +511,7 @@ export class Simulation {
       case 'crash':
         return this.#crash(node, false, f.durationMs, 'process crash (SIGKILL)');
       case 'power-loss':
-        return this.#crash(node, true, f.durationMs, 'power loss');
+        return this.#crash(node, !this.#members.includes(node), f.durationMs, 'power loss');
       case 'partition':
         return this.#partition(node, f.direction, f.durationMs);
       case 'pause':
@@ -492,7 +541,9 @@ export class Simulation {
     slot.coordinator = undefined;
     slot.participant = undefined;
     slot.store = undefined;
+    slot.member = undefined;
     this.#traceLine(`✗ ${what} of ${node}`, [], true);
+    if (this.#routed === node) this.#routeDown(`its leader ${node} died`);
     // A write the process had started may or may not have reached the OS.
     for (const write of inFlight) {
       if (!this.#faultPrng.chance(0.5)) break;
@@ -545,6 +596,10 @@ export class Simulation {
     const id = ++slot.pauseId;
     this.#traceLine(`✗ ${node} paused (SIGSTOP) for ${durationMs}ms`, [], true);
     this.#net.paused(node, () => slot.paused && slot.pauseId === id);
+    if (this.#routed === node) {
+      const routeInc = this.#slot(COORDINATOR).inc;
+      this.#net.paused(COORDINATOR, () => slot.paused && slot.pauseId === id && this.#routed === node && this.#slot(COORDINATOR).inc === routeInc);
+    }
     this.#schedule(this.#clock.now + durationMs, undefined, undefined, () => {
       if (slot.paused && slot.pauseId === id) this.#resume(slot);
     });
@@ -562,14 +617,206 @@ export class Simulation {
     this.#traceLine('✓ faults stop: network healed, every node resumed and restarted', [], true);
     this.#net.turbulence = undefined;
     this.#net.healAll();
+    this.#etcd?.healAll();
     for (const slot of this.#slots.values()) {
       slot.disk.faults.splice(0);
       if (slot.paused) this.#resume(slot);
-      if (!slot.up) this.#start(slot.name);
+      // The group's coordinator address comes back when a member leads.
+      if (!slot.up && !(this.#etcd && slot.name === COORDINATOR)) this.#start(slot.name);
     }
     this.#phase = 'settling';
     const lastTx = Math.max(0, ...this.#scenario.txs.map((t) => t.at + t.timeoutMs));
     this.#deadline = Math.max(this.#clock.now, lastTx) + this.#config.settleMs;
+  }
+
+  // ---- the coordinator group ----------------------------------------------------------------
+  // Each member runs the production EtcdLeadership over its client of the simulated etcd; when it
+  // is elected, it starts the production Coordinator over the production EtcdDecisionStore, fenced
+  // on the leader key's create revision, and steps down (closing that coordinator, revoking its
+  // lease) when its leadership ends or the coordinator stops on a failed write: what
+  // CoordinatorGroupMember does with its gRPC server, here with the simulated network. The world
+  // routes the one coordinator address the participants and the initiator dial to the member
+  // elected last (their SDKs' leader following is not simulated): a new election cuts the old
+  // leader's sessions as a crash would, so a deposed leader that keeps running reaches only etcd.
+
+  #startMember(name: string): void {
+    const etcd = this.#etcd;
+    const group = this.#scenario.group;
+    if (!etcd || !group) return;
+    const slot = this.#slot(name);
+    slot.up = true;
+    slot.inc++;
+    const inc = slot.inc;
+    const leadership = new EtcdLeadership({
+      client: etcd.client(name, inc),
+      prefix: GROUP_PREFIX,
+      nodeId: name,
+      advertise: `sim:${name}`,
+      leaseTtlS: group.leaseTtlS,
+      clock: this.#nodeClock(slot, inc),
+      logger: SIM_LOGGER,
+      campaignIntervalMs: GROUP_CAMPAIGN_INTERVAL_MS,
+    });
+    const m: MemberState = { leadership, term: 0, coordinator: undefined };
+    slot.member = m;
+    leadership.on('leading', (fence) => {
+      if (slot.up && slot.inc === inc) void this.#lead(slot, inc, m, fence);
+    });
+    leadership.on('lost', (why) => void this.#stepDownMember(slot, inc, m, `leadership lost: ${why}`));
+    this.#traceLine(`${name}: started, campaigning for the leader key`, [], true);
+    void leadership.start();
+  }
+
+  async #lead(slot: Slot, inc: number, m: MemberState, fence: LeaderFence): Promise<void> {
+    const etcd = this.#etcd;
+    if (!etcd) return;
+    const term = ++m.term;
+    this.#elections++;
+    const coordInc = this.#routeTo(slot.name);
+    this.#traceLine(`✓ ${slot.name} elected leader (leader key created at revision ${fence.createRevision}); the coordinator address routes to it`, [], true);
+    const clock = this.#nodeClock(slot, inc);
+    const current = (): boolean => slot.up && slot.inc === inc && m.term === term;
+    const store = new EtcdDecisionStore({ client: etcd.client(slot.name, inc, fence), prefix: GROUP_PREFIX, fence, clock, callTimeoutMs: GROUP_ETCD_CALL_TIMEOUT_MS });
+    const c = this.#config;
+    let coordinator: Coordinator;
+    try {
+      coordinator = await Coordinator.start({
+        clock,
+        decisionStore: store,
+        transport: this.#net.serverTransport(coordInc),
+        observer: this.#coordinatorObserver(current),
+        logger: SIM_LOGGER,
+        protocol: c.coordinator,
+        maxCallMs: c.maxCallMs,
+        maxMessageBytes: c.maxMessageBytes,
+        retentionMs: c.retentionMs,
+        gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
+      });
+    } catch (e) {
+      if (current()) await this.#stepDownMember(slot, inc, m, `starting the coordinator failed: ${(e as Error)?.message ?? String(e)}`);
+      return;
+    }
+    if (!current()) {
+      await coordinator.close();
+      return;
+    }
+    m.coordinator = coordinator;
+    coordinator.on('error', (e) => void this.#stepDownMember(slot, inc, m, `the coordinator stopped: ${e.message}`));
+    const endpoint = this.#slot(COORDINATOR);
+    if (this.#routed === slot.name && endpoint.inc === coordInc) endpoint.coordinator = coordinator;
+    this.#traceLine(`coordinator: ${slot.name} leads, epoch ${coordinator.epoch}`, [], true);
+  }
+
+  async #stepDownMember(slot: Slot, inc: number, m: MemberState, why: string): Promise<void> {
+    if (!slot.up || slot.inc !== inc) return;
+    m.term++;
+    const coordinator = m.coordinator;
+    m.coordinator = undefined;
+    this.#traceLine(`✗ ${slot.name} steps down: ${why}`, [], true);
+    if (this.#routed === slot.name) this.#routeDown(`${slot.name} stepped down`);
+    await coordinator?.close();
+    await m.leadership.stepDown(why);
+  }
+
+  /** The coordinator address now reaches `member`: a new incarnation of the address, served by it. */
+  #routeTo(member: string): number {
+    const endpoint = this.#slot(COORDINATOR);
+    if (endpoint.up) this.#routeDown(`${member} was elected`);
+    endpoint.up = true;
+    endpoint.inc++;
+    this.#routed = member;
+    return endpoint.inc;
+  }
+
+  /** The coordinator address reaches no one: its sessions are cut and pending calls end unknown. */
+  #routeDown(why: string): void {
+    this.#routed = undefined;
+    const endpoint = this.#slot(COORDINATOR);
+    if (!endpoint.up) return;
+    const inc = endpoint.inc;
+    endpoint.up = false;
+    endpoint.inc++;
+    endpoint.coordinator = undefined;
+    this.#traceLine(`✗ the coordinator address reaches no leader (${why})`, [], true);
+    this.#net.nodeDown(COORDINATOR, false);
+    this.#client.coordinatorDown(inc);
+    this.#checker.crashed(COORDINATOR, false);
+  }
+
+  /** The node whose pause holds `slot`'s events: the routed leader for the group's coordinator address. */
+  #host(slot: Slot): Slot {
+    return this.#etcd && slot.name === COORDINATOR && this.#routed ? this.#slot(this.#routed) : slot;
+  }
+
+  #leaderOrAny(): string {
+    return this.#routed ?? this.#faultPrng.pick(this.#members);
+  }
+
+  /** Faults of etcd itself; false for the others. */
+  #injectGroupFault(f: FaultPlan): boolean {
+    const etcd = this.#etcd;
+    if (!etcd) return false;
+    if (f.kind === 'quorum-loss') {
+      if (!etcd.hasQuorum) return true;
+      this.#count.faults++;
+      this.#traceLine(`✗ etcd lost quorum for ${f.durationMs}ms`, [], true);
+      etcd.loseQuorum();
+      this.#schedule(this.#clock.now + f.durationMs, undefined, undefined, () => {
+        if (this.#phase !== 'faults') return;
+        this.#traceLine('✓ etcd has quorum again (every lease renewed)', [], true);
+        etcd.regainQuorum();
+      });
+      return true;
+    }
+    if (f.kind === 'store-partition') {
+      const i = f.node % (this.#members.length + 1);
+      const member = i === 0 ? this.#leaderOrAny() : (this.#members[i - 1] as string);
+      if (etcd.isCut(member)) return true;
+      this.#count.faults++;
+      this.#traceLine(`✗ ${member} cut from etcd for ${f.durationMs}ms`, [], true);
+      etcd.cut(member);
+      this.#schedule(this.#clock.now + f.durationMs, undefined, undefined, () => {
+        if (this.#phase !== 'faults') return;
+        this.#traceLine(`✓ ${member} reaches etcd again`, [], true);
+        etcd.heal(member);
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /** P24: at most one member believes it leads at any instant (paused ones included: their belief is a deadline). */
+  #checkLeaders(): void {
+    const leaders = this.#members.filter((n) => {
+      const slot = this.#slot(n);
+      return slot.up && slot.member?.leadership.isLeader() === true;
+    });
+    if (leaders.length === 0) return;
+    this.#checker.exercised.P24++;
+    if (leaders.length > 1) this.#checker.fail('P24', `${leaders.join(' and ')} all believe they lead at t=${this.#clock.now}ms`);
+  }
+
+  #etcdWorld(): EtcdWorld {
+    const clock = this.#clock;
+    return {
+      get now() {
+        return clock.now;
+      },
+      prng: this.#prng,
+      tracing: this.#options.trace === true,
+      atMember: (time, member, inc, fn) => this.#schedule(time, member, inc, fn),
+      atStore: (time, fn) => this.#schedule(time, undefined, undefined, fn),
+      trace: (text, fault) => this.#traceLine(text, [], fault),
+      logLanded: (ops) => {
+        this.#checker.exercised.P23++;
+        this.#slot(COORDINATOR).disk.append(ops, true);
+      },
+      logWriteFailed: (member, ops) => {
+        this.#traceLine(`✗ ${member}: a decision-log write to etcd failed or was refused (it may have landed)`, [], true);
+        if (this.#routed === member) this.#checker.writeFailed(COORDINATOR, ops);
+      },
+      fencingViolated: (message) => this.#checker.fail('P23', message),
+    };
   }
 
   // ---- views for the parts ------------------------------------------------------------------
