@@ -334,7 +334,8 @@ export class Simulation {
       now: () => clock.now,
       setTimer: (fn, ms): Timer => {
         const timer = { live: alive() };
-        if (timer.live) this.#schedule(clock.now + Math.max(0, ms), slot.name, inc, () => timer.live && fn());
+        // Whole milliseconds, as Date.now() reads them (a lease's keep-alive period is TTL/3).
+        if (timer.live) this.#schedule(clock.now + Math.max(0, Math.ceil(ms)), slot.name, inc, () => timer.live && fn());
         return timer as Timer;
       },
       clearTimer: (timer) => {
