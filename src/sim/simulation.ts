@@ -15,6 +15,7 @@ import { EtcdDecisionStore, type LeaderFence } from '../cluster/etcd-decision-st
 import { DEFAULT_ETCD_PREFIX } from '../cluster/group-member-options.js';
 import { EtcdLeadership } from '../cluster/leadership.js';
 import type { Clock, Timer } from '../common/clock.js';
+import type { ServerTransport } from '../common/transport.js';
 import { armMutants, type MutantName } from '../common/mutants.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import type { CoordinatorObserver } from '../coordinator/coordinator-options.js';
@@ -110,6 +111,8 @@ const GROUP_PREFIX = DEFAULT_ETCD_PREFIX;
 const GROUP_CAMPAIGN_INTERVAL_MS = 100;
 /** Deadline of one decision-log call to etcd, in ms. */
 const GROUP_ETCD_CALL_TIMEOUT_MS = 300;
+/** The transport of a term the coordinator address never routes to: it serves nobody. */
+const UNROUTED: ServerTransport = { serve: async () => 'sim:unrouted', close: async () => undefined };
 
 type Phase = 'faults' | 'settling' | 'querying' | 'done';
 
@@ -673,8 +676,11 @@ export class Simulation {
     if (!etcd) return;
     const term = ++m.term;
     this.#elections++;
-    const coordInc = this.#routeTo(slot.name);
-    this.#traceLine(`✓ ${slot.name} elected leader (leader key created at revision ${fence.createRevision}); the coordinator address routes to it`, [], true);
+    // An election answer that arrives after the lease's validity (the member was paused meanwhile)
+    // starts a term that the member's gate never serves: the address stays where it is.
+    const routed = m.leadership.isLeader();
+    const coordInc = routed ? this.#routeTo(slot.name) : undefined;
+    this.#traceLine(`✓ ${slot.name} elected leader (leader key created at revision ${fence.createRevision})${routed ? '; the coordinator address routes to it' : ', too late: its lease may have lapsed already'}`, [], true);
     const clock = this.#nodeClock(slot, inc);
     const current = (): boolean => slot.up && slot.inc === inc && m.term === term;
     const store = new EtcdDecisionStore({ client: etcd.client(slot.name, inc, fence), prefix: GROUP_PREFIX, fence, clock, callTimeoutMs: GROUP_ETCD_CALL_TIMEOUT_MS });
@@ -684,7 +690,7 @@ export class Simulation {
       coordinator = await Coordinator.start({
         clock,
         decisionStore: store,
-        transport: this.#net.serverTransport(coordInc),
+        transport: coordInc === undefined ? UNROUTED : this.#net.serverTransport(coordInc),
         observer: this.#coordinatorObserver(current),
         logger: SIM_LOGGER,
         protocol: c.coordinator,
@@ -713,7 +719,8 @@ export class Simulation {
     m.term++;
     const coordinator = m.coordinator;
     m.coordinator = undefined;
-    this.#traceLine(`✗ ${slot.name} steps down: ${why}`, [], true);
+    // Stepping down ends the leadership, which reports it: the second report finds nothing to close.
+    if (coordinator || this.#routed === slot.name) this.#traceLine(`✗ ${slot.name} steps down: ${why}`, [], true);
     if (this.#routed === slot.name) this.#routeDown(`${slot.name} stepped down`);
     await coordinator?.close();
     await m.leadership.stepDown(why);
