@@ -14,7 +14,7 @@ export interface VerdictErrorOptions {
   readonly reason?: string;
 }
 
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set([ErrorCode.UNAVAILABLE, ErrorCode.NOT_LEADER, ErrorCode.OUTCOME_UNKNOWN, ErrorCode.LIMIT_EXCEEDED]);
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set([ErrorCode.UNAVAILABLE, ErrorCode.OUTCOME_UNKNOWN, ErrorCode.LIMIT_EXCEEDED, ErrorCode.NOT_LEADER]);
 
 /** The base of every error Verdict throws. */
 export class VerdictError extends Error {

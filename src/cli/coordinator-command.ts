@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_LIVE_PER_CLIENT,
   DEFAULT_MAX_LOOKUPS_PER_SESSION,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_PARTICIPANT_NAMES,
   DEFAULT_MAX_PENDING_PER_CLIENT,
   DEFAULT_MAX_SESSIONS,
   type CoordinatorOptions,
@@ -35,6 +36,7 @@ export interface CoordinatorCommandOptions {
   readonly maxLivePerClient: number;
   readonly maxPendingPerClient: number;
   readonly maxSessions: number;
+  readonly maxParticipantNames: number;
   readonly maxLookupsPerSession: number;
   readonly maxPayloadBytes: number;
   readonly maxPayloadBytesInMemory: number;
@@ -72,6 +74,7 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--max-live-per-client <n>', 'transactions one client connection may have begun and not finished', parsePositiveInt, DEFAULT_MAX_LIVE_PER_CLIENT)
     .option('--max-pending-per-client <n>', 'unanswered calls per client connection', parsePositiveInt, DEFAULT_MAX_PENDING_PER_CLIENT)
     .option('--max-sessions <n>', 'live participant sessions', parsePositiveInt, DEFAULT_MAX_SESSIONS)
+    .option('--max-participant-names <n>', 'distinct participant names one coordinator run remembers (a new name beyond it is refused)', parsePositiveInt, DEFAULT_MAX_PARTICIPANT_NAMES)
     .option('--max-lookups-per-session <n>', "log reads in flight for one session's inquiries", parsePositiveInt, DEFAULT_MAX_LOOKUPS_PER_SESSION)
     .option('--max-payload-bytes <n>', 'bytes of one branch payload', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxPayloadBytes)
     .option('--max-payload-bytes-in-memory <n>', 'branch payload bytes all live transactions hold together', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxPayloadBytesInMemory)
@@ -182,6 +185,7 @@ function limitOptions(options: CoordinatorCommandOptions): NonNullable<Coordinat
     maxLivePerClient: options.maxLivePerClient,
     maxPendingPerClient: options.maxPendingPerClient,
     maxSessions: options.maxSessions,
+    maxParticipantNames: options.maxParticipantNames,
     maxLookupsPerSession: options.maxLookupsPerSession,
   };
 }

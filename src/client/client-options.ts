@@ -5,12 +5,22 @@ export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** Default most bytes one CommitStream frame carries: a quarter of the coordinator's default maxMessageBytes. */
 export const DEFAULT_STREAM_FRAME_BYTES = 1024 * 1024;
 
+import type { KeepaliveOptions, ReconnectOptions } from '../common/connection-options.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
+
+export type { KeepaliveOptions, ReconnectOptions } from '../common/connection-options.js';
 
 /** Options of `VerdictClient` (`tls` and `token`: how it proves its initiator identity). */
 export interface VerdictClientOptions extends ClientSecurityOptions {
-  /** Default per-call deadline in ms (each call may pass its own). */
+  /** Default per-call deadline in ms (each call may pass its own; default 30,000). */
   readonly callTimeoutMs?: number;
+  /**
+   * Reconnect backoff after a lost connection (default 100 ms doubling to 5 s, jittered); also
+   * the delays between moves to another member of a coordinator group.
+   */
+  readonly reconnect?: ReconnectOptions;
+  /** Keepalive pings (default every 10 s, 5 s to answer): how a dead or paused coordinator is noticed during a long call. */
+  readonly keepalive?: KeepaliveOptions;
   /**
    * Send `commit` and `transact` calls over one shared CommitStream instead of one unary call
    * each (default false). For initiators with many transactions in flight: a stream message
@@ -47,4 +57,18 @@ export interface CommitOptions {
   readonly waitForCompletion?: boolean;
   /** This call's deadline in ms (default: the client's). */
   readonly callTimeoutMs?: number;
+}
+
+/** Options of `transact`. */
+export interface TransactOptions extends CommitOptions {
+  /**
+   * Makes a retried `transact` safe: 1 to 128 characters of `[A-Za-z0-9._:-]`, chosen by the
+   * caller for one unit of business work (an order id, a request id). A call whose key already
+   * names a transaction of this initiator identity answers for that transaction (its id, its
+   * outcome, waiting for it if undecided) and starts nothing: the work commits at most once, however
+   * often the call is repeated, across coordinator restarts too. Kept for as long as the
+   * coordinator keeps the transaction's END summary (its retention). Keys are per initiator
+   * identity: another identity's key of the same text is another key.
+   */
+  readonly idempotencyKey?: string;
 }

@@ -6,7 +6,7 @@
 
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { FrameBuffer } from '../common/frame-buffer.js';
-import { fromCallError } from '../common/grpc-errors.js';
+import { fromCallError, notLeader } from '../common/grpc-errors.js';
 import { ErrorCode, OutcomeUnknownError, verdictError, VerdictError } from '../errors.js';
 import type {
   CommitRequest,
@@ -100,8 +100,13 @@ export class CommitStreamClient {
       this.#failAll(stream, e);
     };
     // Whatever broke the stream, a call sent on it may have been decided: never a plain failure.
+    // Except NOT_LEADER: a member that does not lead promises it ran nothing of the stream.
     stream.on('error', (e: ServiceError) =>
-      broken(new OutcomeUnknownError(`the commit stream failed (${e.details || e.message}); the outcome is unknown: ask again with get()`, { cause: e })),
+      broken(
+        notLeader(e)
+          ? new VerdictError(ErrorCode.NOT_LEADER, `the coordinator does not lead (${e.details || e.message}); nothing was run`, { cause: e })
+          : new OutcomeUnknownError(`the commit stream failed (${e.details || e.message}); the outcome is unknown: ask again with get()`, { cause: e }),
+      ),
     );
     stream.on('end', () => broken(new OutcomeUnknownError('the coordinator ended the stream before answering; the outcome is unknown: ask again with get()')));
     return stream;

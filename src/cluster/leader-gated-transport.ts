@@ -5,15 +5,13 @@
 // omitted when none is known), so clients move to the leader. The coordinator of each term plugs
 // its handlers in with `serve` and takes them out with `close`; the port stays bound.
 
-import { Metadata, Server, ServerCredentials, status as Status, type ServerDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status as Status, type ServerDuplexStream, type ServiceDefinition, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { notLeaderStatus } from '../common/grpc-errors.js';
 import type { CoordinatorHandlers, ServerTransport } from '../common/transport.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { ParticipantServiceService } from '../gen/verdict/v1/participant.js';
 import { TransactionServiceService } from '../gen/verdict/v1/transaction.js';
 
-/** Metadata key naming the leader's `host:port` on a NOT_LEADER answer. */
-export const LEADER_METADATA_KEY = 'verdict-leader';
-const CODE_METADATA_KEY = 'verdict-code';
 
 /** What the gate asks before letting a call through. */
 export interface LeaderGate {
@@ -23,8 +21,9 @@ export interface LeaderGate {
   leaderAddress(): string | undefined;
 }
 
-type UnaryCall = Parameters<CoordinatorHandlers['begin']>[0];
-type UnaryCallback = Parameters<CoordinatorHandlers['begin']>[1];
+function unimplemented(method: string): Partial<StatusObject> {
+  return { code: Status.UNIMPLEMENTED, details: `the coordinator does not serve ${method}` };
+}
 
 /** A gRPC server that serves the current term's coordinator, and NOT_LEADER otherwise. */
 export class LeaderGatedTransport implements ServerTransport {
@@ -43,28 +42,10 @@ export class LeaderGatedTransport implements ServerTransport {
     this.#gate = gate;
     this.#credentials = credentials;
     this.#server = new Server(serverOptions);
-    const unary = (pick: (h: CoordinatorHandlers) => (call: UnaryCall, callback: UnaryCallback) => void) => (call: UnaryCall, callback: UnaryCallback) => {
-      const h = this.#current();
-      if (h) pick(h)(call, callback);
-      else callback(this.#notLeader());
-    };
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the two stream methods carry different messages
-    type AnyStream = ServerDuplexStream<any, any>;
-    const stream = (pick: (h: CoordinatorHandlers) => (s: AnyStream) => void) => (s: AnyStream) => {
-      const h = this.#current();
-      if (h) pick(h)(s);
-      else s.emit('error', this.#notLeader());
-    };
-    /* eslint-disable @typescript-eslint/no-explicit-any -- one wrapper shape for every method; the types are checked where handlers are made */
-    this.#server.addService(TransactionServiceService, {
-      begin: unary((h) => h.begin as any),
-      commit: unary((h) => h.commit as any),
-      abort: unary((h) => h.abort as any),
-      getTransaction: unary((h) => h.getTransaction as any),
-      commitStream: stream((h) => h.commitStream as any),
-    });
-    this.#server.addService(ParticipantServiceService, { session: stream((h) => h.session as any) });
-    /* eslint-enable @typescript-eslint/no-explicit-any */
+    // Every method of both services, taken from the service definitions: a method added to the
+    // wire contract is gated here without anyone remembering to.
+    this.#server.addService(TransactionServiceService, this.#gated(TransactionServiceService));
+    this.#server.addService(ParticipantServiceService, this.#gated(ParticipantServiceService));
   }
 
   /** Binds the port (before any election: followers answer NOT_LEADER); resolves to `host:port`. */
@@ -79,6 +60,28 @@ export class LeaderGatedTransport implements ServerTransport {
     });
   }
 
+  /** For each method of `service`: the current term's handler of that name while leading, else NOT_LEADER. */
+  #gated(service: ServiceDefinition): UntypedServiceImplementation {
+    const out: UntypedServiceImplementation = {};
+    for (const [name, method] of Object.entries(service)) {
+      const handler = (h: CoordinatorHandlers): ((...args: unknown[]) => void) | undefined => (h as unknown as Record<string, ((...args: unknown[]) => void) | undefined>)[name];
+      out[name] = method.requestStream
+        ? (stream: ServerDuplexStream<unknown, unknown>) => {
+            const h = this.#current();
+            const serve = h && handler(h);
+            if (serve) serve(stream);
+            else stream.emit('error', h ? unimplemented(name) : this.#notLeader());
+          }
+        : (call: unknown, callback: (e: Partial<StatusObject>) => void) => {
+            const h = this.#current();
+            const serve = h && handler(h);
+            if (serve) serve(call, callback);
+            else callback(h ? unimplemented(name) : this.#notLeader());
+          };
+    }
+    return out;
+  }
+
   #current(): CoordinatorHandlers | undefined {
     const h = this.#handlers;
     return h && this.#gate.isLeader() ? h : undefined;
@@ -86,11 +89,7 @@ export class LeaderGatedTransport implements ServerTransport {
 
   #notLeader(): Partial<StatusObject> {
     this.notLeaderAnswers++;
-    const metadata = new Metadata();
-    metadata.set(CODE_METADATA_KEY, ErrorCode.NOT_LEADER);
-    const leader = this.#gate.leaderAddress();
-    if (leader) metadata.set(LEADER_METADATA_KEY, leader);
-    return { code: Status.UNAVAILABLE, details: leader ? `this coordinator does not lead its group; the leader is ${leader}` : 'this coordinator does not lead its group, and no leader is known now', metadata };
+    return notLeaderStatus(this.#gate.leaderAddress());
   }
 
   /** The term's coordinator starts being served (the port is already bound). */

@@ -20,7 +20,15 @@ export interface Clock {
   defer(fn: () => void): void;
   /** A number in [0, 1), for jitter. */
   random(): number;
+  /**
+   * Keeps the process alive until the returned function is called (timers never do). Optional:
+   * a clock without processes (the simulator's) leaves it out.
+   */
+  keepAlive?(): () => void;
 }
+
+/** The longest delay `setInterval` takes, in ms: the keep-alive handle never fires in practice. */
+const KEEP_ALIVE_INTERVAL_MS = 2 ** 31 - 1;
 
 /** The system clock: `Date.now`, unref'd timers, `setImmediate`, `Math.random`. Allocates nothing of its own per timer. */
 export const systemClock: Clock = Object.freeze({
@@ -35,4 +43,8 @@ export const systemClock: Clock = Object.freeze({
     setImmediate(fn);
   },
   random: Math.random,
+  keepAlive(): () => void {
+    const handle = setInterval(() => undefined, KEEP_ALIVE_INTERVAL_MS);
+    return () => clearInterval(handle);
+  },
 });

@@ -15,7 +15,6 @@ const STATUS_FOR: Record<ErrorCode, Status> = {
   OUTCOME_UNKNOWN: Status.DEADLINE_EXCEEDED,
   LIMIT_EXCEEDED: Status.RESOURCE_EXHAUSTED,
   UNAVAILABLE: Status.UNAVAILABLE,
-  NOT_LEADER: Status.UNAVAILABLE,
   ALREADY_CONNECTED: Status.ALREADY_EXISTS,
   LOCK_CONFLICT: Status.ABORTED,
   DATA_DIR_LOCKED: Status.FAILED_PRECONDITION,
@@ -23,11 +22,34 @@ const STATUS_FOR: Record<ErrorCode, Status> = {
   INTERNAL: Status.INTERNAL,
   UNAUTHENTICATED: Status.UNAUTHENTICATED,
   PERMISSION_DENIED: Status.PERMISSION_DENIED,
+  NOT_LEADER: Status.UNAVAILABLE,
 };
 
 const CODE_KEY = 'verdict-code';
 const TX_KEY = 'verdict-tx-id';
 const REASON_KEY = 'verdict-reason-bin';
+/** Metadata key of a NOT_LEADER answer naming the leader (`host:port`); absent when none is known. */
+export const LEADER_KEY = 'verdict-leader';
+const HOST_PORT = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[1-9][0-9]{0,4}$/;
+
+/**
+ * Whether a failed call is a NOT_LEADER refusal: `{ leader }` (the leader's `host:port` when the
+ * member named a well-formed one), or undefined for any other failure.
+ */
+export function notLeader(e: { readonly code?: number; readonly metadata?: Metadata | undefined }): { readonly leader: string | undefined } | undefined {
+  if (e.code !== Status.UNAVAILABLE || e.metadata?.get(CODE_KEY)[0] !== ErrorCode.NOT_LEADER) return undefined;
+  const raw = e.metadata.get(LEADER_KEY)[0];
+  const leader = typeof raw === 'string' && HOST_PORT.test(raw) && Number(raw.slice(raw.lastIndexOf(':') + 1)) <= 65_535 ? raw : undefined;
+  return { leader };
+}
+
+/** The status a member that does not lead answers with (`leader`: the leader's `host:port`, if known). */
+export function notLeaderStatus(leader?: string): Partial<StatusObject> {
+  const metadata = new Metadata();
+  metadata.set(CODE_KEY, ErrorCode.NOT_LEADER);
+  if (leader !== undefined) metadata.set(LEADER_KEY, leader);
+  return { code: Status.UNAVAILABLE, details: leader ? `this coordinator does not lead; the leader is ${leader}` : 'this coordinator does not lead, and knows no leader', metadata };
+}
 
 /** The gRPC status an error code is reported with. */
 export function grpcStatusFor(code: ErrorCode): Status {

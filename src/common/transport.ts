@@ -17,6 +17,8 @@ import type {
   CommitStreamResponse,
   GetTransactionRequest,
   GetTransactionResponse,
+  ReserveTxIdsRequest,
+  ReserveTxIdsResponse,
 } from '../gen/verdict/v1/transaction.js';
 
 /** The status a call or stream ends with: a gRPC status code, its details and metadata. */
@@ -84,6 +86,7 @@ export interface CoordinatorHandlers {
   readonly commit: UnaryHandler<CommitRequest, CommitResponse>;
   readonly abort: UnaryHandler<AbortRequest, AbortResponse>;
   readonly getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse>;
+  readonly reserveTxIds: UnaryHandler<ReserveTxIdsRequest, ReserveTxIdsResponse>;
   readonly commitStream: (stream: CommitStreamServerStream) => void;
 }
 
@@ -99,6 +102,14 @@ export interface ServerTransport {
 export interface ClientTransport {
   /** Opens a new session stream to the coordinator. */
   openSession(): SessionClientStream;
+  /** The address sessions open to now (for messages); absent when the transport has none. */
+  readonly target?: string;
+  /**
+   * Sends the next sessions to `leader` (named by a member of a coordinator group that does not
+   * lead) or, without one, to the next address. Optional: a transport with one peer has nowhere
+   * else to go.
+   */
+  redirect?(leader: string | undefined): void;
   /** Releases the transport (open streams should be cancelled first). */
   close(): void;
 }

@@ -34,6 +34,11 @@ export const DEFAULT_MAX_PENDING_PER_CLIENT = 10_000;
 export const DEFAULT_MAX_LIVE_PER_CLIENT = 10_000;
 /** Default of `limits.maxSessions`: live participant sessions. */
 export const DEFAULT_MAX_SESSIONS = 1_000;
+/**
+ * Default of `limits.maxParticipantNames`: distinct participant names that had a session with one
+ * coordinator incarnation.
+ */
+export const DEFAULT_MAX_PARTICIPANT_NAMES = 10_000;
 /** Default of `limits.maxLookupsPerSession`: log reads one session's votes and inquiries may have in flight. */
 export const DEFAULT_MAX_LOOKUPS_PER_SESSION = 1_000;
 
@@ -49,6 +54,13 @@ export interface CoordinatorLimits {
   readonly maxLivePerClient?: number;
   /** Live participant sessions (each with a distinct participant name). */
   readonly maxSessions?: number;
+  /**
+   * Distinct participant names that had a session with this coordinator incarnation. They are
+   * remembered until a restart (so that a branch naming a participant that is briefly away waits
+   * for it, while a typo aborts after the unregistered grace); a hello under a new name beyond
+   * the limit is refused. Names already known reconnect freely.
+   */
+  readonly maxParticipantNames?: number;
   /** Log reads in flight for one participant session's votes and inquiries. */
   readonly maxLookupsPerSession?: number;
 }

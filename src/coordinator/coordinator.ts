@@ -22,6 +22,8 @@ import {
   type CommitResponse,
   type GetTransactionRequest,
   type GetTransactionResponse,
+  type ReserveTxIdsRequest,
+  type ReserveTxIdsResponse,
 } from '../gen/verdict/v1/transaction.js';
 import type {
   CoordinatorEffect,
@@ -49,6 +51,7 @@ import {
   DEFAULT_MAX_LOOKUPS_PER_SESSION,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_PENDING_PER_CLIENT,
+  DEFAULT_MAX_PARTICIPANT_NAMES,
   DEFAULT_MAX_SESSIONS,
   coordinatorServerOptions,
   type CoordinatorObserver,
@@ -169,6 +172,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       maxFrameBytes,
       clock,
       maxSessions: options.limits?.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      knownNames: this.#machine.registered,
+      maxParticipantNames: options.limits?.maxParticipantNames ?? DEFAULT_MAX_PARTICIPANT_NAMES,
       helloProblem: (call, participant) => authz.helloProblem(call, participant),
       verifyCapability: (txId, capability) => authz.verifyCapability(txId, capability),
     });
@@ -184,6 +189,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       commit: this.#commit,
       abort: this.#abort,
       getTransaction: this.#getTransaction,
+      reserveTxIds: this.#reserveTxIds,
       commitStream: this.#commitStreams.handle,
     };
   }
@@ -462,6 +468,18 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         );
         return;
       }
+      case 'lookup-key':
+        this.#decisionLog.lookupKey(effect.key).then(
+          (txId) => this.#dispatch({ type: 'key-lookup-result', key: effect.key, txId, pending: effect.pending }),
+          (e: unknown) => {
+            this.#log.error({ err: e }, 'decision log lookup of an idempotency key failed');
+            const p = effect.pending;
+            if (p.type === 'commit') {
+              this.#execute({ type: 'reply', requestId: p.requestId, reply: { type: 'error', error: { code: ErrorCode.INTERNAL, message: `cannot read the decision log: ${(e as Error).message}` } } });
+            }
+          },
+        );
+        return;
       case 'decided':
         if (effect.outcome === 'committed') this.#counters.committed++;
         else this.#counters.aborted++;
@@ -626,6 +644,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       timeoutMs: req.timeoutMs,
       waitForCompletion: req.waitForCompletion,
       ...(owner ? { owner } : {}),
+      ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
     });
   }
 
@@ -690,27 +709,40 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     });
   });
 
+  readonly #reserveTxIds: UnaryHandler<ReserveTxIdsRequest, ReserveTxIdsResponse> = this.#guarded('ReserveTxIds', (call, callback) => {
+    this.#authorized(call, '', (error, owner) => {
+      if (error) return callback(toStatus(error));
+      const requestId = this.#unaryRequest('reserve', call, (reply) => {
+        if (reply.type === 'reserved') {
+          callback(null, { epoch: reply.epoch, firstSeq: reply.firstSeq, count: reply.count, ttlMs: Math.max(0, reply.expiresAt - this.#clock.now()) });
+        } else fail(callback, reply);
+      });
+      if (requestId === undefined) return;
+      this.#dispatch({ type: 'reserve', requestId, count: call.request.count, ...(owner ? { owner } : {}) });
+    });
+  });
+
   readonly #abort: UnaryHandler<AbortRequest, AbortResponse> = this.#guarded('Abort', (call, callback) => {
-    this.#authorized(call, call.request.txId, (error) => {
+    this.#authorized(call, call.request.txId, (error, caller) => {
       if (error) return callback(toStatus(error));
       const requestId = this.#unaryRequest('abort', call, (reply) => {
         if (reply.type === 'aborted') callback(null, { txId: reply.txId, outcome: outcomeToWire('aborted') });
         else fail(callback, reply);
       });
       if (requestId === undefined) return;
-      this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024) });
+      this.#dispatch({ type: 'abort', requestId, txId: call.request.txId, reason: call.request.reason.slice(0, 1024), ...(caller ? { caller } : {}) });
     });
   });
 
   readonly #getTransaction: UnaryHandler<GetTransactionRequest, GetTransactionResponse> = this.#guarded('GetTransaction', (call, callback) => {
-    this.#authorized(call, call.request.txId, (error) => {
+    this.#authorized(call, call.request.txId, (error, caller) => {
       if (error) return callback(toStatus(error));
       const requestId = this.#unaryRequest('get', call, (reply) => {
         if (reply.type === 'transaction') callback(null, { transaction: viewToWire(reply.view) });
         else fail(callback, reply);
       });
       if (requestId === undefined) return;
-      this.#dispatch({ type: 'get', requestId, txId: call.request.txId });
+      this.#dispatch({ type: 'get', requestId, txId: call.request.txId, ...(caller ? { caller } : {}) });
     });
   });
 }

@@ -3,6 +3,7 @@
 // unfinished work, not history), `done/<tx>` holds end summaries read on demand, `meta/epoch` the
 // boot counter. Values are versioned protobuf.
 
+import { createHash } from 'node:crypto';
 import { ErrorCode, VerdictError } from '../errors.js';
 import {
   CoordinatorRecord as WireRecord,
@@ -32,11 +33,21 @@ export const DONE = 'done/';
 /** Index of END summaries by the time they were written: `ended/<ms, 15 digits>/<tx>`. */
 const ENDED = 'ended/';
 const endedKey = (ms: number, txId: string): string => `${ENDED}${String(ms).padStart(15, '0')}/${txId}`;
+/**
+ * Index of transactions by scoped idempotency key: `key/<sha256 of the key, base64url>` → tx id.
+ * Hashed, so that no caller's bytes become part of a LevelDB key. Written with the COMMIT or
+ * one-phase record (forced: a retry after a crash must find a transaction that may have
+ * committed) and again with the END summary; dropped with the summary by garbage collection.
+ */
+const KEY = 'key/';
+const keyIndexKey = (scopedKey: string): string => KEY + createHash('sha256').update(scopedKey, 'utf8').digest('base64url');
 
 /** An END summary past its retention, as found by `expired`. */
 export interface ExpiredSummary {
   readonly txId: string;
   readonly indexKey: string;
+  /** Its idempotency key's index entry, when it had a key. */
+  readonly keyIndexKey?: string;
 }
 
 /** The coordinator's durable log. */
@@ -48,6 +59,8 @@ export class DecisionLog {
    * emits its END, so a lookup racing the write must still find it, never presume an abort.
    */
   readonly #ending = new Map<string, CoordinatorRecord>();
+  /** The same, by scoped idempotency key. */
+  readonly #endingKeys = new Map<string, CoordinatorRecord>();
 
   /** Over `store`. */
   constructor(store: DecisionStore, clock: Clock) {
@@ -104,6 +117,14 @@ export class DecisionLog {
     return value === undefined ? undefined : this.#decode(DONE + txId, value);
   }
 
+  /** The transaction started under the scoped idempotency `key`, if the log has one. */
+  async lookupKey(key: string): Promise<string | undefined> {
+    const ending = this.#endingKeys.get(key);
+    if (ending) return ending.txId;
+    const value = await this.#store.get(keyIndexKey(key));
+    return value === undefined ? undefined : Buffer.from(value).toString('utf8');
+  }
+
   /** Writes `ops` atomically (group-committed); `force` waits until they are synced. */
   write(ops: readonly CoordinatorLogOp[], force: boolean): Promise<void> {
     const now = this.#clock.now();
@@ -114,9 +135,16 @@ export class DecisionLog {
         batch.push({ type: 'del', key: OPEN + op.txId });
       } else if (op.space === 'open') {
         batch.push({ type: 'put', key: OPEN + op.record.txId, value: encode(op.record, now) });
+        if (op.record.idempotencyKey) batch.push({ type: 'put', key: keyIndexKey(op.record.idempotencyKey), value: Buffer.from(op.record.txId, 'utf8') });
       } else {
+        const key = op.record.idempotencyKey;
         batch.push({ type: 'put', key: DONE + op.record.txId, value: encode(op.record, now) });
-        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: INDEX_VALUE });
+        // The time index names the key's index entry, so that collecting the summary drops it too.
+        batch.push({ type: 'put', key: endedKey(now, op.record.txId), value: key ? Buffer.from(keyIndexKey(key), 'utf8') : INDEX_VALUE });
+        if (key) {
+          batch.push({ type: 'put', key: keyIndexKey(key), value: Buffer.from(op.record.txId, 'utf8') });
+          this.#endingKeys.set(key, op.record);
+        }
         this.#ending.set(op.record.txId, op.record);
         ending.push(op.record);
       }
@@ -125,7 +153,10 @@ export class DecisionLog {
     if (ending.length > 0) {
       // Once written the log answers; a failed write keeps the summary here, the only true answer left.
       const settle = (): void => {
-        for (const r of ending) if (this.#ending.get(r.txId) === r) this.#ending.delete(r.txId);
+        for (const r of ending) {
+          if (this.#ending.get(r.txId) === r) this.#ending.delete(r.txId);
+          if (r.idempotencyKey && this.#endingKeys.get(r.idempotencyKey) === r) this.#endingKeys.delete(r.idempotencyKey);
+        }
       };
       written.then(settle, () => undefined);
     }
@@ -141,8 +172,9 @@ export class DecisionLog {
   /** Up to `limit` END summaries written before `cutoffMs`, oldest first. */
   async expired(cutoffMs: number, limit: number): Promise<ExpiredSummary[]> {
     const out: ExpiredSummary[] = [];
-    for await (const key of this.#store.keys({ gte: ENDED, lt: endedKey(cutoffMs, ''), limit })) {
-      out.push({ txId: key.slice(key.lastIndexOf('/') + 1), indexKey: key });
+    for await (const [key, value] of this.#store.entries({ gte: ENDED, lt: endedKey(cutoffMs, ''), limit })) {
+      const named = Buffer.from(value).toString('utf8');
+      out.push({ txId: key.slice(key.lastIndexOf('/') + 1), indexKey: key, ...(named.startsWith(KEY) ? { keyIndexKey: named } : {}) });
     }
     return out;
   }
@@ -157,7 +189,10 @@ export class DecisionLog {
     // The horizon comes first: a store that must split this write (etcd's limit on operations
     // per transaction) applies it in order, so no summary is gone before the horizon covers it.
     const batch: StoreOp[] = [{ type: 'put', key: HORIZON_KEY, value: Buffer.from(highest, 'utf8') }];
-    for (const e of expired) batch.push({ type: 'del', key: DONE + e.txId }, { type: 'del', key: e.indexKey });
+    for (const e of expired) {
+      batch.push({ type: 'del', key: DONE + e.txId }, { type: 'del', key: e.indexKey });
+      if (e.keyIndexKey) batch.push({ type: 'del', key: e.keyIndexKey });
+    }
     return this.#store.write(batch, false);
   }
 
@@ -209,6 +244,7 @@ export function decodeCoordinatorRecord(key: string, value: Uint8Array): Coordin
     ...(outcome ? { outcome } : {}),
     ...(wire.reason ? { reason: wire.reason } : {}),
     ...(wire.owner ? { owner: wire.owner } : {}),
+    ...(wire.idempotencyKey ? { idempotencyKey: wire.idempotencyKey } : {}),
   };
 }
 
@@ -232,5 +268,6 @@ function encode(record: CoordinatorRecord, now: number): Uint8Array {
     reason: record.reason ?? '',
     writtenUnixMs: now,
     owner: record.owner ?? '',
+    idempotencyKey: record.idempotencyKey ?? '',
   }).finish();
 }

@@ -26,6 +26,7 @@ export class GrpcServerTransport implements ServerTransport {
       commit: handlers.commit,
       abort: handlers.abort,
       getTransaction: handlers.getTransaction,
+      reserveTxIds: handlers.reserveTxIds,
       commitStream: handlers.commitStream,
     });
     this.#server.addService(ParticipantServiceService, { session: handlers.session });

@@ -71,6 +71,10 @@ export interface SessionHubOptions {
   readonly verifyCapability?: (txId: string, capability: string) => boolean;
   /** The most live sessions; a hello beyond it is refused RESOURCE_EXHAUSTED. */
   readonly maxSessions: number;
+  /** The participant names this coordinator incarnation has known a session of. */
+  readonly knownNames?: ReadonlySet<string>;
+  /** The most distinct names in `knownNames`; a hello under a new name beyond it is refused RESOURCE_EXHAUSTED. */
+  readonly maxParticipantNames?: number;
 }
 
 /** Holds the live participant sessions of a coordinator. */
@@ -85,6 +89,8 @@ export class ParticipantSessions {
   readonly #helloProblem: NonNullable<SessionHubOptions['helloProblem']>;
   readonly #verifyCapability: NonNullable<SessionHubOptions['verifyCapability']>;
   readonly #maxSessions: number;
+  readonly #knownNames: ReadonlySet<string>;
+  readonly #maxNames: number;
   readonly stats: SessionStats = { framesOut: 0, messagesOut: 0, droppedNotConnected: 0, refused: 0 };
 
   constructor(epoch: number, dispatch: (input: CoordinatorInput) => void, log: Logger, options: SessionHubOptions) {
@@ -95,6 +101,8 @@ export class ParticipantSessions {
     this.#helloProblem = options.helloProblem ?? (() => undefined);
     this.#verifyCapability = options.verifyCapability ?? (() => false);
     this.#maxSessions = options.maxSessions;
+    this.#knownNames = options.knownNames ?? new Set();
+    this.#maxNames = options.maxParticipantNames ?? Infinity;
     this.#dispatch = dispatch;
     this.#log = log;
   }
@@ -224,6 +232,15 @@ export class ParticipantSessions {
     }
     if (this.#sessions.size >= this.#maxSessions) {
       this.#refuse(call, undefined, ErrorCode.LIMIT_EXCEEDED, `the coordinator has ${this.#sessions.size} live sessions (limit ${this.#maxSessions})`);
+      return undefined;
+    }
+    if (this.#knownNames.size >= this.#maxNames && !this.#knownNames.has(name)) {
+      this.#refuse(
+        call,
+        undefined,
+        ErrorCode.LIMIT_EXCEEDED,
+        `the coordinator knows ${this.#knownNames.size} participant names (limit ${this.#maxNames}); a new name is refused until it restarts`,
+      );
       return undefined;
     }
     const session = new Session(name, call, this.#maxFrameBytes, this.#clock, this.#write);

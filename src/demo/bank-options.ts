@@ -12,8 +12,8 @@ export const DEFAULT_INITIAL_BALANCE = 1_000;
 export interface BankOptions {
   /** The bank's participant name. */
   readonly name: string;
-  /** The coordinator's `host:port`. */
-  readonly coordinator: string;
+  /** The coordinator's `host:port`, or the members of a coordinator group (the SDK follows the leader). */
+  readonly coordinator: string | readonly string[];
   /** Directory of the bank's participant log and account store. */
   readonly dataDir: string;
   /**

@@ -3,7 +3,7 @@
 // transaction) and answers status requests. SIGTERM closes the bank and exits 0; failpoints come
 // from VERDICT_FAILPOINTS, read when the participant SDK loads, so they hold for this process only.
 //
-//   bank-node --name bank-1 --coordinator 127.0.0.1:7070 --data DIR [--accounts N]
+//   bank-node --name bank-1 --coordinator 127.0.0.1:7070[,HOST:PORT...] --data DIR [--accounts N]
 //             [--initial-balance B] [--inquiry-interval-ms MS] [--log-level LEVEL]
 
 import './orphan-guard.js';
@@ -53,7 +53,8 @@ async function main(): Promise<void> {
   const logger = pino({ name, level }, pino.destination({ fd: 2, sync: true }));
   const starting = Bank.start({
     name,
-    coordinator,
+    // A comma-separated list names the members of a coordinator group.
+    coordinator: coordinator.includes(',') ? coordinator.split(',') : coordinator,
     dataDir: data,
     logger,
     ...(accounts !== undefined ? { accounts } : {}),

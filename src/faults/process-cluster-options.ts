@@ -34,6 +34,11 @@ export const COORDINATOR_PROCESS = 'coordinator';
 export interface ProcessClusterOptions {
   /** Directory of the run: the coordinator's log, every bank's data and every process's log file. */
   readonly dir: string;
+  /**
+   * What the banks dial instead of the cluster's own coordinator: a coordinator group's members,
+   * comma-separated (the cluster's coordinator process is then never started).
+   */
+  readonly bankCoordinator?: string;
   /** Number of banks, named `bank-1` … `bank-N` (default 3). */
   readonly banks?: number;
   /** Accounts each bank opens on its first start (default 4). */

@@ -205,7 +205,7 @@ export class ProcessCluster {
       initialBalance: options.initialBalance ?? DEFAULT_INITIAL_BALANCE,
       inquiryIntervalMs: options.inquiryIntervalMs ?? DEFAULT_INQUIRY_INTERVAL_MS,
     };
-    this.banks = Array.from({ length: options.banks ?? DEFAULT_BANK_COUNT }, (_, i) => new BankProcess(`bank-${i + 1}`, dir, address, bankOptions));
+    this.banks = Array.from({ length: options.banks ?? DEFAULT_BANK_COUNT }, (_, i) => new BankProcess(`bank-${i + 1}`, dir, options.bankCoordinator ?? address, bankOptions));
     for (const bank of this.banks) {
       bank.on('message', (m) => {
         const message = m as BankNodeMessage;

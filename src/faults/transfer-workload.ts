@@ -66,8 +66,8 @@ export interface WorkloadBank {
 
 /** Options of a transfer workload. */
 export interface TransferWorkloadOptions {
-  /** The coordinator's `host:port`. */
-  readonly address: string;
+  /** The coordinator's `host:port`, or a coordinator group's members (the client follows the leader). */
+  readonly address: string | readonly string[];
   /** At least two banks: every transfer goes between two different ones. */
   readonly banks: readonly WorkloadBank[];
   /** The seed of the transfer plan. */

@@ -1,34 +1,62 @@
-// The participant's production transport: a grpc-js client whose session streams keep the
-// connection alive with keepalive pings (how a dead or paused coordinator is detected).
+// The participant's production transport: grpc-js clients whose session streams keep the
+// connection alive with keepalive pings (how a dead or paused coordinator is detected), one per
+// coordinator address, and the address sessions open to now (a group's leader, when it has one).
 
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
+import { CoordinatorTargets } from '../common/coordinator-targets.js';
 import { clientChannel, type ClientSecurityOptions } from '../common/tls.js';
 import type { ClientTransport, SessionClientStream } from '../common/transport.js';
 import { ParticipantServiceClient } from '../gen/verdict/v1/participant.js';
-import { RECONNECT_INITIAL_MS, RECONNECT_MAX_MS, SESSION_KEEPALIVE_MS, SESSION_KEEPALIVE_TIMEOUT_MS } from './participant-options.js';
+import { connectionChannelOptions, type KeepaliveOptions, type ReconnectOptions } from '../common/connection-options.js';
 
-/** Sessions to the coordinator at `address` (`host:port`) over gRPC. */
+/** Options of the gRPC session transport. */
+export interface GrpcSessionTransportOptions extends ClientSecurityOptions {
+  readonly keepalive?: KeepaliveOptions;
+  readonly reconnect?: ReconnectOptions;
+}
+
+/** Sessions to the coordinator at one of `addresses` (`host:port`) over gRPC. */
 export class GrpcSessionTransport implements ClientTransport {
-  readonly #client: ParticipantServiceClient;
+  readonly #targets: CoordinatorTargets;
+  readonly #clients = new Map<string, ParticipantServiceClient>();
+  readonly #options: GrpcSessionTransportOptions;
 
-  constructor(address: string, security: ClientSecurityOptions = {}) {
-    const channel = clientChannel(security);
-    this.#client = new ParticipantServiceClient(address, channel.credentials, {
-      ...channel.options,
-      ...COMMON_CHANNEL_OPTIONS,
-      'grpc.keepalive_time_ms': SESSION_KEEPALIVE_MS,
-      'grpc.keepalive_timeout_ms': SESSION_KEEPALIVE_TIMEOUT_MS,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.initial_reconnect_backoff_ms': RECONNECT_INITIAL_MS,
-      'grpc.max_reconnect_backoff_ms': RECONNECT_MAX_MS,
-    });
+  constructor(addresses: readonly string[], options: GrpcSessionTransportOptions = {}) {
+    this.#targets = new CoordinatorTargets(addresses);
+    this.#options = options;
+  }
+
+  get target(): string {
+    return this.#targets.current;
   }
 
   openSession(): SessionClientStream {
-    return this.#client.session();
+    const address = this.#targets.current;
+    let client = this.#clients.get(address);
+    if (!client) {
+      const channel = clientChannel(this.#options);
+      client = new ParticipantServiceClient(address, channel.credentials, {
+        ...channel.options,
+        ...COMMON_CHANNEL_OPTIONS,
+        ...connectionChannelOptions(this.#options.reconnect, this.#options.keepalive),
+      });
+      this.#clients.set(address, client);
+    }
+    return client.session();
+  }
+
+  redirect(leader: string | undefined): void {
+    const before = this.#targets.current;
+    const now = this.#targets.moveTo(leader);
+    // A leader named from outside the configured list is dialled only while it is the target.
+    if (before !== now && !this.#targets.configured(before)) {
+      this.#clients.get(before)?.close();
+      this.#clients.delete(before);
+    }
   }
 
   close(): void {
-    this.#client.close();
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
   }
 }

@@ -1,6 +1,14 @@
 // Options and hook types of the participant SDK.
 
 import type { ClientSecurityOptions } from '../common/tls.js';
+import {
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_RECONNECT_INITIAL_MS,
+  DEFAULT_RECONNECT_MAX_MS,
+  type KeepaliveOptions,
+  type ReconnectOptions,
+} from '../common/connection-options.js';
 import type { Clock } from '../common/clock.js';
 import type { LogStorage } from '../common/level-errors.js';
 import type { Logger } from '../common/logger.js';
@@ -11,9 +19,9 @@ import type { Vote } from '../protocol/types.js';
 import type { LockMode } from './lock-manager.js';
 
 /** First reconnect delay, in ms. */
-export const RECONNECT_INITIAL_MS = 100;
+export const RECONNECT_INITIAL_MS = DEFAULT_RECONNECT_INITIAL_MS;
 /** Longest reconnect delay, in ms. */
-export const RECONNECT_MAX_MS = 5_000;
+export const RECONNECT_MAX_MS = DEFAULT_RECONNECT_MAX_MS;
 /** How long `enlist` waits for the coordinator's answer, in ms. */
 export const ENLIST_TIMEOUT_MS = 10_000;
 /** How long records of finished transactions are kept, in ms (default 24 h). */
@@ -21,9 +29,22 @@ export const DEFAULT_PARTICIPANT_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** How often expired records are dropped, in ms. */
 export const PARTICIPANT_GC_INTERVAL_MS = 60_000;
 /** Keepalive ping interval on the session, in ms. */
-export const SESSION_KEEPALIVE_MS = 10_000;
+export const SESSION_KEEPALIVE_MS = DEFAULT_KEEPALIVE_INTERVAL_MS;
 /** Keepalive ping timeout on the session, in ms. */
-export const SESSION_KEEPALIVE_TIMEOUT_MS = 5_000;
+export const SESSION_KEEPALIVE_TIMEOUT_MS = DEFAULT_KEEPALIVE_TIMEOUT_MS;
+export type { KeepaliveOptions, ReconnectOptions } from '../common/connection-options.js';
+
+/** Options of `Participant.ready`. */
+export interface ReadyOptions {
+  /**
+   * Rejects with UNAVAILABLE when no session is up within this many ms (default: waits as long as
+   * it takes). A refusal rejects at once whatever the timeout: ALREADY_CONNECTED when another
+   * session holds the name, UNAUTHENTICATED or PERMISSION_DENIED when the identity is refused,
+   * LIMIT_EXCEEDED when the coordinator is at a limit. The participant keeps trying either way.
+   */
+  readonly timeoutMs?: number;
+}
+
 /** The largest frame the participant sends: the coordinator's default receive limit, in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
@@ -103,8 +124,26 @@ export interface EnlistInvitation {
 export interface ParticipantOptions extends ClientSecurityOptions {
   /** This participant's name (lowercase letters, digits, '.', '_', '-'; at most 64). */
   readonly name: string;
-  /** The coordinator's `host:port`. */
-  readonly coordinator: string;
+  /**
+   * The coordinator's `host:port`, or the addresses of a coordinator group's members. With a
+   * group, the session goes to the leader: a member that does not lead answers NOT_LEADER (naming
+   * the leader when it knows it) and the participant moves there; an address that cannot be
+   * reached is left for the next one. Moves wait the reconnect backoff: never a busy loop.
+   */
+  readonly coordinator: string | readonly string[];
+  /** Reconnect backoff (default 100 ms doubling to 5 s, jittered). */
+  readonly reconnect?: ReconnectOptions;
+  /** Keepalive pings on the session (default every 10 s, 5 s to answer). */
+  readonly keepalive?: KeepaliveOptions;
+  /** How long `enlist` waits for the coordinator's answer, in ms (default 10,000). */
+  readonly enlistTimeoutMs?: number;
+  /**
+   * Whether the participant keeps its process alive until `close()` (default true), like a
+   * server does: a process that runs only a participant stays up while it reconnects to a
+   * coordinator that is down. False: it never holds the process by itself (its timers are
+   * unref'd), so a process whose other work is done may exit while the participant reconnects.
+   */
+  readonly keepProcessAlive?: boolean;
   /** Directory of the participant's own log and application store. */
   readonly dataDir: string;
   /** The application's prepare / commit / abort hooks. */

@@ -6,7 +6,10 @@ import { EventEmitter } from 'node:events';
 import { status as Status } from '@grpc/grpc-js';
 import { Backoff } from '../common/backoff.js';
 import { systemClock, type Clock, type Timer } from '../common/clock.js';
+import { connectionOptionsProblem } from '../common/connection-options.js';
+import { coordinatorAddresses } from '../common/coordinator-targets.js';
 import { FrameBuffer } from '../common/frame-buffer.js';
+import { notLeader } from '../common/grpc-errors.js';
 import { KeyedTimers } from '../common/keyed-timers.js';
 import { levelStorage } from '../common/level-errors.js';
 import { mutant } from '../common/mutants.js';
@@ -36,8 +39,33 @@ import {
   type ParticipantObserver,
   type ParticipantOptions,
   type PrepareResult,
+  type ReadyOptions,
   type StagedWrites,
 } from './participant-options.js';
+
+/** How many failed connection attempts in a row share one warning in the log. */
+const FAILURES_PER_WARNING = 20;
+
+/** Statuses that refuse the hello itself: `ready()` rejects with them at once. */
+const REFUSALS: Partial<Record<number, ErrorCode>> = {
+  [Status.ALREADY_EXISTS]: ErrorCode.ALREADY_CONNECTED,
+  [Status.UNAUTHENTICATED]: ErrorCode.UNAUTHENTICATED,
+  [Status.PERMISSION_DENIED]: ErrorCode.PERMISSION_DENIED,
+  [Status.RESOURCE_EXHAUSTED]: ErrorCode.LIMIT_EXCEEDED,
+};
+
+interface ReadyWaiter {
+  readonly resolve: () => void;
+  readonly reject: (e: VerdictError) => void;
+  timer: Timer | undefined;
+}
+
+/** Explains which reconnect, keepalive or enlist option is out of range, if one is. */
+function sessionOptionsProblem(options: ParticipantOptions): string | undefined {
+  const t = options.enlistTimeoutMs;
+  if (t !== undefined && (!Number.isSafeInteger(t) || t < 1)) return `enlistTimeoutMs must be a positive integer (ms), got ${t}`;
+  return connectionOptionsProblem(options);
+}
 
 /** Lifecycle of a participant. */
 export type ParticipantState = 'connecting' | 'connected' | 'closing' | 'closed' | 'failed';
@@ -124,7 +152,15 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   #epoch = 0;
   #gcTimer: Timer | undefined;
   #gcRunning: Promise<unknown> | undefined;
-  readonly #connectedWaiters: { resolve: () => void; reject: (e: VerdictError) => void }[] = [];
+  readonly #connectedWaiters: ReadyWaiter[] = [];
+  readonly #enlistTimeoutMs: number;
+  /** The coordinator's last refusal of this participant's hello (a duplicate name, a refused identity), until a session is up. */
+  #refusal: VerdictError | undefined;
+  /** Why the last attempt to connect failed, for messages. */
+  #lastFailure = 'no attempt yet';
+  #failedAttempts = 0;
+  /** Lets the process exit (with `keepProcessAlive`). */
+  #releaseProcess: (() => void) | undefined;
 
   private constructor(options: ParticipantOptions, store: ParticipantLog, log: Logger, clock: Clock) {
     super();
@@ -136,10 +172,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#store = store;
     this.#clock = clock;
     this.#observer = options.observer;
-    this.#backoff = new Backoff({ initialMs: RECONNECT_INITIAL_MS, maxMs: RECONNECT_MAX_MS }, clock);
+    this.#backoff = new Backoff({ initialMs: options.reconnect?.initialMs ?? RECONNECT_INITIAL_MS, maxMs: options.reconnect?.maxMs ?? RECONNECT_MAX_MS }, clock);
+    this.#enlistTimeoutMs = options.enlistTimeoutMs ?? ENLIST_TIMEOUT_MS;
     this.#machine = new ParticipantMachine({ ...DEFAULT_PARTICIPANT_MACHINE_CONFIG, ...options.protocol });
     this.#timers = new KeyedTimers((key) => this.#onTimer(key), clock);
-    this.#transport = options.transport ?? new GrpcSessionTransport(options.coordinator, options);
+    this.#transport = options.transport ?? new GrpcSessionTransport(coordinatorAddresses(options.coordinator), options);
+    if (options.keepProcessAlive ?? true) this.#releaseProcess = clock.keepAlive?.();
   }
 
   /**
@@ -148,8 +186,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    */
   static async start(options: ParticipantOptions): Promise<Participant> {
     checkFailpointEnv();
-    const problem = participantNameProblem(options.name);
+    const problem = participantNameProblem(options.name) ?? sessionOptionsProblem(options);
     if (problem) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, problem);
+    if (!options.transport) coordinatorAddresses(options.coordinator);
     const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'participant', participant: options.name });
     const store = await ParticipantLog.open(options.storage ?? levelStorage(options.dataDir), clock, { groupCommit: options.groupCommit ?? true });
@@ -224,11 +263,46 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return [...this.#locks.locksOf(txId)];
   }
 
-  /** Resolves when the session is connected (now, or at the next connect). */
-  ready(): Promise<void> {
+  /**
+   * Resolves when the session is connected (now, or at the next connect). Rejects at once when
+   * the coordinator refused the last hello (ALREADY_CONNECTED: another session holds the name;
+   * UNAUTHENTICATED or PERMISSION_DENIED: the identity; LIMIT_EXCEEDED), and with UNAVAILABLE
+   * when `timeoutMs` passes without a session. The participant keeps trying in the background.
+   */
+  ready(options: ReadyOptions = {}): Promise<void> {
     if (this.#state === 'connected') return Promise.resolve();
     if (this.#state !== 'connecting') return Promise.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} is ${this.#state}`));
-    return new Promise((resolve, reject) => this.#connectedWaiters.push({ resolve, reject }));
+    if (this.#refusal) return Promise.reject(this.#refusal);
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0)) {
+      return Promise.reject(new VerdictError(ErrorCode.INVALID_ARGUMENT, `ready timeoutMs must be a non-negative integer, got ${timeoutMs}`));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: ReadyWaiter = { resolve, reject, timer: undefined };
+      if (timeoutMs !== undefined) {
+        waiter.timer = this.#clock.setTimer(() => {
+          const i = this.#connectedWaiters.indexOf(waiter);
+          if (i < 0) return;
+          this.#connectedWaiters.splice(i, 1);
+          reject(
+            new VerdictError(
+              ErrorCode.UNAVAILABLE,
+              `participant ${this.#name} could not connect to the coordinator at ${this.#transport.target ?? 'its address'} within ${timeoutMs} ms (${this.#failedAttempts} attempts; last: ${this.#lastFailure}); it keeps trying`,
+            ),
+          );
+        }, timeoutMs);
+      }
+      this.#connectedWaiters.push(waiter);
+    });
+  }
+
+  /** Settles every `ready()` waiting: resolved with no error, else rejected with it. */
+  #settleReady(error?: VerdictError): void {
+    for (const w of this.#connectedWaiters.splice(0)) {
+      if (w.timer) this.#clock.clearTimer(w.timer);
+      if (error) w.reject(error);
+      else w.resolve();
+    }
   }
 
   /**
@@ -248,8 +322,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return new Promise<void>((resolve, reject) => {
       const timer = this.#clock.setTimer(() => {
         this.#enlists.delete(requestId);
-        reject(new VerdictError(ErrorCode.UNAVAILABLE, `no answer to enlist in ${txId} within ${ENLIST_TIMEOUT_MS} ms`, { txId }));
-      }, ENLIST_TIMEOUT_MS);
+        reject(new VerdictError(ErrorCode.UNAVAILABLE, `no answer to enlist in ${txId} within ${this.#enlistTimeoutMs} ms`, { txId }));
+      }, this.#enlistTimeoutMs);
       this.#enlists.set(requestId, { resolve, reject, timer, txId });
       this.#queue({ type: 'enlist', requestId, txId, payload, capability });
     });
@@ -269,7 +343,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     if (this.#gcTimer) this.#clock.clearTimer(this.#gcTimer);
     await this.#gcRunning;
     this.#closeController.abort();
-    for (const w of this.#connectedWaiters.splice(0)) w.reject(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} closed before it connected`));
+    this.#settleReady(new VerdictError(ErrorCode.UNAVAILABLE, `participant ${this.#name} closed before it connected`));
     this.#timers.clear();
     if (this.#reconnectTimer) this.#clock.clearTimer(this.#reconnectTimer);
     for (const [id, e] of this.#enlists) {
@@ -283,6 +357,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.#transport.close();
     await this.#store.close();
     this.#state = final;
+    this.#releaseProcess?.();
+    this.#releaseProcess = undefined;
   }
 
   /** Drops records of transactions finished longer than `retentionMs` ago, periodically. */
@@ -322,10 +398,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         this.#epoch = frame.welcome.epoch;
         this.#state = 'connected';
         this.#backoff.reset();
-        this.#log.info({ epoch: this.#epoch }, 'connected to the coordinator');
+        this.#refusal = undefined;
+        this.#failedAttempts = 0;
+        this.#log.info({ epoch: this.#epoch, coordinator: this.#transport.target }, 'connected to the coordinator');
         this.#dispatch({ type: 'connected' });
         this.emit('connected');
-        for (const w of this.#connectedWaiters.splice(0)) w.resolve();
+        this.#settleReady();
       }
       this.#onFrame(frame);
     });
@@ -343,14 +421,37 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         e.reject(new VerdictError(ErrorCode.UNAVAILABLE, `the session dropped before enlisting in ${e.txId}`, { txId: e.txId }));
       }
       const delay = this.#backoff.next();
-      this.#log.info({ reason, retryInMs: delay }, 'session lost; reconnecting');
-      if (welcomed) this.emit('disconnected', reason);
+      if (welcomed) {
+        this.#log.info({ reason, retryInMs: delay }, 'session lost; reconnecting');
+        this.emit('disconnected', reason);
+      } else {
+        this.#lastFailure = reason;
+        // Loud on the first failure and then now and then, never silent for long, never a flood.
+        if (this.#failedAttempts++ % FAILURES_PER_WARNING === 0) {
+          this.#log.warn({ coordinator: this.#transport.target, reason, attempts: this.#failedAttempts, retryInMs: delay }, 'cannot open a session with the coordinator; retrying');
+        }
+      }
       this.#reconnectTimer = this.#clock.setTimer(() => this.#connect(), delay);
     };
     call.on('error', (e) => {
+      if (this.#call !== call) return;
+      const redirected = notLeader(e);
+      if (redirected) {
+        // Not the leader: go where it points (or to the next address), after the backoff.
+        this.#transport.redirect?.(redirected.leader);
+        this.#log.info({ leader: redirected.leader, next: this.#transport.target }, 'the coordinator does not lead; moving');
+      } else if (!welcomed && e.code === Status.UNAVAILABLE) {
+        // Could not reach it: with a group, the next address may lead.
+        this.#transport.redirect?.(undefined);
+      }
       if (e.code === Status.ALREADY_EXISTS) this.#log.warn('another session holds this participant name; retrying');
       // A refused identity is an operator's problem (wrong certificate or token): say it loudly, keep retrying.
       if (e.code === Status.PERMISSION_DENIED || e.code === Status.UNAUTHENTICATED) this.#log.error({ details: e.details }, 'the coordinator refused this participant\'s identity; retrying');
+      const refusal = e.code === undefined ? undefined : REFUSALS[e.code];
+      if (!welcomed && refusal) {
+        this.#refusal = new VerdictError(refusal, `the coordinator refused participant ${this.#name}: ${e.details || e.message}`, { participant: this.#name, cause: e });
+        this.#settleReady(this.#refusal);
+      }
       lost(e.details || e.message || 'session error');
     });
     call.on('end', () => lost('the coordinator ended the session'));

@@ -28,6 +28,8 @@ export interface CoordinatorRecord {
   readonly reason?: string;
   /** The identity (URI) of the initiator that began the transaction, when callers are authenticated. */
   readonly owner?: string;
+  /** The idempotency key the transaction was started under, scoped to its owner (`scopedIdempotencyKey`). */
+  readonly idempotencyKey?: string;
 }
 
 /**
@@ -100,6 +102,8 @@ export type CoordinatorReply =
   | { readonly type: 'committed'; readonly txId: string }
   | { readonly type: 'aborted'; readonly txId: string }
   | { readonly type: 'transaction'; readonly view: TxView }
+  /** Ids `tx-<epoch>-<firstSeq>` to `tx-<epoch>-<firstSeq + count - 1>` are the caller's until `expiresAt`. */
+  | { readonly type: 'reserved'; readonly epoch: number; readonly firstSeq: number; readonly count: number; readonly expiresAt: number }
   | { readonly type: 'error'; readonly error: ProtocolError };
 
 /** Requests from initiators; `requestId` correlates the reply. */
@@ -115,9 +119,16 @@ export type InitiatorRequest =
       readonly waitForCompletion: boolean;
       /** For a one-shot transaction: its owner (an existing transaction keeps the one it has). */
       readonly owner?: string;
+      /**
+       * For a one-shot transaction: the caller's idempotency key. A commit whose key (scoped to
+       * `owner`) already names a transaction answers for that one and never starts a second.
+       */
+      readonly idempotencyKey?: string;
     }
-  | { readonly type: 'abort'; readonly requestId: number; readonly txId: string; readonly reason: string }
-  | { readonly type: 'get'; readonly requestId: number; readonly txId: string };
+  /** Reserves `count` transaction ids for one-shot commits of `owner` (who then knows an id before it sends). */
+  | { readonly type: 'reserve'; readonly requestId: number; readonly count: number; readonly owner?: string }
+  | { readonly type: 'abort'; readonly requestId: number; readonly txId: string; readonly reason: string; readonly caller?: string }
+  | { readonly type: 'get'; readonly requestId: number; readonly txId: string; readonly caller?: string };
 
 /** Messages from a participant session. */
 export type ParticipantMessage =
@@ -169,7 +180,9 @@ export type CoordinatorInput =
    * id at or below it without a record is answered FORGOTTEN, never presumed aborted. Must be
    * handled before the summaries are deleted.
    */
-  | { readonly type: 'gc-horizon'; readonly txId: string };
+  | { readonly type: 'gc-horizon'; readonly txId: string }
+  /** The answer to a `lookup-key` effect: the transaction the scoped key names in the log, if any. */
+  | { readonly type: 'key-lookup-result'; readonly key: string; readonly txId: string | undefined; readonly pending: CoordinatorInput };
 
 /** Why an input was ignored; the shell counts these. */
 export type IgnoredReason =
@@ -200,6 +213,8 @@ export type CoordinatorEffect =
   | { readonly type: 'cancel-timer'; readonly key: string }
   /** Read the END summary of `txId` and answer with `lookup-result` carrying `pending`. */
   | { readonly type: 'lookup'; readonly txId: string; readonly pending: CoordinatorInput }
+  /** Read which transaction the scoped idempotency `key` names and answer with `key-lookup-result` carrying `pending`. */
+  | { readonly type: 'lookup-key'; readonly key: string; readonly pending: CoordinatorInput }
   /** The outcome of `txId` is decided (durably, or presumed): for listeners and metrics. */
   | { readonly type: 'decided'; readonly txId: string; readonly outcome: Outcome; readonly reason?: string }
   /** Every participant acknowledged; the transaction is finished. */

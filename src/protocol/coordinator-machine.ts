@@ -17,7 +17,7 @@ import {
   type PersistToken,
   type TxView,
 } from './coordinator-events.js';
-import { compareTxIds, formatTxId, parseTxId, participantNameProblem, txIdProblem } from './ids.js';
+import { compareTxIds, formatTxId, idempotencyKeyProblem, parseTxId, participantNameProblem, scopedIdempotencyKey, txIdProblem } from './ids.js';
 import { backoffDelayMs, ErrorCode, Outcome, Vote, type BranchSpec, type ProtocolError } from './types.js';
 
 /** Tunables of the coordinator protocol. */
@@ -48,7 +48,14 @@ export interface CoordinatorMachineConfig {
   readonly unregisteredGraceMs: number;
   /** The most branch payload bytes all live transactions may hold in memory together. */
   readonly maxPayloadBytesInMemory: number;
+  /** The most reserved transaction ids not yet used, over all initiators. */
+  readonly maxReservedTxIds: number;
+  /** How long reserved ids stay usable, in ms; then the unused ones are presumed aborted. */
+  readonly reservationTtlMs: number;
 }
+
+/** The most ids one reservation may hold. */
+export const MAX_RESERVE_COUNT = 1024;
 
 /** Defaults for everything but the epoch. */
 export const DEFAULT_COORDINATOR_MACHINE_CONFIG: Omit<CoordinatorMachineConfig, 'epoch'> = {
@@ -62,7 +69,25 @@ export const DEFAULT_COORDINATOR_MACHINE_CONFIG: Omit<CoordinatorMachineConfig, 
   attentionAfterAttempts: 20,
   unregisteredGraceMs: 3_000,
   maxPayloadBytesInMemory: 512 * 1024 * 1024,
+  maxReservedTxIds: 100_000,
+  reservationTtlMs: 60_000,
 };
+
+/**
+ * Ids handed to an initiator by `reserve`, for one-shot commits whose id it must know before it
+ * sends. Each id can start one transaction at most: using it, asking about it (GetTransaction,
+ * Abort) or its expiry marks it `used`, and from then on it is what any issued id without a
+ * record is: presumed aborted (or FORGOTTEN below the garbage-collection horizon). Kept in memory only: a restart bumps the epoch,
+ * which presumes every id of the old one aborted.
+ */
+interface Reservation {
+  readonly firstSeq: number;
+  readonly count: number;
+  readonly owner: string | undefined;
+  readonly expiresAt: number;
+  readonly used: Uint8Array;
+  left: number;
+}
 
 type Phase =
   /** Begun; participants may enlist. */
@@ -107,6 +132,8 @@ interface Tx {
   reason?: string;
   /** Who began it (an identity URI), recorded with every record of it; opaque to the protocol. */
   owner?: string;
+  /** The scoped idempotency key it was started under, recorded with every record of it. */
+  key?: string;
   /** An `open/` record exists and must be deleted at the end. */
   hasOpenRecord: boolean;
   waiters: Waiter[];
@@ -119,6 +146,7 @@ interface Tx {
 const deadlineKey = (txId: string): string => `deadline/${txId}`;
 const retryKey = (txId: string): string => `retry/${txId}`;
 const unregisteredKey = (txId: string): string => `unregistered/${txId}`;
+const reservationKey = (firstSeq: number): string => `reservation/${firstSeq}`;
 
 /** The END summary of `tx`. */
 function endSummary(tx: Tx): CoordinatorRecord {
@@ -128,8 +156,14 @@ function endSummary(tx: Tx): CoordinatorRecord {
     participants: [...tx.branches.keys()],
     outcome: tx.outcome ?? Outcome.ABORTED,
     ...(tx.reason ? { reason: tx.reason } : {}),
-    ...ownerOf(tx),
+    ...recordContext(tx),
   };
+}
+
+/** What every record of `tx` carries besides its kind: its owner and idempotency key. */
+function recordContext(tx: Tx): { owner?: string; idempotencyKey?: string } {
+  if (!tx.key) return ownerOf(tx);
+  return { ...ownerOf(tx), idempotencyKey: tx.key };
 }
 
 /** The owner field of `tx`'s records and view, when it has one. */
@@ -161,6 +195,12 @@ export class CoordinatorMachine {
   #lastSeq = 0;
   /** The highest garbage-collected transaction id: ids at or below it without a record are forgotten. */
   #horizon: string | undefined;
+  /** Reservations with ids left, in increasing `firstSeq`. */
+  readonly #reservations: Reservation[] = [];
+  /** Reserved ids not yet used, over all reservations. */
+  #reservedLeft = 0;
+  /** Scoped idempotency key → live transaction (ended ones are found in the log by `lookup-key`). */
+  readonly #keys = new Map<string, string>();
   #effects: CoordinatorEffect[] = [];
   #now = 0;
 
@@ -184,6 +224,11 @@ export class CoordinatorMachine {
     return this.#connected;
   }
 
+  /** Names of every participant that had a session with this incarnation (kept until a restart). */
+  get registered(): ReadonlySet<string> {
+    return this.#registered;
+  }
+
   /**
    * Rebuilds the transactions that recovery must finish from the `open/` records of the log:
    * every COMMIT is re-driven, every ONE_PHASE is resolved by asking its participant.
@@ -196,6 +241,7 @@ export class CoordinatorMachine {
       if (record.kind === CoordinatorRecordKind.COMMIT) {
         const tx = this.#newTx(record.txId, undefined, 'decided');
         if (record.owner) tx.owner = record.owner;
+        this.#keep(tx, record.idempotencyKey);
         tx.outcome = Outcome.COMMITTED;
         tx.hasOpenRecord = true;
         for (const p of record.participants) tx.branches.set(p, newBranch(p, new Uint8Array(), Vote.YES));
@@ -203,6 +249,7 @@ export class CoordinatorMachine {
       } else if (record.kind === CoordinatorRecordKind.ONE_PHASE) {
         const tx = this.#newTx(record.txId, undefined, 'in-doubt');
         if (record.owner) tx.owner = record.owner;
+        this.#keep(tx, record.idempotencyKey);
         tx.hasOpenRecord = true;
         for (const p of record.participants) tx.branches.set(p, newBranch(p, new Uint8Array()));
         this.#scheduleRetry(tx);
@@ -219,7 +266,10 @@ export class CoordinatorMachine {
         this.#begin(input);
         break;
       case 'commit':
-        this.#commit(input);
+        this.#commit(input, false);
+        break;
+      case 'reserve':
+        this.#reserve(input);
         break;
       case 'abort':
         this.#abortRequest(input);
@@ -251,6 +301,9 @@ export class CoordinatorMachine {
       case 'gc-horizon':
         this.#raiseHorizon(input.txId);
         break;
+      case 'key-lookup-result':
+        this.#onKeyLookup(input.key, input.txId, input.pending);
+        break;
     }
     return this.#flush();
   }
@@ -273,7 +326,7 @@ export class CoordinatorMachine {
     if (created) this.#reply(req.requestId, { type: 'begun', txId: created.id, deadline: created.deadline ?? 0 });
   }
 
-  #create(requestId: number, timeoutMs: number, owner: string | undefined): Tx | undefined {
+  #create(requestId: number, timeoutMs: number, owner: string | undefined, reservedId?: string): Tx | undefined {
     const c = this.#config;
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > c.maxTimeoutMs) {
       this.#reply(requestId, err(ErrorCode.INVALID_ARGUMENT, `timeout ${timeoutMs} ms is out of range (0 to ${c.maxTimeoutMs})`));
@@ -283,25 +336,40 @@ export class CoordinatorMachine {
       this.#reply(requestId, err(ErrorCode.LIMIT_EXCEEDED, `too many live transactions (limit ${c.maxLiveTransactions})`));
       return undefined;
     }
-    const id = formatTxId(c.epoch, ++this.#lastSeq);
+    const id = reservedId ?? formatTxId(c.epoch, ++this.#lastSeq);
     const tx = this.#newTx(id, this.#now + (timeoutMs || c.defaultTimeoutMs), 'active');
     if (owner) tx.owner = owner;
     this.#emit({ type: 'set-timer', key: deadlineKey(id), at: tx.deadline ?? 0, jitterMs: 0 });
     return tx;
   }
 
-  #commit(req: Extract<InitiatorRequest, { type: 'commit' }>): void {
+  /** `keyLooked`: the log was already asked which transaction the request's idempotency key names. */
+  #commit(req: Extract<InitiatorRequest, { type: 'commit' }>, keyLooked: boolean): void {
     const problem = this.#branchesProblem(req.branches);
     if (problem) return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, problem, req.txId || undefined));
+    const reserved = req.txId === '' ? undefined : this.#reservationOf(req.txId);
+    if (req.idempotencyKey !== undefined) {
+      const keyProblem = idempotencyKeyProblem(req.idempotencyKey);
+      if (keyProblem) return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, keyProblem, req.txId || undefined));
+      const key = scopedIdempotencyKey(req.owner, req.idempotencyKey);
+      const known = this.#keys.get(key);
+      // A retry: answer for the transaction the key names, whatever id and branches this call has.
+      if (known !== undefined) return this.#commit({ ...req, txId: known, branches: [], idempotencyKey: undefined }, true);
+      if (!keyLooked) return this.#emit({ type: 'lookup-key', key, pending: req });
+    }
     let tx: Tx | undefined;
-    if (req.txId === '') {
+    if (req.txId === '' || reserved) {
       if (req.branches.length === 0) {
-        return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, 'a one-shot commit needs at least one branch'));
+        return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, 'a one-shot commit needs at least one branch', req.txId || undefined));
       }
       const full = this.#payloadLimitProblem(req.branches.reduce((n, b) => n + b.payload.length, 0));
-      if (full) return this.#reply(req.requestId, err(ErrorCode.LIMIT_EXCEEDED, full));
-      tx = this.#create(req.requestId, req.timeoutMs, req.owner);
+      if (full) return this.#reply(req.requestId, err(ErrorCode.LIMIT_EXCEEDED, full, req.txId || undefined));
+      if (reserved && reserved.owner !== req.owner) {
+        return this.#reply(req.requestId, err(ErrorCode.PERMISSION_DENIED, `transaction id ${req.txId} was reserved by another initiator`, req.txId));
+      }
+      tx = this.#create(req.requestId, req.timeoutMs, req.owner, reserved ? req.txId : undefined);
       if (!tx) return;
+      if (reserved) this.#use(reserved, req.txId);
     } else {
       tx = this.#live(req, req.txId);
       if (!tx) return;
@@ -330,6 +398,7 @@ export class CoordinatorMachine {
           return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, 'the transaction has no branches: name some or enlist participants', tx.id));
         }
         tx.waiters.push(waiter);
+        if (req.idempotencyKey !== undefined) this.#keep(tx, scopedIdempotencyKey(req.owner, req.idempotencyKey));
         if (tx.branches.size === 1) this.#startOnePhase(tx);
         else this.#startPrepare(tx);
         return;
@@ -366,6 +435,7 @@ export class CoordinatorMachine {
   }
 
   #abortRequest(req: Extract<InitiatorRequest, { type: 'abort' }>): void {
+    if (!this.#settleReserved(req, req.caller)) return;
     const tx = this.#live(req, req.txId);
     if (!tx) return;
     switch (tx.phase) {
@@ -389,8 +459,100 @@ export class CoordinatorMachine {
   }
 
   #get(req: Extract<InitiatorRequest, { type: 'get' }>): void {
+    if (!this.#settleReserved(req, req.caller)) return;
     const tx = this.#live(req, req.txId);
     if (tx) this.#reply(req.requestId, { type: 'transaction', view: viewOf(tx) });
+  }
+
+  #reserve(req: Extract<InitiatorRequest, { type: 'reserve' }>): void {
+    const c = this.#config;
+    if (!Number.isSafeInteger(req.count) || req.count < 1 || req.count > MAX_RESERVE_COUNT) {
+      return this.#reply(req.requestId, err(ErrorCode.INVALID_ARGUMENT, `count ${req.count} is out of range (1 to ${MAX_RESERVE_COUNT})`));
+    }
+    if (this.#reservedLeft + req.count > c.maxReservedTxIds) {
+      return this.#reply(req.requestId, err(ErrorCode.LIMIT_EXCEEDED, `too many reserved transaction ids not yet used (limit ${c.maxReservedTxIds})`));
+    }
+    const r: Reservation = {
+      firstSeq: this.#lastSeq + 1,
+      count: req.count,
+      owner: req.owner,
+      expiresAt: this.#now + c.reservationTtlMs,
+      used: new Uint8Array(req.count),
+      left: req.count,
+    };
+    this.#lastSeq += req.count;
+    this.#reservations.push(r);
+    this.#reservedLeft += r.count;
+    this.#emit({ type: 'set-timer', key: reservationKey(r.firstSeq), at: r.expiresAt, jitterMs: 0 });
+    this.#reply(req.requestId, { type: 'reserved', epoch: c.epoch, firstSeq: r.firstSeq, count: r.count, expiresAt: r.expiresAt });
+  }
+
+  /** The reservation holding `txId`, when the id is reserved and not used yet. */
+  #reservationOf(txId: string): Reservation | undefined {
+    if (this.#reservations.length === 0) return undefined;
+    const parts = parseTxId(txId);
+    if (!parts || parts.epoch !== this.#config.epoch || this.#txs.has(txId)) return undefined;
+    const rs = this.#reservations;
+    let lo = 0;
+    let hi = rs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = rs[mid] as Reservation;
+      if (parts.seq < r.firstSeq) hi = mid - 1;
+      else if (parts.seq >= r.firstSeq + r.count) lo = mid + 1;
+      else return r.used[parts.seq - r.firstSeq] === 0 ? r : undefined;
+    }
+    return undefined;
+  }
+
+  /** Marks a reserved id used: it can start no transaction any more. */
+  #use(r: Reservation, txId: string): void {
+    const seq = parseTxId(txId)?.seq ?? 0;
+    r.used[seq - r.firstSeq] = 1;
+    r.left--;
+    this.#reservedLeft--;
+    if (r.left === 0) this.#dropReservation(r);
+  }
+
+  #dropReservation(r: Reservation): void {
+    const i = this.#reservations.indexOf(r);
+    if (i < 0) return;
+    this.#reservations.splice(i, 1);
+    this.#reservedLeft -= r.left;
+    r.left = 0;
+    this.#emit({ type: 'cancel-timer', key: reservationKey(r.firstSeq) });
+  }
+
+  /**
+   * Before a status query or an abort answers for a reserved, unused id, the id is used up: the
+   * answer "presumed aborted" must stay true, so a Commit arriving later must not start it.
+   * Only the initiator that reserved it may do that (others could spoil its ids); returns false
+   * after answering such a caller.
+   */
+  #settleReserved(req: InitiatorRequest, caller: string | undefined): boolean {
+    if (req.type !== 'get' && req.type !== 'abort') return true;
+    const r = this.#reservationOf(req.txId);
+    if (!r) return true;
+    if (r.owner !== undefined && caller !== undefined && r.owner !== caller) {
+      this.#reply(req.requestId, err(ErrorCode.PERMISSION_DENIED, `transaction id ${req.txId} was reserved by another initiator`, req.txId));
+      return false;
+    }
+    this.#use(r, req.txId);
+    return true;
+  }
+
+  /** Remembers that `tx` was started under the scoped idempotency `key`. */
+  #keep(tx: Tx, key: string | undefined): void {
+    if (key === undefined) return;
+    tx.key = key;
+    this.#keys.set(key, tx.id);
+  }
+
+  #onKeyLookup(key: string, txId: string | undefined, pending: CoordinatorInput): void {
+    if (pending.type !== 'commit') return;
+    const known = this.#keys.get(key) ?? txId;
+    if (known !== undefined) return this.#commit({ ...pending, txId: known, branches: [], idempotencyKey: undefined }, true);
+    this.#commit(pending, true);
   }
 
   /**
@@ -412,6 +574,8 @@ export class CoordinatorMachine {
   }
 
   #raiseHorizon(txId: string): void {
+    // A reserved, unused id may fall below the horizon and still start later: it is live from
+    // then on, and its END summary answers for it before the horizon is ever consulted.
     if (parseTxId(txId) && (this.#horizon === undefined || compareTxIds(txId, this.#horizon) > 0)) this.#horizon = txId;
   }
 
@@ -628,7 +792,7 @@ export class CoordinatorMachine {
     const [branch] = tx.branches.values();
     this.#emit({
       type: 'persist',
-      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.ONE_PHASE, txId: tx.id, participants: [branch?.participant ?? ''], ...ownerOf(tx) } }],
+      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.ONE_PHASE, txId: tx.id, participants: [branch?.participant ?? ''], ...recordContext(tx) } }],
       force: true,
       token: { kind: 'one-phase', txId: tx.id },
     });
@@ -670,7 +834,7 @@ export class CoordinatorMachine {
     tx.hasOpenRecord = true;
     this.#emit({
       type: 'persist',
-      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.COMMIT, txId: tx.id, participants: yes, ...ownerOf(tx) } }],
+      ops: [{ op: 'put', space: 'open', record: { kind: CoordinatorRecordKind.COMMIT, txId: tx.id, participants: yes, ...recordContext(tx) } }],
       force: true,
       token: { kind: 'commit', txId: tx.id },
     });
@@ -761,6 +925,7 @@ export class CoordinatorMachine {
     this.#emit({ type: 'cancel-timer', key: retryKey(tx.id) });
     this.#emit({ type: 'cancel-timer', key: deadlineKey(tx.id) });
     this.#txs.delete(tx.id);
+    if (tx.key !== undefined && this.#keys.get(tx.key) === tx.id) this.#keys.delete(tx.key);
     this.#holdPayload(tx, -tx.payloadBytes);
     this.#emit({ type: 'ended', txId: tx.id, outcome });
     this.#answerWaiters(tx, true);
@@ -816,6 +981,12 @@ export class CoordinatorMachine {
   #onTimer(key: string): void {
     const slash = key.indexOf('/');
     const kind = key.slice(0, slash);
+    if (kind === 'reservation') {
+      const firstSeq = Number(key.slice(slash + 1));
+      const r = this.#reservations.find((x) => x.firstSeq === firstSeq);
+      if (r) this.#dropReservation(r);
+      return;
+    }
     const tx = this.#txs.get(key.slice(slash + 1));
     if (!tx) return;
     if (kind === 'deadline') this.#onDeadline(tx);

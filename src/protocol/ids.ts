@@ -57,3 +57,25 @@ export function participantNameProblem(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** The longest idempotency key accepted, in characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Explains why `key` is not a valid idempotency key, or returns `undefined` when it is. */
+export function idempotencyKeyProblem(key: string): string | undefined {
+  if (key === '') return 'idempotency key is empty';
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    return `idempotency key ${JSON.stringify(key.slice(0, MAX_IDEMPOTENCY_KEY_LENGTH + 8))} is invalid (letters, digits, '.', '_', ':' and '-', 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters)`;
+  }
+  return undefined;
+}
+
+/**
+ * The idempotency key as the coordinator keeps it: scoped to the initiator that used it, so that
+ * two initiators choosing the same key never meet. `owner` is empty when callers are not
+ * authenticated (then every caller is the same initiator).
+ */
+export function scopedIdempotencyKey(owner: string | undefined, key: string): string {
+  return `${owner ?? ''}\n${key}`;
+}

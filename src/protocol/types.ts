@@ -37,11 +37,6 @@ export const ErrorCode = {
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   /** The coordinator cannot be reached or is shutting down: retry. */
   UNAVAILABLE: 'UNAVAILABLE',
-  /**
-   * This coordinator is a member of a group that does not lead it now (or no longer leads it):
-   * retry at the leader, whose `host:port` the `verdict-leader` metadata names when known.
-   */
-  NOT_LEADER: 'NOT_LEADER',
   /** A participant with this name already holds a live session. */
   ALREADY_CONNECTED: 'ALREADY_CONNECTED',
   /** A participant's lock on a key is held by another transaction (no-wait: the prepare votes NO). */
@@ -56,6 +51,12 @@ export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The caller's identity may not do this (another initiator's transaction, another participant's name, no capability). */
   PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /**
+   * This member of a coordinator group does not lead (status UNAVAILABLE; metadata
+   * `verdict-leader: host:port` names the leader when it knows one). It promises that nothing of
+   * the call or stream was run: the SDKs send it again to the leader.
+   */
+  NOT_LEADER: 'NOT_LEADER',
 } as const;
 /** A stable error code. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

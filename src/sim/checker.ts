@@ -404,7 +404,7 @@ export class Checker {
   reply(reply: CoordinatorReply): void {
     this.exercised.P17++;
     const failed = this.#failedWrites.get('coordinator');
-    if (failed && reply.type !== 'error' && reply.type !== 'begun') {
+    if (failed && reply.type !== 'error' && reply.type !== 'begun' && reply.type !== 'reserved') {
       const txId = reply.type === 'transaction' ? reply.view.txId : reply.txId;
       this.exercised.P20++;
       if (failed.has(txId) && (reply.type !== 'transaction' || reply.view.outcome !== undefined)) {

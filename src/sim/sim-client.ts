@@ -251,6 +251,8 @@ export function describeReply(r: CoordinatorReply): string {
       return `ABORTED ${r.txId}`;
     case 'transaction':
       return `${r.view.txId} is ${r.view.state}${r.view.outcome ? ` ${r.view.outcome}` : ''}${r.view.presumed ? ' (presumed)' : ''}`;
+    case 'reserved':
+      return `reserved tx-${r.epoch}-${r.firstSeq} and ${r.count - 1} more`;
     case 'error':
       return `error ${r.error.code}${r.error.txId ? ` ${r.error.txId}` : ''}: ${r.error.message}`;
   }
@@ -264,6 +266,8 @@ function replyTxIds(r: CoordinatorReply): string[] {
       return [r.txId];
     case 'transaction':
       return [r.view.txId];
+    case 'reserved':
+      return [];
     case 'error':
       return r.error.txId ? [r.error.txId] : [];
   }

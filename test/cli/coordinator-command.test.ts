@@ -3,12 +3,14 @@
 // holds with one line and exit code 1.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { status as Status } from '@grpc/grpc-js';
 import { after, afterEach, describe, it } from 'node:test';
 
 import { VerdictClient } from '../../src/client/index.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { startCli, startCoordinatorCli, type CliProcess } from '../support/cli.js';
 import { tempDir } from '../support/cluster.js';
+import { RawSessions, type RawSession } from '../support/raw-grpc.js';
 
 describe('verdict coordinator', () => {
   const dir = tempDir('verdict-cli-');
@@ -40,6 +42,27 @@ describe('verdict coordinator', () => {
       assert.equal(cli.stdout(), `listening on ${address}\n`, 'stdout carries only the address line');
     });
   }
+
+  it('takes --max-participant-names: a hello under a name beyond it is refused RESOURCE_EXHAUSTED', async () => {
+    const { cli, address } = await startCoordinatorCli(dataDir(), ['--max-participant-names', '1']);
+    running.push(cli);
+    const sessions = new RawSessions(address);
+    try {
+      const hello = (participant: string): RawSession => {
+        const s = sessions.open();
+        s.call.write({ hello: { participant }, votes: [], acks: [], inquiries: [], enlists: [] });
+        return s;
+      };
+      const first = hello('first-name');
+      await first.until('the welcome', () => first.frames.some((f) => f.welcome !== undefined));
+      const e = await hello('second-name').final();
+      assert.equal(e.code, Status.RESOURCE_EXHAUSTED);
+      assert.match(e.details, /knows 1 participant names \(limit 1\)/);
+      assert.equal(e.metadata.get('verdict-code')[0], 'LIMIT_EXCEEDED');
+    } finally {
+      sessions.close();
+    }
+  });
 
   it('refuses a data directory in use with one line on stderr and exit code 1', async () => {
     const shared = dataDir();

@@ -1,14 +1,9 @@
 // Real-process coordinator groups for the cluster tests: a 3-member etcd cluster, N `verdict
 // coordinator --etcd` processes, bank participants and a transfer workload, checked at the end by
-// the history checker like the crash tests.
-//
-// Until the SDK follows the leader by itself (branch `sdk`), banks and the workload reach the
-// group through a LeaderRelay: a TCP relay on one fixed port that forwards each new connection to
-// the member holding the leader key in etcd, and cuts every relayed connection when the leader
-// changes, so that clients reconnect, as a leader-following SDK would after NOT_LEADER.
+// the history checker like the crash tests. Banks and the workload are given every member's
+// address and follow the leader through NOT_LEADER answers, as users' services do.
 
 import { mkdirSync } from 'node:fs';
-import { createServer, Socket, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { VerdictClient } from '../../src/client/index.js';
@@ -21,8 +16,6 @@ import { EtcdCluster } from '../support/etcd-cluster.js';
 
 const CLI_ENTRY = siblingEntry('../cli/main.js');
 const LISTENING = /^listening on (\S+)$/;
-/** How often the relay reads the leader key, in ms. */
-const RELAY_POLL_MS = 50;
 /** Accounts per bank and opening balance. */
 const ACCOUNTS = 4;
 const BALANCE = 100;
@@ -40,82 +33,6 @@ export async function readLeader(client: Etcd3, prefix: string): Promise<LeaderV
     return raw ? (JSON.parse(raw) as LeaderValue) : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** A TCP relay to the current leader of a group (see the module comment). */
-export class LeaderRelay {
-  readonly address: string;
-  readonly #server: Server;
-  readonly #client: Etcd3;
-  readonly #prefix: string;
-  readonly #open = new Set<Socket>();
-  #target: string | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
-  /** Leader changes the relay followed. */
-  switches = 0;
-
-  private constructor(address: string, server: Server, client: Etcd3, prefix: string) {
-    this.address = address;
-    this.#server = server;
-    this.#client = client;
-    this.#prefix = prefix;
-  }
-
-  /** Listens on `address` (`127.0.0.1:port`) and follows the leader key of `prefix`. */
-  static async start(address: string, etcdHosts: readonly string[], prefix: string): Promise<LeaderRelay> {
-    const server = createServer();
-    const client = new Etcd3({ hosts: etcdHosts.map((h) => `http://${h}`) });
-    const relay = new LeaderRelay(address, server, client, prefix);
-    server.on('connection', (s) => relay.#accept(s));
-    const port = Number(address.slice(address.lastIndexOf(':') + 1));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    void relay.#follow();
-    return relay;
-  }
-
-  async #follow(): Promise<void> {
-    if (this.#closed) return;
-    const leader = await readLeader(this.#client, this.#prefix);
-    const target = leader?.advertise;
-    if (target !== this.#target) {
-      if (this.#target !== undefined) this.switches++;
-      this.#target = target;
-      for (const s of this.#open) s.destroy();
-    }
-    if (!this.#closed) this.#timer = setTimeout(() => void this.#follow(), RELAY_POLL_MS);
-  }
-
-  #accept(client: Socket): void {
-    const target = this.#target;
-    if (!target) return void client.destroy();
-    const upstream = new Socket();
-    this.#open.add(client);
-    this.#open.add(upstream);
-    const close = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.#open.delete(client);
-      this.#open.delete(upstream);
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-    upstream.connect(Number(target.slice(target.lastIndexOf(':') + 1)), target.slice(0, target.lastIndexOf(':')));
-    client.pipe(upstream);
-    upstream.pipe(client);
-  }
-
-  /** Stops relaying (idempotent). */
-  async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    for (const s of this.#open) s.destroy();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#client.close();
   }
 }
 
@@ -169,21 +86,22 @@ export class GroupRun {
   readonly prefix: string;
   readonly members: MemberProcess[];
   readonly banks: ProcessCluster;
-  readonly relay: LeaderRelay;
+  /** Every member's advertised address: what banks and the workload are given. */
+  readonly addresses: readonly string[];
   readonly workload: TransferWorkload;
   readonly #client: Etcd3;
   readonly #views = new Map<string, TxView>();
 
-  private constructor(options: GroupRunOptions, members: MemberProcess[], banks: ProcessCluster, relay: LeaderRelay, client: Etcd3) {
+  private constructor(options: GroupRunOptions, members: MemberProcess[], banks: ProcessCluster, client: Etcd3) {
     this.etcd = options.etcd;
     this.prefix = options.prefix;
     this.members = members;
     this.banks = banks;
-    this.relay = relay;
+    this.addresses = members.map((m) => m.advertise);
     this.#client = client;
     const ids = Array.from({ length: ACCOUNTS }, (_, i) => String(i + 1));
     this.workload = new TransferWorkload({
-      address: relay.address,
+      address: this.addresses,
       banks: banks.banks.map((b) => ({ name: b.name, accounts: ids })),
       seed: options.seed ?? 17,
       totalMoney: banks.banks.length * ACCOUNTS * BALANCE,
@@ -200,13 +118,18 @@ export class GroupRun {
     for (let i = 0; i < (options.members ?? 3); i++) {
       members.push(new MemberProcess(options.dir, `c${i + 1}`, `127.0.0.1:${await fixedPort()}`, options.etcd.endpoints, options.prefix, options.leaseTtl ?? '1s'));
     }
-    const banks = await ProcessCluster.create({ dir: options.dir, banks: 3, accountsPerBank: ACCOUNTS, initialBalance: BALANCE, inquiryIntervalMs: 200 });
+    const banks = await ProcessCluster.create({
+      dir: options.dir,
+      banks: 3,
+      accountsPerBank: ACCOUNTS,
+      initialBalance: BALANCE,
+      inquiryIntervalMs: 200,
+      bankCoordinator: members.map((m) => m.advertise).join(','),
+    });
     const client = new Etcd3({ hosts: options.etcd.hosts.map((h) => `http://${h}`) });
-    let relay: LeaderRelay | undefined;
     try {
       await Promise.all(members.map((m) => m.start()));
-      relay = await LeaderRelay.start(banks.address, options.etcd.hosts, options.prefix);
-      const run = new GroupRun(options, members, banks, relay, client);
+      const run = new GroupRun(options, members, banks, client);
       await run.waitServing();
       await Promise.all(banks.banks.map((b) => b.start()));
       await run.waitBanksAt(1);
@@ -214,7 +137,6 @@ export class GroupRun {
     } catch (e) {
       await Promise.all(members.map((m) => m.kill().catch(() => undefined)));
       await banks.destroy();
-      await relay?.close();
       client.close();
       throw e;
     }
@@ -275,7 +197,7 @@ export class GroupRun {
     await this.workload.stop();
     const open = new Set<string>();
     for (const a of this.workload.attempts) if (a.txId) open.add(a.txId);
-    const client = new VerdictClient(this.relay.address, { callTimeoutMs: 2_000 });
+    const client = new VerdictClient(this.addresses, { callTimeoutMs: 2_000 });
     try {
       await poll('every transaction to end at the leader and nothing to be in doubt at any bank', settleTimeoutMs, async () => {
         await Promise.all(
@@ -307,7 +229,6 @@ export class GroupRun {
     await this.workload.stop().catch(() => undefined);
     await Promise.all(this.members.map((m) => (m.alive ? m.kill().catch(() => undefined) : undefined)));
     await this.banks.destroy();
-    await this.relay.close();
     this.#client.close();
   }
 }

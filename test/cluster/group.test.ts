@@ -12,7 +12,7 @@ import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { freePort, Gate, recordingHooks, tempDir, testLogger, uniqueName, waitFor } from '../support/cluster.js';
-import { expectStatus, metadataText, RawSessions, RawTransactions } from '../support/raw-grpc.js';
+import { expectStatus, metadataText, rawBytesCall, RawSessions, RawTransactions } from '../support/raw-grpc.js';
 
 const LEASE_TTL_S = 1;
 
@@ -64,6 +64,15 @@ describe('coordinator group on etcd', () => {
       const e = await expectStatus(raw.get('01J00000000000000000000000-1'), Status.UNAVAILABLE, /does not lead/);
       assert.equal(metadataText(e, 'verdict-code'), 'NOT_LEADER');
       assert.equal(metadataText(e, 'verdict-leader'), leader.address);
+      // Every method, streams included (reserveTxIds too: the gate covers the whole service definition).
+      const stream = raw.commitStream();
+      const streamStatus = await stream.final();
+      assert.equal(streamStatus.code, Status.UNAVAILABLE);
+      assert.equal(streamStatus.metadata.get('verdict-code')[0], 'NOT_LEADER');
+      const reserve = await rawBytesCall(f.address, '/verdict.v1.TransactionService/ReserveTxIds', new Uint8Array());
+      assert.ok(!Buffer.isBuffer(reserve), 'ReserveTxIds was answered by a follower');
+      assert.equal(reserve.code, Status.UNAVAILABLE);
+      assert.equal(metadataText(reserve, 'verdict-code'), 'NOT_LEADER');
       const sessions = new RawSessions(f.address);
       closers.push({ close: () => sessions.client.close() });
       const s = sessions.open();

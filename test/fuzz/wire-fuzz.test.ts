@@ -14,7 +14,7 @@ describe('wire fuzzing from the proto descriptors', () => {
 
   it('derives its calls from every method of the wire contract', () => {
     const names = wireMethods().map((m) => `${m.parent.name}.${m.name}`);
-    assert.deepEqual(names.sort(), ['ParticipantService.Session', 'TransactionService.Abort', 'TransactionService.Begin', 'TransactionService.Commit', 'TransactionService.CommitStream', 'TransactionService.GetTransaction']);
+    assert.deepEqual(names.sort(), ['ParticipantService.Session', 'TransactionService.Abort', 'TransactionService.Begin', 'TransactionService.Commit', 'TransactionService.CommitStream', 'TransactionService.GetTransaction', 'TransactionService.ReserveTxIds']);
   });
 
   it(`keeps the coordinator up, answers only documented statuses, and writes nothing for a rejected request [${RUNS} runs]`, async () => {

@@ -73,6 +73,34 @@ describe('limits', () => {
     }
   });
 
+  it('bounds the distinct participant names a coordinator run remembers; known names reconnect', async () => {
+    cluster = await TestCluster.start({ limits: { maxParticipantNames: 2 } });
+    const [first, second] = [uniqueName('first'), uniqueName('second')];
+    await cluster.participant(first);
+    const { participant } = await cluster.participant(second);
+    // The second leaves: two names are still known, none is live besides the first.
+    await participant.close();
+    const sessions = new RawSessions(cluster.coordinator.address);
+    try {
+      const third = sessions.open();
+      third.call.write({ hello: { participant: uniqueName('third') }, votes: [], acks: [], inquiries: [], enlists: [] });
+      const e = await third.final();
+      assert.equal(e.code, Status.RESOURCE_EXHAUSTED);
+      assert.match(e.details, /^the coordinator knows 2 participant names \(limit 2\); a new name is refused until it restarts$/);
+      assert.equal(e.metadata.get('verdict-code')[0], 'LIMIT_EXCEEDED');
+      // A known name is not a new one: it comes back.
+      const again = await cluster.participant(second);
+      assert.equal(again.participant.state, 'connected');
+    } finally {
+      sessions.close();
+    }
+    // A restart forgets the names.
+    await cluster.coordinator.close();
+    await cluster.startCoordinator({ limits: { maxParticipantNames: 2 } });
+    const fresh = await cluster.participant(uniqueName('fresh'));
+    assert.equal(fresh.participant.state, 'connected');
+  });
+
   it('bounds the payload bytes live transactions hold in memory', async () => {
     cluster = await TestCluster.start({ protocol: { maxPayloadBytesInMemory: 10_000 } });
     const raw = new RawTransactions(cluster.coordinator.address);

@@ -25,6 +25,8 @@ import {
   type CommitStreamRequest,
   type CommitStreamResponse,
   type GetTransactionResponse,
+  type ReserveTxIdsRequest,
+  type ReserveTxIdsResponse,
   type StreamedCommitResult,
 } from '../../src/gen/verdict/v1/transaction.js';
 
@@ -51,8 +53,14 @@ export class RawTransactions {
     });
   }
 
+  reserveTxIds(req: Partial<ReserveTxIdsRequest> = {}): Promise<ReserveTxIdsResponse> {
+    return new Promise((resolve, reject) => {
+      this.client.reserveTxIds({ count: 1, ...req }, new Metadata(), { deadline: deadline() }, (e, res) => (e ? reject(e) : resolve(res)));
+    });
+  }
+
   commit(req: Partial<CommitRequest> = {}): Promise<CommitResponse> {
-    const full: CommitRequest = { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, ...req };
+    const full: CommitRequest = { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, idempotencyKey: '', ...req };
     return new Promise((resolve, reject) => {
       this.client.commit(full, new Metadata(), { deadline: deadline() }, (e, res) => (e ? reject(e) : resolve(res)));
     });
@@ -275,7 +283,7 @@ export class RawCommitStream extends RawDuplex<CommitStreamRequest, CommitStream
     this.call.write({
       commits: calls.map(({ callId, request }) => ({
         callId,
-        request: request && { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, ...request },
+        request: request && { txId: '', branches: [], timeoutMs: 0, waitForCompletion: false, idempotencyKey: '', ...request },
       })),
     });
   }

@@ -179,6 +179,12 @@ export interface CoordinatorRecord {
    * empty when callers were not authenticated. Only that initiator and admins may act on it.
    */
   owner: string;
+  /**
+   * The idempotency key the transaction was started under, scoped to its owner (the owner, a
+   * newline, the caller's key); empty when it had none. Recovery rebuilds the key's mapping from
+   * open records, and the log indexes it under `key/<sha256>` until the END summary is collected.
+   */
+  idempotencyKey: string;
 }
 
 /** ParticipantRecord is a value in a participant's own log, keyed by `tx/<tx>`. */
@@ -211,7 +217,17 @@ export interface ParticipantLock {
 }
 
 function createBaseCoordinatorRecord(): CoordinatorRecord {
-  return { version: 0, txId: "", kind: 0, participants: [], outcome: 0, reason: "", writtenUnixMs: 0, owner: "" };
+  return {
+    version: 0,
+    txId: "",
+    kind: 0,
+    participants: [],
+    outcome: 0,
+    reason: "",
+    writtenUnixMs: 0,
+    owner: "",
+    idempotencyKey: "",
+  };
 }
 
 export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
@@ -239,6 +255,9 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
     }
     if (message.owner !== "") {
       writer.uint32(66).string(message.owner);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(74).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -320,6 +339,14 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
             message.owner = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -352,6 +379,11 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
         ? globalThis.Number(object.written_unix_ms)
         : 0,
       owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -381,6 +413,9 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
     if (message.owner !== "") {
       obj.owner = message.owner;
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -397,6 +432,7 @@ export const CoordinatorRecord: MessageFns<CoordinatorRecord> = {
     message.reason = object.reason ?? "";
     message.writtenUnixMs = object.writtenUnixMs ?? 0;
     message.owner = object.owner ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };

@@ -116,6 +116,30 @@ export interface BeginResponse {
   capability: string;
 }
 
+/** ReserveTxIdsRequest asks for transaction ids. */
+export interface ReserveTxIdsRequest {
+  /** How many ids, 1 to 1024 (else INVALID_ARGUMENT). */
+  count: number;
+}
+
+/**
+ * ReserveTxIdsResponse names the reserved ids: `tx-<epoch>-<seq>` for every seq from first_seq to
+ * first_seq + count - 1.
+ */
+export interface ReserveTxIdsResponse {
+  /** The coordinator's epoch, the first number of every id. */
+  epoch: number;
+  /** The sequence number of the first id. */
+  firstSeq: number;
+  /** How many ids. */
+  count: number;
+  /**
+   * How long the ids stay usable, in milliseconds from when the coordinator answered. A client
+   * should stop using them earlier by its own clock (count from when it sent the request).
+   */
+  ttlMs: number;
+}
+
 /** Branch is one participant's part of a transaction. */
 export interface Branch {
   /** The participant's registered name. */
@@ -134,6 +158,18 @@ export interface CommitRequest {
   timeoutMs: number;
   /** Answer only once every participant has acknowledged the outcome, not as soon as it is durable. */
   waitForCompletion: boolean;
+  /**
+   * Optional: the caller's idempotency key, 1 to 128 characters of [A-Za-z0-9._:-] (else
+   * INVALID_ARGUMENT). It belongs to the calling initiator identity: two initiators using the same
+   * key never meet. A Commit whose key already names a transaction answers for that one (its
+   * tx_id, its outcome, waiting for it if undecided) and starts nothing, whatever this call's
+   * tx_id and branches are. The key is recorded durably with the commit decision (so a retry after
+   * a coordinator crash still finds a transaction that may have committed) and kept until the
+   * transaction's END summary is garbage-collected. A transaction that aborted before any record
+   * was forced (presumed abort) may be forgotten by a restart: a retry then starts a new one,
+   * which is safe, since the first never committed.
+   */
+  idempotencyKey: string;
 }
 
 /** CommitResponse reports a committed transaction. */
@@ -439,6 +475,198 @@ export const BeginResponse: MessageFns<BeginResponse> = {
   },
 };
 
+function createBaseReserveTxIdsRequest(): ReserveTxIdsRequest {
+  return { count: 0 };
+}
+
+export const ReserveTxIdsRequest: MessageFns<ReserveTxIdsRequest> = {
+  encode(message: ReserveTxIdsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReserveTxIdsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReserveTxIdsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReserveTxIdsRequest {
+    return { count: isSet(object.count) ? globalThis.Number(object.count) : 0 };
+  },
+
+  toJSON(message: ReserveTxIdsRequest): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReserveTxIdsRequest>): ReserveTxIdsRequest {
+    return ReserveTxIdsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReserveTxIdsRequest>): ReserveTxIdsRequest {
+    const message = createBaseReserveTxIdsRequest();
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseReserveTxIdsResponse(): ReserveTxIdsResponse {
+  return { epoch: 0, firstSeq: 0, count: 0, ttlMs: 0 };
+}
+
+export const ReserveTxIdsResponse: MessageFns<ReserveTxIdsResponse> = {
+  encode(message: ReserveTxIdsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    if (message.firstSeq !== 0) {
+      writer.uint32(16).uint64(message.firstSeq);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).uint32(message.count);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(32).uint32(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReserveTxIdsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReserveTxIdsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.firstSeq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ttlMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReserveTxIdsResponse {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      firstSeq: isSet(object.firstSeq)
+        ? globalThis.Number(object.firstSeq)
+        : isSet(object.first_seq)
+        ? globalThis.Number(object.first_seq)
+        : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReserveTxIdsResponse): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.firstSeq !== 0) {
+      obj.firstSeq = Math.round(message.firstSeq);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReserveTxIdsResponse>): ReserveTxIdsResponse {
+    return ReserveTxIdsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReserveTxIdsResponse>): ReserveTxIdsResponse {
+    const message = createBaseReserveTxIdsResponse();
+    message.epoch = object.epoch ?? 0;
+    message.firstSeq = object.firstSeq ?? 0;
+    message.count = object.count ?? 0;
+    message.ttlMs = object.ttlMs ?? 0;
+    return message;
+  },
+};
+
 function createBaseBranch(): Branch {
   return { participant: "", payload: Buffer.alloc(0) };
 }
@@ -525,7 +753,7 @@ export const Branch: MessageFns<Branch> = {
 };
 
 function createBaseCommitRequest(): CommitRequest {
-  return { txId: "", branches: [], timeoutMs: 0, waitForCompletion: false };
+  return { txId: "", branches: [], timeoutMs: 0, waitForCompletion: false, idempotencyKey: "" };
 }
 
 export const CommitRequest: MessageFns<CommitRequest> = {
@@ -541,6 +769,9 @@ export const CommitRequest: MessageFns<CommitRequest> = {
     }
     if (message.waitForCompletion !== false) {
       writer.uint32(32).bool(message.waitForCompletion);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(42).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -590,6 +821,14 @@ export const CommitRequest: MessageFns<CommitRequest> = {
             message.waitForCompletion = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -620,6 +859,11 @@ export const CommitRequest: MessageFns<CommitRequest> = {
         : isSet(object.wait_for_completion)
         ? globalThis.Boolean(object.wait_for_completion)
         : false,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -637,6 +881,9 @@ export const CommitRequest: MessageFns<CommitRequest> = {
     if (message.waitForCompletion !== false) {
       obj.waitForCompletion = message.waitForCompletion;
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -649,6 +896,7 @@ export const CommitRequest: MessageFns<CommitRequest> = {
     message.branches = object.branches?.map((e) => Branch.fromPartial(e)) || [];
     message.timeoutMs = object.timeoutMs ?? 0;
     message.waitForCompletion = object.waitForCompletion ?? false;
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };
@@ -1935,7 +2183,9 @@ export const TransactionServiceService = {
   },
   /**
    * Commit runs two-phase commit over the given branches plus every enlisted participant. An empty
-   * tx_id begins and commits in one call (one-shot). Repeating Commit never runs a transaction twice.
+   * tx_id begins and commits in one call (one-shot); so does a tx_id from ReserveTxIds, which lets
+   * the caller name the transaction before it sends (to ask GetTransaction if the answer is lost).
+   * Repeating Commit never runs a transaction twice.
    */
   commit: {
     path: "/verdict.v1.TransactionService/Commit" as const,
@@ -1945,6 +2195,24 @@ export const TransactionServiceService = {
     requestDeserialize: (value: Buffer): CommitRequest => CommitRequest.decode(value),
     responseSerialize: (value: CommitResponse): Buffer => Buffer.from(CommitResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CommitResponse => CommitResponse.decode(value),
+  },
+  /**
+   * ReserveTxIds hands out transaction ids for one-shot Commits of the caller. Each reserved id
+   * starts at most one transaction: the first Commit naming it starts it; a GetTransaction or
+   * Abort naming it before that, its expiry, or a coordinator restart uses it up, and it then reads
+   * as presumed aborted for good (a Commit naming it fails with ABORTED, code TX_ABORTED). Only
+   * the initiator that reserved an id may use it (others get PERMISSION_DENIED). Unused ids are
+   * bounded (RESOURCE_EXHAUSTED, code LIMIT_EXCEEDED, beyond the coordinator's limit).
+   */
+  reserveTxIds: {
+    path: "/verdict.v1.TransactionService/ReserveTxIds" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReserveTxIdsRequest): Buffer => Buffer.from(ReserveTxIdsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReserveTxIdsRequest => ReserveTxIdsRequest.decode(value),
+    responseSerialize: (value: ReserveTxIdsResponse): Buffer =>
+      Buffer.from(ReserveTxIdsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReserveTxIdsResponse => ReserveTxIdsResponse.decode(value),
   },
   /** Abort aborts a transaction that has not been decided yet. Aborting an aborted transaction is a no-op. */
   abort: {
@@ -1995,9 +2263,20 @@ export interface TransactionServiceServer extends UntypedServiceImplementation {
   begin: handleUnaryCall<BeginRequest, BeginResponse>;
   /**
    * Commit runs two-phase commit over the given branches plus every enlisted participant. An empty
-   * tx_id begins and commits in one call (one-shot). Repeating Commit never runs a transaction twice.
+   * tx_id begins and commits in one call (one-shot); so does a tx_id from ReserveTxIds, which lets
+   * the caller name the transaction before it sends (to ask GetTransaction if the answer is lost).
+   * Repeating Commit never runs a transaction twice.
    */
   commit: handleUnaryCall<CommitRequest, CommitResponse>;
+  /**
+   * ReserveTxIds hands out transaction ids for one-shot Commits of the caller. Each reserved id
+   * starts at most one transaction: the first Commit naming it starts it; a GetTransaction or
+   * Abort naming it before that, its expiry, or a coordinator restart uses it up, and it then reads
+   * as presumed aborted for good (a Commit naming it fails with ABORTED, code TX_ABORTED). Only
+   * the initiator that reserved an id may use it (others get PERMISSION_DENIED). Unused ids are
+   * bounded (RESOURCE_EXHAUSTED, code LIMIT_EXCEEDED, beyond the coordinator's limit).
+   */
+  reserveTxIds: handleUnaryCall<ReserveTxIdsRequest, ReserveTxIdsResponse>;
   /** Abort aborts a transaction that has not been decided yet. Aborting an aborted transaction is a no-op. */
   abort: handleUnaryCall<AbortRequest, AbortResponse>;
   /** GetTransaction reports a transaction's state, outcome and per-branch progress. */
@@ -2034,7 +2313,9 @@ export interface TransactionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Commit runs two-phase commit over the given branches plus every enlisted participant. An empty
-   * tx_id begins and commits in one call (one-shot). Repeating Commit never runs a transaction twice.
+   * tx_id begins and commits in one call (one-shot); so does a tx_id from ReserveTxIds, which lets
+   * the caller name the transaction before it sends (to ask GetTransaction if the answer is lost).
+   * Repeating Commit never runs a transaction twice.
    */
   commit(
     request: CommitRequest,
@@ -2050,6 +2331,29 @@ export interface TransactionServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ReserveTxIds hands out transaction ids for one-shot Commits of the caller. Each reserved id
+   * starts at most one transaction: the first Commit naming it starts it; a GetTransaction or
+   * Abort naming it before that, its expiry, or a coordinator restart uses it up, and it then reads
+   * as presumed aborted for good (a Commit naming it fails with ABORTED, code TX_ABORTED). Only
+   * the initiator that reserved an id may use it (others get PERMISSION_DENIED). Unused ids are
+   * bounded (RESOURCE_EXHAUSTED, code LIMIT_EXCEEDED, beyond the coordinator's limit).
+   */
+  reserveTxIds(
+    request: ReserveTxIdsRequest,
+    callback: (error: ServiceError | null, response: ReserveTxIdsResponse) => void,
+  ): ClientUnaryCall;
+  reserveTxIds(
+    request: ReserveTxIdsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReserveTxIdsResponse) => void,
+  ): ClientUnaryCall;
+  reserveTxIds(
+    request: ReserveTxIdsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReserveTxIdsResponse) => void,
   ): ClientUnaryCall;
   /** Abort aborts a transaction that has not been decided yet. Aborting an aborted transaction is a no-op. */
   abort(
