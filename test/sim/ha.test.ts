@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { runCampaign } from '../../src/sim/campaign.js';
+import type { PropertyId } from '../../src/sim/checker.js';
+import type { MutantName } from '../../src/sim/mutants.js';
 import type { FaultPlan, Scenario, TxPlan } from '../../src/sim/scenario.js';
 import { PROFILES, scenarioForSeed } from '../../src/sim/scenario.js';
 import { runScenario, type RunResult } from '../../src/sim/simulation.js';
@@ -115,6 +118,21 @@ describe('coordinator group on a simulated etcd', () => {
     assert.ok((r.group?.unavailable ?? 0) > 0, 'no etcd call met the lost quorum');
     assert.ok(lines(r).includes('✓ etcd has quorum again (every lease renewed)'));
   });
+
+  // The single coordinator's properties see the group's log through etcd: P5 reads what etcd
+  // committed, P12 what it deleted, P20 a write etcd failed or refused.
+  const inherited: readonly [MutantName, PropertyId][] = [
+    ['commit-before-durable', 'P5'],
+    ['forget-commit-early', 'P12'],
+    ['abort-on-failed-commit-write', 'P20'],
+  ];
+  for (const [mutant, property] of inherited) {
+    it(`catches ${mutant} with ${property} in a coordinator group as well`, async () => {
+      const { failure } = await runCampaign({ runs: 300, startSeed: 1, profile: PROFILES.ha, mutant });
+      assert.ok(failure, `${mutant} survived 300 runs of the ha profile`);
+      assert.equal(failure.result.violations[0]?.property, property, JSON.stringify(failure.result.violations[0]));
+    });
+  }
 
   it('catches an unfenced decision-log write with P23 in a run that is clean without the mutant', async () => {
     const scenario = scenarioForSeed(17, PROFILES.ha);
