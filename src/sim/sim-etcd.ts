@@ -141,6 +141,7 @@ export class SimEtcd {
   #quorum = true;
   readonly stats: SimEtcdStats = { calls: 0, transactions: 0, refused: 0, unavailable: 0, lateApplied: 0, leasesExpired: 0 };
 
+  /** An empty store with quorum, at revision 1, keeping the group's keys where `layout` says. */
   constructor(world: EtcdWorld, layout: SimEtcdLayout) {
     this.#world = world;
     this.#layout = layout;
