@@ -67,8 +67,10 @@ export interface MemberTerm {
 export interface SimEtcdStats {
   calls: number;
   transactions: number;
-  /** Transactions whose comparisons failed. */
+  /** Transactions whose comparisons failed (a follower's campaign for a held key among them). */
   refused: number;
+  /** Decision-log writes refused by their comparisons: a deposed leader's, fenced out. */
+  logRefused: number;
   /** Calls that failed fast or hung (cut from the store, or no quorum). */
   unavailable: number;
   /** Hung calls applied after the fault healed. */
@@ -139,7 +141,7 @@ export class SimEtcd {
   #revision = 1;
   #nextLease = 1;
   #quorum = true;
-  readonly stats: SimEtcdStats = { calls: 0, transactions: 0, refused: 0, unavailable: 0, lateApplied: 0, leasesExpired: 0 };
+  readonly stats: SimEtcdStats = { calls: 0, transactions: 0, refused: 0, logRefused: 0, unavailable: 0, lateApplied: 0, leasesExpired: 0 };
 
   /** An empty store with quorum, at revision 1, keeping the group's keys where `layout` says. */
   constructor(world: EtcdWorld, layout: SimEtcdLayout) {
@@ -260,6 +262,7 @@ export class SimEtcd {
               () => {
                 const result = store.#txn(compares, success, failure);
                 refused = !result.succeeded;
+                if (refused && logOps.length > 0) store.stats.logRefused++;
                 if (result.succeeded && logOps.length > 0) store.#landed(member, term, logOps);
                 return result;
               },
