@@ -138,6 +138,8 @@ export class SimEtcd {
   readonly #leases = new Map<string, LeaseState>();
   readonly #cut = new Set<string>();
   #held: Held[] = [];
+  /** Each client's term: the revision at which it last created the leader key. */
+  readonly #terms = new Map<string, MemberTerm>();
   #revision = 1;
   #nextLease = 1;
   #quorum = true;
@@ -199,10 +201,13 @@ export class SimEtcd {
   }
 
   /**
-   * The etcd client of `member`'s incarnation `inc`. With `term`, its decision-log writes are
-   * checked against the leader key (the ghost fencing check); without, it may not write the log.
+   * The etcd client of `member`'s incarnation `inc`. Its decision-log writes are checked against
+   * the leader key (the ghost fencing check) in the term it had when it sent them: `term`, or else
+   * the revision at which this client last created the leader key. (A write of an earlier term sent
+   * after the same member was elected again counts as the new term's: the check misses only that.)
    */
   client(member: string, inc: number, term?: MemberTerm): EtcdClient {
+    const who = `${member}#${inc}`;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the builders below are plain objects over this store
     const store = this;
     const call = <T>(options: EtcdCallOptions | undefined, apply: () => T, settled?: (ok: boolean) => void): Promise<T> =>
@@ -256,6 +261,8 @@ export class SimEtcd {
           },
           commit: () => {
             const logOps = store.#logOps(success);
+            const writeTerm = term ?? store.#terms.get(who);
+            const campaign = success.some((op) => op.kind === 'put' && op.key === store.#layout.leaderKey);
             let refused = false;
             return call(
               options,
@@ -263,7 +270,8 @@ export class SimEtcd {
                 const result = store.#txn(compares, success, failure);
                 refused = !result.succeeded;
                 if (refused && logOps.length > 0) store.stats.logRefused++;
-                if (result.succeeded && logOps.length > 0) store.#landed(member, term, logOps);
+                if (result.succeeded && campaign) store.#terms.set(who, { createRevision: String(store.#kv.get(store.#layout.leaderKey)?.create) });
+                if (result.succeeded && logOps.length > 0) store.#landed(member, writeTerm, logOps);
                 return result;
               },
               (ok) => {

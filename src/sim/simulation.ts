@@ -2,20 +2,20 @@
 // Participant that the CLI and the SDK run, built over the simulator's seams: its clock, its
 // disks (memory-level under a fault layer) and its transport (in-memory gRPC-like streams). The
 // world owns only the network, the disks, the clock, the scheduler, the workload and the checker.
-// With a coordinator group (scenario.group), the coordinator is 2–3 members over a simulated etcd
-// (sim-etcd.ts): each runs the production leadership, and the leader the production Coordinator
-// over the production etcd decision store; the world routes the network's one coordinator address
-// to the current leader (see "the coordinator group" below).
+// With a coordinator group (scenario.group), the coordinator is 2–3 production
+// CoordinatorGroupMembers over a simulated etcd (sim-etcd.ts); the world routes the network's one
+// coordinator address to the member whose gate is open (see "the coordinator group" below).
 // Everything random comes from the scenario's seed, so a scenario always produces the same run.
 // Between two events the world lets every promise the last one set off settle, so the shells run
 // exactly as they would on a real event loop, only on virtual time.
 
 import { pino } from 'pino';
-import { EtcdDecisionStore, type LeaderFence } from '../cluster/etcd-decision-store.js';
+import { CoordinatorGroupMember } from '../cluster/coordinator-group-member.js';
 import { DEFAULT_ETCD_PREFIX } from '../cluster/group-member-options.js';
-import { EtcdLeadership } from '../cluster/leadership.js';
+import type { MemberTransport } from '../cluster/group-member-seams.js';
+import type { LeaderGate } from '../cluster/leader-gated-transport.js';
 import type { Clock, Timer } from '../common/clock.js';
-import type { ServerTransport } from '../common/transport.js';
+import type { CoordinatorHandlers } from '../common/transport.js';
 import { armMutants, type MutantName } from '../common/mutants.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import type { CoordinatorObserver } from '../coordinator/coordinator-options.js';
@@ -96,13 +96,14 @@ interface Slot {
   member: MemberState | undefined;
 }
 
-/** One incarnation of a coordinator group member. */
+/** One incarnation of a coordinator group member, as its seams see it. */
 interface MemberState {
-  readonly leadership: EtcdLeadership;
-  /** Bumped when a term starts or ends, so that a stale term's coordinator is closed. */
-  term: number;
-  /** The coordinator of the current term, once started. */
-  coordinator: Coordinator | undefined;
+  /** The production member, once started. */
+  member: CoordinatorGroupMember | undefined;
+  /** Its gate: whether it serves as leader now. */
+  gate: LeaderGate | undefined;
+  /** The handlers its current term's coordinator serves, while it serves. */
+  handlers: CoordinatorHandlers | undefined;
 }
 
 /** The etcd key layout of the simulated group (the production default prefix). */
@@ -111,8 +112,6 @@ const GROUP_PREFIX = DEFAULT_ETCD_PREFIX;
 const GROUP_CAMPAIGN_INTERVAL_MS = 100;
 /** Deadline of one decision-log call to etcd, in ms. */
 const GROUP_ETCD_CALL_TIMEOUT_MS = 300;
-/** The transport of a term the coordinator address never routes to: it serves nobody. */
-const UNROUTED: ServerTransport = { serve: async () => 'sim:unrouted', close: async () => undefined };
 
 type Phase = 'faults' | 'settling' | 'querying' | 'done';
 
@@ -233,6 +232,8 @@ export class Simulation {
   }
 
   async #process(event: SimEvent): Promise<void> {
+    // The address follows the gate as time passes: an event for the coordinator finds the current route.
+    if (this.#etcd) this.#reroute();
     if (event.node !== undefined) {
       const slot = this.#slot(event.node);
       if (event.inc !== undefined && (!slot.up || slot.inc !== event.inc)) return;
@@ -254,7 +255,10 @@ export class Simulation {
       this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${(e as Error)?.stack ?? String(e)}`);
     }
     await settle();
-    if (this.#etcd) this.#checkLeaders();
+    if (this.#etcd) {
+      this.#reroute();
+      this.#checkLeaders();
+    }
     this.#checker.afterStep();
   }
 
@@ -634,14 +638,14 @@ export class Simulation {
   }
 
   // ---- the coordinator group ----------------------------------------------------------------
-  // Each member runs the production EtcdLeadership over its client of the simulated etcd; when it
-  // is elected, it starts the production Coordinator over the production EtcdDecisionStore, fenced
-  // on the leader key's create revision, and steps down (closing that coordinator, revoking its
-  // lease) when its leadership ends or the coordinator stops on a failed write: what
-  // CoordinatorGroupMember does with its gRPC server, here with the simulated network. The world
-  // routes the one coordinator address the participants and the initiator dial to the member
-  // elected last (their SDKs' leader following is not simulated): a new election cuts the old
-  // leader's sessions as a crash would, so a deposed leader that keeps running reaches only etcd.
+  // Each member is the production CoordinatorGroupMember, built over its client of the simulated
+  // etcd and a server transport of the simulated network (its seams): its leadership, its terms
+  // (a Coordinator over the etcd decision store, fenced on the leader key's create revision), its
+  // gate and its stepping down all run unchanged. The world routes the one coordinator address the
+  // participants and the initiator dial to the member whose gate is open (it serves, and believes it
+  // leads), re-routing before and after every step; a change of route cuts the sessions as a crash
+  // would, so a deposed leader that keeps running reaches only etcd. (The SDKs' leader following is
+  // not simulated: the route stands for it.)
 
   #startMember(name: string): void {
     const etcd = this.#etcd;
@@ -651,79 +655,84 @@ export class Simulation {
     slot.up = true;
     slot.inc++;
     const inc = slot.inc;
-    const leadership = new EtcdLeadership({
-      client: etcd.client(name, inc),
-      prefix: GROUP_PREFIX,
-      nodeId: name,
-      advertise: `sim:${name}`,
-      leaseTtlS: group.leaseTtlS,
-      clock: this.#nodeClock(slot, inc),
-      logger: SIM_LOGGER,
-      campaignIntervalMs: GROUP_CAMPAIGN_INTERVAL_MS,
-    });
-    const m: MemberState = { leadership, term: 0, coordinator: undefined };
+    const alive = (): boolean => slot.up && slot.inc === inc;
+    const m: MemberState = { member: undefined, gate: undefined, handlers: undefined };
     slot.member = m;
-    leadership.on('leading', (fence) => {
-      if (slot.up && slot.inc === inc) void this.#lead(slot, inc, m, fence);
-    });
-    leadership.on('lost', (why) => void this.#stepDownMember(slot, inc, m, `leadership lost: ${why}`));
-    this.#traceLine(`${name}: started, campaigning for the leader key`, [], true);
-    void leadership.start();
-  }
-
-  async #lead(slot: Slot, inc: number, m: MemberState, fence: LeaderFence): Promise<void> {
-    const etcd = this.#etcd;
-    if (!etcd) return;
-    const term = ++m.term;
-    this.#elections++;
-    // An election answer that arrives after the lease's validity (the member was paused meanwhile)
-    // starts a term that the member's gate never serves: the address stays where it is.
-    const routed = m.leadership.isLeader();
-    const coordInc = routed ? this.#routeTo(slot.name) : undefined;
-    this.#traceLine(`✓ ${slot.name} elected leader (leader key created at revision ${fence.createRevision})${routed ? '; the coordinator address routes to it' : ', too late: its lease may have lapsed already'}`, [], true);
-    const clock = this.#nodeClock(slot, inc);
-    const current = (): boolean => slot.up && slot.inc === inc && m.term === term;
-    const store = new EtcdDecisionStore({ client: etcd.client(slot.name, inc, fence), prefix: GROUP_PREFIX, fence, clock, callTimeoutMs: GROUP_ETCD_CALL_TIMEOUT_MS });
+    const transport = (gate: LeaderGate): MemberTransport => {
+      m.gate = gate;
+      return {
+        notLeaderAnswers: 0,
+        bind: async () => `${name}:7070`,
+        shutdown: async () => {
+          m.handlers = undefined;
+        },
+        serve: async (handlers) => {
+          m.handlers = handlers;
+          return `${name}:7070`;
+        },
+        close: async () => {
+          m.handlers = undefined;
+        },
+      };
+    };
+    const client = Object.assign(etcd.client(name, inc), { close: () => undefined });
     const c = this.#config;
-    let coordinator: Coordinator;
-    try {
-      coordinator = await Coordinator.start({
-        clock,
-        decisionStore: store,
-        transport: coordInc === undefined ? UNROUTED : this.#net.serverTransport(coordInc),
-        observer: this.#coordinatorObserver(current),
+    this.#traceLine(`${name}: started, campaigning for the leader key`, [], true);
+    CoordinatorGroupMember.start(
+      {
+        etcd: ['sim-etcd:2379'],
+        nodeId: name,
+        advertise: `${name}:7070`,
+        etcdPrefix: GROUP_PREFIX,
+        leaseTtlS: group.leaseTtlS,
+        campaignIntervalMs: GROUP_CAMPAIGN_INTERVAL_MS,
+        etcdCallTimeoutMs: GROUP_ETCD_CALL_TIMEOUT_MS,
+        clock: this.#nodeClock(slot, inc),
         logger: SIM_LOGGER,
-        protocol: c.coordinator,
-        maxCallMs: c.maxCallMs,
-        maxMessageBytes: c.maxMessageBytes,
-        retentionMs: c.retentionMs,
-        gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
-      });
-    } catch (e) {
-      if (current()) await this.#stepDownMember(slot, inc, m, `starting the coordinator failed: ${(e as Error)?.message ?? String(e)}`);
-      return;
-    }
-    if (!current()) {
-      await coordinator.close();
-      return;
-    }
-    m.coordinator = coordinator;
-    coordinator.on('error', (e) => void this.#stepDownMember(slot, inc, m, `the coordinator stopped: ${e.message}`));
-    const endpoint = this.#slot(COORDINATOR);
-    if (this.#routed === slot.name && endpoint.inc === coordInc) endpoint.coordinator = coordinator;
-    this.#traceLine(`coordinator: ${slot.name} leads, epoch ${coordinator.epoch}`, [], true);
+        coordinator: {
+          observer: this.#coordinatorObserver(alive),
+          protocol: c.coordinator,
+          maxCallMs: c.maxCallMs,
+          maxMessageBytes: c.maxMessageBytes,
+          retentionMs: c.retentionMs,
+          gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
+        },
+      },
+      { client, transport },
+    ).then(
+      (member) => {
+        if (!alive()) return;
+        m.member = member;
+        member.on('leading', (epoch) => {
+          if (alive()) this.#traceLine(`✓ ${name} leads the group as epoch ${epoch}`, [], true);
+        });
+        member.on('following', (why) => {
+          if (alive()) this.#traceLine(`✗ ${name} steps down: ${why}`, [], true);
+        });
+      },
+      (e: unknown) => this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${name} did not start: ${(e as Error)?.stack ?? String(e)}`),
+    );
   }
 
-  async #stepDownMember(slot: Slot, inc: number, m: MemberState, why: string): Promise<void> {
-    if (!slot.up || slot.inc !== inc) return;
-    m.term++;
-    const coordinator = m.coordinator;
-    m.coordinator = undefined;
-    // Stepping down ends the leadership, which reports it: the second report finds nothing to close.
-    if (coordinator || this.#routed === slot.name) this.#traceLine(`✗ ${slot.name} steps down: ${why}`, [], true);
-    if (this.#routed === slot.name) this.#routeDown(`${slot.name} stepped down`);
-    await coordinator?.close();
-    await m.leadership.stepDown(why);
+  /** Routes the coordinator address to the member whose gate is open, if it changed. */
+  #reroute(): void {
+    const open = this.#members.find((n) => {
+      const slot = this.#slot(n);
+      return slot.up && slot.member?.handlers !== undefined && slot.member.gate?.isLeader() === true;
+    });
+    const endpoint = this.#slot(COORDINATOR);
+    if (open === this.#routed) {
+      if (open) endpoint.coordinator = this.#slot(open).member?.member?.coordinator;
+      return;
+    }
+    if (this.#routed) this.#routeDown(`${this.#routed} no longer serves as leader`);
+    const handlers = open ? this.#slot(open).member?.handlers : undefined;
+    if (!open || !handlers) return;
+    this.#elections++;
+    const inc = this.#routeTo(open);
+    void this.#net.serverTransport(inc).serve(handlers);
+    endpoint.coordinator = this.#slot(open).member?.member?.coordinator;
+    this.#traceLine(`✓ the coordinator address routes to ${open}`, [], true);
   }
 
   /** The coordinator address now reaches `member`: a new incarnation of the address, served by it. */
@@ -793,15 +802,15 @@ export class Simulation {
     return false;
   }
 
-  /** P24: at most one member believes it leads at any instant (paused ones included: their belief is a deadline). */
+  /** P24: at most one member's gate is open at any instant (paused ones included: their belief is a deadline). */
   #checkLeaders(): void {
     const leaders = this.#members.filter((n) => {
       const slot = this.#slot(n);
-      return slot.up && slot.member?.leadership.isLeader() === true;
+      return slot.up && slot.member?.gate?.isLeader() === true;
     });
     if (leaders.length === 0) return;
     this.#checker.exercised.P24++;
-    if (leaders.length > 1) this.#checker.fail('P24', `${leaders.join(' and ')} all believe they lead at t=${this.#clock.now}ms`);
+    if (leaders.length > 1) this.#checker.fail('P24', `${leaders.join(' and ')} all answer as leader at t=${this.#clock.now}ms`);
   }
 
   #etcdWorld(): EtcdWorld {
