@@ -23,7 +23,8 @@
  */
 
 export { VerdictClient, type BegunTransaction, type CommitResult } from './client/client.js';
-export type { BeginOptions, BranchInput, CommitOptions, VerdictClientOptions } from './client/client-options.js';
+export type { BeginOptions, BranchInput, CommitOptions, TransactOptions, VerdictClientOptions } from './client/client-options.js';
+export type { KeepaliveOptions, ReconnectOptions } from './common/connection-options.js';
 export { Coordinator, type CoordinatorEvents, type CoordinatorState, type CoordinatorStats } from './coordinator/coordinator.js';
 export { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN, type CoordinatorOptions } from './coordinator/coordinator-options.js';
 export type { DecisionStore, DecisionStoreStats, StoreOp, StoreRange } from './coordinator/decision-store.js';
@@ -39,6 +40,7 @@ export type {
   ParticipantOptions,
   PrepareContext,
   PrepareResult,
+  ReadyOptions,
   StagedWrites,
 } from './participant/participant-options.js';
 export type { AppStore } from './participant/participant-log.js';

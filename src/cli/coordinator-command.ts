@@ -33,6 +33,7 @@ export interface CoordinatorCommandOptions {
   readonly tokens?: string;
   readonly insecure?: boolean;
   readonly maxLiveTransactions: number;
+  readonly maxReservedTxIds: number;
   readonly maxLivePerClient: number;
   readonly maxPendingPerClient: number;
   readonly maxSessions: number;
@@ -71,6 +72,7 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--tokens <file>', 'bearer tokens, one "verdict://<role>/<name> <token>" per line')
     .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication')
     .option('--max-live-transactions <n>', 'live transactions in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxLiveTransactions)
+    .option('--max-reserved-tx-ids <n>', 'reserved transaction ids not yet used, in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxReservedTxIds)
     .option('--max-live-per-client <n>', 'transactions one client connection may have begun and not finished', parsePositiveInt, DEFAULT_MAX_LIVE_PER_CLIENT)
     .option('--max-pending-per-client <n>', 'unanswered calls per client connection', parsePositiveInt, DEFAULT_MAX_PENDING_PER_CLIENT)
     .option('--max-sessions <n>', 'live participant sessions', parsePositiveInt, DEFAULT_MAX_SESSIONS)
@@ -174,6 +176,7 @@ function checkPayloadFits(options: CoordinatorCommandOptions): void {
 function protocolOptions(options: CoordinatorCommandOptions): NonNullable<CoordinatorOptions['protocol']> {
   return {
     maxLiveTransactions: options.maxLiveTransactions,
+    maxReservedTxIds: options.maxReservedTxIds,
     maxPayloadBytes: options.maxPayloadBytes,
     maxPayloadBytesInMemory: options.maxPayloadBytesInMemory,
     unregisteredGraceMs: options.unregisteredGrace,

@@ -192,9 +192,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'participant', participant: options.name });
     const store = await ParticipantLog.open(options.storage ?? levelStorage(options.dataDir), clock, { groupCommit: options.groupCommit ?? true });
+    let participant: Participant | undefined;
     try {
       const prepared = await store.loadPrepared();
-      const participant = new Participant(options, store, log, clock);
+      participant = new Participant(options, store, log, clock);
       // Before anything is served: an in-doubt transaction's keys stay locked across the restart.
       for (const r of prepared) participant.#locks.restore(r.txId, r.locks ?? []);
       const effects = participant.#machine.recover(prepared, clock.now());
@@ -205,6 +206,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       participant.#startGc(options.retentionMs ?? DEFAULT_PARTICIPANT_RETENTION_MS);
       return participant;
     } catch (e) {
+      // A participant that never started holds nothing: not its transport, not the process.
+      if (participant) {
+        participant.#transport.close();
+        participant.#releaseProcess?.();
+      }
       await store.close();
       throw e;
     }

@@ -354,7 +354,7 @@ export class CoordinatorMachine {
       const key = scopedIdempotencyKey(req.owner, req.idempotencyKey);
       const known = this.#keys.get(key);
       // A retry: answer for the transaction the key names, whatever id and branches this call has.
-      if (known !== undefined) return this.#commit({ ...req, txId: known, branches: [], idempotencyKey: undefined }, true);
+      if (known !== undefined) return this.#commit(withoutKey(req, known), true);
       if (!keyLooked) return this.#emit({ type: 'lookup-key', key, pending: req });
     }
     let tx: Tx | undefined;
@@ -507,7 +507,8 @@ export class CoordinatorMachine {
 
   /** Marks a reserved id used: it can start no transaction any more. */
   #use(r: Reservation, txId: string): void {
-    const seq = parseTxId(txId)?.seq ?? 0;
+    // The id parsed when its reservation was found; only its sequence number is read here.
+    const seq = Number(txId.slice(txId.lastIndexOf('-') + 1));
     r.used[seq - r.firstSeq] = 1;
     r.left--;
     this.#reservedLeft--;
@@ -551,7 +552,7 @@ export class CoordinatorMachine {
   #onKeyLookup(key: string, txId: string | undefined, pending: CoordinatorInput): void {
     if (pending.type !== 'commit') return;
     const known = this.#keys.get(key) ?? txId;
-    if (known !== undefined) return this.#commit({ ...pending, txId: known, branches: [], idempotencyKey: undefined }, true);
+    if (known !== undefined) return this.#commit(withoutKey(pending, known), true);
     this.#commit(pending, true);
   }
 
@@ -1135,4 +1136,10 @@ function viewOf(tx: Tx): TxView {
     needsAttention: tx.needsAttention,
     ...ownerOf(tx),
   };
+}
+
+/** A keyed commit turned into the same call for the transaction `txId` its key names (no key, no branches). */
+function withoutKey<T extends { readonly idempotencyKey?: string; readonly branches: readonly unknown[]; readonly txId: string }>(req: T, txId: string): T {
+  const { idempotencyKey: _key, ...rest } = req;
+  return { ...rest, txId, branches: [] } as unknown as T;
 }

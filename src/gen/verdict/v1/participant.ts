@@ -1361,13 +1361,18 @@ export const EnlistResult: MessageFns<EnlistResult> = {
  *   - a first frame without `hello`, or `hello` in a later frame: INVALID_ARGUMENT;
  *   - an invalid participant name: INVALID_ARGUMENT;
  *   - a name that already has a live session: ALREADY_EXISTS (retry later with backoff);
- *   - more live sessions than the coordinator's limit: RESOURCE_EXHAUSTED (LIMIT_EXCEEDED);
+ *   - more live sessions than the coordinator's limit, or a name new to a coordinator that
+ *     already knows as many names as its limit: RESOURCE_EXHAUSTED (LIMIT_EXCEEDED);
  *   - a vote that is not VOTE_YES, VOTE_NO or VOTE_READ_ONLY (VOTE_UNSPECIFIED included), an ack
  *     whose outcome is not OUTCOME_COMMITTED or OUTCOME_ABORTED, or any malformed tx id:
  *     INVALID_ARGUMENT;
  *   - a failure handling the frame: INTERNAL;
- *   - the coordinator shutting down: UNAVAILABLE.
- * A participant reconnects after any of them, with backoff.
+ *   - the coordinator shutting down: UNAVAILABLE;
+ *   - a member of a coordinator group that does not lead: UNAVAILABLE with `verdict-code:
+ *     NOT_LEADER` and `verdict-leader: host:port` (omitted when it knows no leader). Nothing of
+ *     the session was handled: reconnect to that leader (or, without one, the next member).
+ * A participant reconnects after any of them, with backoff (a gRPC client should also cap its
+ * channel's reconnect backoff, `grpc.max_reconnect_backoff_ms`, at a few seconds).
  *
  * What repeats and what may go unanswered. Every message may arrive more than once, and handling
  * it twice must change nothing. The coordinator re-sends a Prepare that has no vote yet after the

@@ -2157,11 +2157,18 @@ export const CallError: MessageFns<CallError> = {
  *
  * Errors. A failed call's trailing metadata carries:
  *   - `verdict-code`: Verdict's error code (INVALID_ARGUMENT, TX_NOT_FOUND, TX_ABORTED, WRONG_STATE,
- *     OUTCOME_UNKNOWN, LIMIT_EXCEEDED, UNAVAILABLE, INTERNAL). Match on it, never on the message.
+ *     OUTCOME_UNKNOWN, LIMIT_EXCEEDED, UNAVAILABLE, NOT_LEADER, INTERNAL, UNAUTHENTICATED,
+ *     PERMISSION_DENIED). Match on it, never on the message.
  *     Every RESOURCE_EXHAUSTED from Verdict carries it (LIMIT_EXCEEDED); one without it comes from
  *     gRPC itself (a message over the size limit).
  *   - `verdict-tx-id`: the transaction, when the error concerns one (only well-formed ids).
  *   - `verdict-reason-bin`: binary metadata, UTF-8: why a transaction aborted (with TX_ABORTED).
+ *   - `verdict-leader`: with status UNAVAILABLE and code NOT_LEADER, from a member of a
+ *     coordinator group that does not lead: the leader's `host:port`, omitted when it knows none.
+ *     NOT_LEADER (on a call or on a CommitStream) promises that nothing of that call or stream was
+ *     run: send it again to the leader (or the next member), after a backoff delay. A leader that
+ *     loses the lead while calls are in flight ends them UNAVAILABLE or OUTCOME_UNKNOWN, never
+ *     NOT_LEADER.
  * A Commit that ends in an abort fails with status ABORTED and code TX_ABORTED. OUTCOME_UNKNOWN
  * (status DEADLINE_EXCEEDED) means the call ended before the outcome was known: the transaction
  * may still commit; ask with GetTransaction. INTERNAL fails that one call; the coordinator serves on.
