@@ -166,24 +166,31 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
     const clock = this.#o.clock;
     // A follower's lease is never kept alive: a fresh one before the old could lapse.
     if (this.#lease && clock.now() > this.#leaseSentAt + this.#leaseTtlMs / 2) await this.#dropLease();
-    if (!this.#lease) {
+    let lease = this.#lease;
+    if (!lease) {
       const sentAt = clock.now();
-      const lease = this.#o.client.lease(this.#o.leaseTtlS, { autoKeepAlive: false, ...this.#deadline() });
+      lease = this.#o.client.lease(this.#o.leaseTtlS, { autoKeepAlive: false, ...this.#deadline() });
       lease.on('lost', () => undefined);
       this.#lease = lease;
       this.#leaseId = await lease.grant();
       this.#leaseSentAt = sentAt;
       this.#leaseTtlMs = this.#o.leaseTtlS * 1000;
     }
+    // Ticks can overlap (a call that hung past the campaign interval, a step-down rescheduling): one
+    // whose lease another tick is still granting has none to campaign with, and one whose lease was
+    // dropped or replaced meanwhile must not lead, since it would keep alive a lease its key is not
+    // under (the key goes with the dropped lease). Found by the simulator (etcd quorum lost, then back).
+    const leaseId = this.#leaseId;
+    if (leaseId === undefined) return;
     const value: LeaderValue = { nodeId: this.#o.nodeId, advertise: this.#o.advertise };
     const client = this.#o.client;
     const res = await client
       .if(this.#key, 'Create', '==', 0)
-      .then(client.put(this.#key).value(JSON.stringify(value)).lease(this.#leaseId as string))
+      .then(client.put(this.#key).value(JSON.stringify(value)).lease(leaseId))
       .else(client.get(this.#key))
       .options(this.#deadline())
       .commit();
-    if (this.#state !== 'following') return;
+    if (this.#state !== 'following' || this.#lease !== lease || this.#leaseId !== leaseId) return;
     if (res.succeeded) {
       const fence: LeaderFence = { key: this.#key, createRevision: res.header.revision };
       this.#state = 'leading';
