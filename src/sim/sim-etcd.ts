@@ -436,6 +436,7 @@ export class SimEtcd {
     let changed = false;
     for (const [k, e] of this.#kv) {
       if (e.lease !== id) continue;
+      if (k === this.#layout.leaderKey && this.#world.tracing) this.#world.trace(`etcd: the leader key (${e.value.toString('utf8')}, revision ${e.create}) goes with lease ${id}`, true);
       this.#kv.delete(k);
       changed = true;
     }
@@ -480,8 +481,10 @@ export class SimEtcd {
       } else if (op.kind === 'put') {
         const prev = this.#kv.get(op.key);
         this.#kv.set(op.key, { value: op.value, create: prev?.create ?? revision, lease: op.lease });
+        if (op.key === this.#layout.leaderKey && this.#world.tracing) this.#world.trace(`etcd: leader key put (${op.value.toString('utf8')}) at revision ${revision} under lease ${op.lease ?? 'none'}`);
         responses.push({});
       } else {
+        if (op.key === this.#layout.leaderKey && this.#world.tracing) this.#world.trace('etcd: leader key deleted', true);
         this.#kv.delete(op.key);
         responses.push({});
       }

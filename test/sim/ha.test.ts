@@ -134,6 +134,33 @@ describe('coordinator group on a simulated etcd', () => {
     });
   }
 
+  it('keeps the leader key under the lease its leader keeps alive when campaign ticks overlap (quorum lost, then back)', async () => {
+    // Found by a 20,000-run campaign: while etcd had no quorum, campaign calls hung past the
+    // campaign interval and a step-down rescheduled the campaign, so two ticks overlapped; one
+    // created the leader key under a lease the other had replaced, the member kept the new lease
+    // alive, the key went with the old one, and a second member was elected while the first still
+    // answered as leader (P24). The decision log stayed safe: the deposed leader's writes were fenced.
+    const scenario: Scenario = {
+      seed: 70_010_188,
+      participants: 2,
+      faultWindowMs: 4_886,
+      txs: [
+        { at: 399, style: 'begin', branches: [{ participant: 0, vote: 'no', latencyMs: 211, applyFailures: 0 }], timeoutMs: 177, waitForCompletion: true, initiatorAbort: false, payloadBytes: 0 },
+        { at: 1_354, style: 'one-shot', branches: [{ participant: 1, vote: 'yes', latencyMs: 16, applyFailures: 0 }], timeoutMs: 40, waitForCompletion: false, initiatorAbort: false, payloadBytes: 0 },
+        { at: 3, style: 'one-shot', branches: [{ participant: 0, vote: 'no', latencyMs: 0, applyFailures: 0 }], timeoutMs: 40, waitForCompletion: false, initiatorAbort: false, payloadBytes: 0 },
+        { at: 1_358, style: 'begin', branches: [{ participant: 1, vote: 'yes', latencyMs: 0, applyFailures: 0 }], timeoutMs: 40, waitForCompletion: false, initiatorAbort: false, payloadBytes: 0 },
+        { at: 1_254, style: 'one-shot', branches: [{ participant: 1, vote: 'read-only', latencyMs: 0, applyFailures: 0 }], timeoutMs: 40, waitForCompletion: false, initiatorAbort: false, payloadBytes: 0 },
+      ],
+      faults: [fault('quorum-loss', 950, 2_177), { at: 257, kind: 'partition', node: 2, durationMs: 550, direction: 'both' }],
+      network: { resetPerMille: 0, maxDelayMs: 4 },
+      gc: true,
+      group: { members: 3, leaseTtlS: 1 },
+    };
+    const r = await runScenario(scenario, { trace: true });
+    assert.deepEqual(r.violations, []);
+    assert.ok(elected(r).length >= 2, 'no leader after quorum came back');
+  });
+
   it('catches an unfenced decision-log write with P23 in a run that is clean without the mutant', async () => {
     const scenario = scenarioForSeed(17, PROFILES.ha);
     assert.deepEqual((await runScenario(scenario)).violations, []);
