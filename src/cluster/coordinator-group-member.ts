@@ -10,14 +10,15 @@
 // compare-and-swap, open records loaded and re-driven), and no local file is ever read.
 
 import { EventEmitter } from 'node:events';
-import type { Etcd3 } from 'etcd3';
 import { systemClock, type Clock } from '../common/clock.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { coordinatorServerOptions } from '../coordinator/coordinator-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
+import type { EtcdClient } from './etcd-client.js';
 import { EtcdDecisionStore, type LeaderFence } from './etcd-decision-store.js';
 import { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S, type GroupMemberOptions } from './group-member-options.js';
+import type { GroupMemberSeams, MemberTransport } from './group-member-seams.js';
 import { LeaderGatedTransport } from './leader-gated-transport.js';
 import { EtcdLeadership } from './leadership.js';
 
@@ -50,19 +51,19 @@ export interface GroupMemberEvents {
  */
 export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   readonly #options: GroupMemberOptions;
-  readonly #client: Etcd3;
+  readonly #client: EtcdClient & { close(): void };
   readonly #prefix: string;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #leadership: EtcdLeadership;
-  readonly #transport: LeaderGatedTransport;
+  readonly #transport: MemberTransport;
   #state: GroupMemberState = 'following';
   #coordinator: Coordinator | undefined;
   #term = 0;
   #address = '';
   #closing: Promise<void> | undefined;
 
-  private constructor(options: GroupMemberOptions, client: Etcd3) {
+  private constructor(options: GroupMemberOptions, client: EtcdClient & { close(): void }, transport?: GroupMemberSeams['transport']) {
     super();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
@@ -80,19 +81,19 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
       logger: this.#log,
       ...(options.campaignIntervalMs !== undefined ? { campaignIntervalMs: options.campaignIntervalMs } : {}),
     });
-    this.#transport = new LeaderGatedTransport(
-      options.listen ?? options.advertise,
-      { isLeader: () => this.#state === 'leading' && this.#leadership.isLeader(), leaderAddress: () => this.#leadership.leaderAddress },
-      coordinatorServerOptions(options.coordinator),
-    );
+    const gate = { isLeader: () => this.#state === 'leading' && this.#leadership.isLeader(), leaderAddress: () => this.#leadership.leaderAddress };
+    this.#transport = transport ? transport(gate) : new LeaderGatedTransport(options.listen ?? options.advertise, gate, coordinatorServerOptions(options.coordinator));
   }
 
-  /** Validates the options, binds the port and starts campaigning. Fails with INVALID_ARGUMENT or UNAVAILABLE (port in use). */
-  static async start(options: GroupMemberOptions): Promise<CoordinatorGroupMember> {
+  /**
+   * Validates the options, binds the port and starts campaigning. Fails with INVALID_ARGUMENT or
+   * UNAVAILABLE (port in use). `seams` replace the etcd client and the gRPC server (the simulator's).
+   */
+  static async start(options: GroupMemberOptions, seams?: GroupMemberSeams): Promise<CoordinatorGroupMember> {
     checkOptions(options);
     // Loaded here, not with the package: the etcd client compiles its protos at import (about 0.5 s).
-    const { Etcd3 } = await import('etcd3');
-    const member = new CoordinatorGroupMember(options, new Etcd3({ hosts: options.etcd.map((h) => `http://${h}`) }));
+    const client = seams?.client ?? new (await import('etcd3')).Etcd3({ hosts: options.etcd.map((h) => `http://${h}`) });
+    const member = new CoordinatorGroupMember(options, client, seams?.transport);
     try {
       member.#address = await member.#transport.bind();
     } catch (e) {

@@ -20,10 +20,11 @@
 //   after it, and the store refuses every later write: the coordinator stops, and the next leader
 //   reads what etcd holds.
 
-import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Clock } from '../common/clock.js';
+import { mutant } from '../common/mutants.js';
 import type { DecisionStore, DecisionStoreStats, StoreOp, StoreRange } from '../coordinator/decision-store.js';
 import { ErrorCode, VerdictError } from '../errors.js';
+import type { EtcdClient, EtcdKeyValue } from './etcd-client.js';
 
 /** etcd's default limit on the operations of one transaction (`--max-txn-ops`). */
 export const DEFAULT_MAX_OPS_PER_TXN = 128;
@@ -43,7 +44,7 @@ export interface LeaderFence {
 /** Options of an EtcdDecisionStore. */
 export interface EtcdDecisionStoreOptions {
   /** The etcd client (shared; the store does not close it). */
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   /** The cluster prefix, e.g. `/verdict/`; the log's keys go under `<prefix>log/`. */
   readonly prefix: string;
   /** The leadership every write is guarded by. */
@@ -67,7 +68,7 @@ interface Pending {
 export class EtcdDecisionStore implements DecisionStore {
   readonly location: string;
   readonly stats: DecisionStoreStats = { batches: 0, syncedBatches: 0, writes: 0 };
-  readonly #client: Etcd3;
+  readonly #client: EtcdClient;
   readonly #root: string;
   readonly #fence: LeaderFence;
   readonly #clock: Clock;
@@ -107,7 +108,7 @@ export class EtcdDecisionStore implements DecisionStore {
   }
 
   /** The key-values in `range`, in pages (linearizable reads: each page sees every write acknowledged before it). */
-  async *#range(range: StoreRange): AsyncIterable<IKeyValue> {
+  async *#range(range: StoreRange): AsyncIterable<EtcdKeyValue> {
     let start = this.#root + range.gte;
     const end = this.#root + range.lt;
     let left = range.limit ?? Number.POSITIVE_INFINITY;
@@ -184,7 +185,9 @@ export class EtcdDecisionStore implements DecisionStore {
 
   /** One etcd transaction: the operations, if this member still holds the leader key it created. */
   async #txn(ops: readonly StoreOp[], force: boolean): Promise<void> {
-    const txn = this.#client.if(this.#fence.key, 'Create', '==', this.#fence.createRevision).options(this.#options());
+    // The mutant compares on a create revision that always holds (any key's is > -1): no fence at all.
+    const unfenced = mutant('decision-write-unfenced');
+    const txn = this.#client.if(this.#fence.key, 'Create', unfenced ? '>' : '==', unfenced ? -1 : this.#fence.createRevision).options(this.#options());
     const clauses = ops.map((op) =>
       op.type === 'put' ? this.#client.put(this.#root + op.key).value(Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength)) : this.#client.delete().key(this.#root + op.key),
     );

@@ -11,9 +11,10 @@
 // create revision.
 
 import { EventEmitter } from 'node:events';
-import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.js';
+import { mutant } from '../common/mutants.js';
+import type { EtcdClient, EtcdLease } from './etcd-client.js';
 import type { LeaderFence } from './etcd-decision-store.js';
 
 /** How often a follower tries to take the leader key, in ms (and reads who holds it). */
@@ -37,7 +38,7 @@ export interface LeadershipEvents {
 /** Options of an EtcdLeadership. */
 export interface LeadershipOptions {
   /** The etcd client (shared with the member's decision store; not closed here). */
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   /** The cluster prefix (ends with `/`). */
   readonly prefix: string;
   /** This member's id (unique in the group). */
@@ -66,7 +67,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
   readonly #key: string;
   readonly #intervalMs: number;
   #state: LeadershipState = 'following';
-  #lease: Lease | undefined;
+  #lease: EtcdLease | undefined;
   #leaseId: string | undefined;
   /** When the current lease was granted (the grant's send time), for renewing a follower's lease. */
   #leaseSentAt = 0;
@@ -104,7 +105,7 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
 
   /** Whether this member leads now: elected, and its lease cannot have expired by its own clock. */
   isLeader(): boolean {
-    return this.#state === 'leading' && this.#o.clock.now() < this.#validUntil;
+    return this.#state === 'leading' && (this.#o.clock.now() < this.#validUntil || mutant('leader-outlives-lease'));
   }
 
   /**
@@ -165,24 +166,31 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
     const clock = this.#o.clock;
     // A follower's lease is never kept alive: a fresh one before the old could lapse.
     if (this.#lease && clock.now() > this.#leaseSentAt + this.#leaseTtlMs / 2) await this.#dropLease();
-    if (!this.#lease) {
+    let lease = this.#lease;
+    if (!lease) {
       const sentAt = clock.now();
-      const lease = this.#o.client.lease(this.#o.leaseTtlS, { autoKeepAlive: false, ...this.#deadline() });
+      lease = this.#o.client.lease(this.#o.leaseTtlS, { autoKeepAlive: false, ...this.#deadline() });
       lease.on('lost', () => undefined);
       this.#lease = lease;
       this.#leaseId = await lease.grant();
       this.#leaseSentAt = sentAt;
       this.#leaseTtlMs = this.#o.leaseTtlS * 1000;
     }
+    // Ticks can overlap (a call that hung past the campaign interval, a step-down rescheduling): one
+    // whose lease another tick is still granting has none to campaign with, and one whose lease was
+    // dropped or replaced meanwhile must not lead, since it would keep alive a lease its key is not
+    // under (the key goes with the dropped lease). Found by the simulator (etcd quorum lost, then back).
+    const leaseId = this.#leaseId;
+    if (leaseId === undefined) return;
     const value: LeaderValue = { nodeId: this.#o.nodeId, advertise: this.#o.advertise };
     const client = this.#o.client;
     const res = await client
       .if(this.#key, 'Create', '==', 0)
-      .then(client.put(this.#key).value(JSON.stringify(value)).lease(this.#leaseId as string))
+      .then(client.put(this.#key).value(JSON.stringify(value)).lease(leaseId))
       .else(client.get(this.#key))
       .options(this.#deadline())
       .commit();
-    if (this.#state !== 'following') return;
+    if (this.#state !== 'following' || this.#lease !== lease || this.#leaseId !== leaseId) return;
     if (res.succeeded) {
       const fence: LeaderFence = { key: this.#key, createRevision: res.header.revision };
       this.#state = 'leading';

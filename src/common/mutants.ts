@@ -22,6 +22,8 @@ export const MUTANT_SWITCHES = {
   'epoch-not-bumped': 'the coordinator restarts with the same epoch, so it hands out transaction ids again',
   'lock-conflicts-ignored': "the participant's lock manager grants every lock, even one another transaction holds exclusively",
   'frame-over-limit': 'session frames ignore the message size limit: everything queued in one turn leaves as one frame',
+  'decision-write-unfenced': "the etcd decision store's writes compare nothing that a new leader changes: a deposed leader's write lands",
+  'leader-outlives-lease': 'a group member believes it leads until etcd tells it otherwise, past the validity deadline of its lease',
 } as const;
 
 /** A mutant's name. */

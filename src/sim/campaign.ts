@@ -34,6 +34,8 @@ export interface CampaignTotals {
   aborted: number;
   simulatedMs: number;
   byProperty: Partial<Record<PropertyId, number>>;
+  /** Coordinator group runs only: leaders elected, decision-log writes fenced out, hung etcd calls applied late. */
+  group?: { elections: number; logRefused: number; lateApplied: number };
 }
 
 /** A campaign's outcome. */
@@ -60,6 +62,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     totals.committed += result.transactions.committed;
     totals.aborted += result.transactions.aborted;
     totals.simulatedMs += result.simulatedMs;
+    if (result.group) {
+      const g = (totals.group ??= { elections: 0, logRefused: 0, lateApplied: 0 });
+      g.elections += result.group.elections;
+      g.logRefused += result.group.logRefused;
+      g.lateApplied += result.group.lateApplied;
+    }
     if (result.violations.length > 0) {
       totals.violations++;
       const p = (result.violations[0] as { property: PropertyId }).property;

@@ -78,6 +78,8 @@ export const PROPERTIES = {
   P18: 'Model conformance: every observed transition of a 2PC tx is a TwoPhase action',
   P20: 'A failed write is not a decision: after a forced write fails, no decision, vote, ack or answer other than OUTCOME_UNKNOWN follows from it',
   P21: "Isolation of hooks: no two PREPARED records on a participant's disk lock one key with one of them exclusive; a shared key's counter counts every commit that locked it (no lost update)",
+  P23: 'Fencing: no decision-log write of a coordinator whose leadership ended (lease expired, key taken by another) ever lands in etcd',
+  P24: 'One leader at a time: no two group members believe they lead (answer as leader) at the same virtual instant',
   CRASH: 'The simulated processes never throw',
 } as const;
 /** A property id. */
@@ -139,7 +141,7 @@ function describeOutcome(reply: CoordinatorReply): string {
 export class Checker {
   readonly violations: Violation[] = [];
   /** How many times each property was checked (a property never checked proves nothing). */
-  readonly exercised: Record<PropertyId, number> = { P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0, P10: 0, P11: 0, P12: 0, P13: 0, P15: 0, P17: 0, P18: 0, P20: 0, P21: 0, CRASH: 0 };
+  readonly exercised: Record<PropertyId, number> = { P1: 0, P2: 0, P3: 0, P4: 0, P5: 0, P6: 0, P7: 0, P8: 0, P9: 0, P10: 0, P11: 0, P12: 0, P13: 0, P15: 0, P17: 0, P18: 0, P20: 0, P21: 0, P23: 0, P24: 0, CRASH: 0 };
   readonly #world: CheckerWorld;
   readonly #txs = new Map<string, Ghost>();
   readonly #dirty = new Set<string>();

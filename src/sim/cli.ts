@@ -181,7 +181,7 @@ function summary(t: CampaignTotals, elapsedMs: number): string {
     .map(([p, n]) => `${p}×${n}`)
     .join(' ');
   const rate = elapsedMs > 0 ? Math.round((t.runs * 1000) / elapsedMs) : 0;
-  return `runs ${t.runs}, steps ${t.steps}, faults injected ${t.faults}, violations ${t.violations}${props ? ` (${props})` : ''}, txs committed ${t.committed} aborted ${t.aborted}, simulated ${Math.round(t.simulatedMs / 1000)} s, wall ${(elapsedMs / 1000).toFixed(1)} s (${rate} runs/s)`;
+  return `runs ${t.runs}, steps ${t.steps}, faults injected ${t.faults}, violations ${t.violations}${props ? ` (${props})` : ''}, txs committed ${t.committed} aborted ${t.aborted}, simulated ${Math.round(t.simulatedMs / 1000)} s${t.group ? `, leaders elected ${t.group.elections}, log writes fenced out ${t.group.logRefused}, hung etcd calls applied late ${t.group.lateApplied}` : ''}, wall ${(elapsedMs / 1000).toFixed(1)} s (${rate} runs/s)`;
 }
 
 process.exitCode = await main(process.argv.slice(2));

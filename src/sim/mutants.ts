@@ -37,6 +37,8 @@ const CATCH: Record<MutantName, { readonly expected: readonly PropertyId[]; read
   'epoch-not-bumped': { expected: ['P4'], profile: 'crash' },
   'frame-over-limit': { expected: ['P17'], profile: 'network' },
   'lock-conflicts-ignored': { expected: ['P21'], profile: 'calm' },
+  'decision-write-unfenced': { expected: ['P23'], profile: 'ha' },
+  'leader-outlives-lease': { expected: ['P24'], profile: 'ha' },
 };
 
 /** Every mutant, in the order `--list-mutants` prints them. */

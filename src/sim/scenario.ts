@@ -36,7 +36,18 @@ export interface TxPlan {
 }
 
 /** The kinds of fault a schedule may hold. */
-export type FaultKind = 'crash' | 'power-loss' | 'partition' | 'pause' | 'replay' | 'write-fails' | 'write-lands-then-fails' | 'disk-full' | 'read-fails';
+export type FaultKind =
+  | 'crash'
+  | 'power-loss'
+  | 'partition'
+  | 'pause'
+  | 'replay'
+  | 'write-fails'
+  | 'write-lands-then-fails'
+  | 'disk-full'
+  | 'read-fails'
+  | 'store-partition'
+  | 'quorum-loss';
 
 /** The fault kinds that arm a node's disk. */
 export const DISK_FAULTS: readonly FaultKind[] = ['write-fails', 'write-lands-then-fails', 'disk-full', 'read-fails'];
@@ -45,7 +56,11 @@ export const DISK_FAULTS: readonly FaultKind[] = ['write-fails', 'write-lands-th
 export interface FaultPlan {
   readonly at: number;
   readonly kind: FaultKind;
-  /** 0 is the coordinator, i ≥ 1 the i-th participant (taken modulo the participant count). */
+  /**
+   * 0 is the coordinator, i ≥ 1 the i-th participant (taken modulo the participant count). With a
+   * coordinator group, 0 is the current leader; a `store-partition` at i ≥ 1 cuts member i
+   * (modulo the group's size) from etcd.
+   */
   readonly node: number;
   /** Down time, partition or pause length, in ms. */
   readonly durationMs: number;
@@ -74,6 +89,16 @@ export interface Scenario {
   readonly faultWindowMs: number;
   /** Whether the coordinator garbage-collects end summaries. */
   readonly gc: boolean;
+  /** A coordinator group on a simulated etcd instead of one coordinator on its disk. */
+  readonly group?: GroupPlan;
+}
+
+/** A coordinator group: its members, and the lease they lead under. */
+export interface GroupPlan {
+  /** Members (2 or 3). */
+  readonly members: number;
+  /** The leader lease's TTL, in whole seconds (etcd's unit). */
+  readonly leaseTtlS: number;
 }
 
 /** An inclusive range of integers. */
@@ -98,10 +123,16 @@ export interface ScenarioProfile {
   readonly payload: Range;
   /** Relative weights of the prepare hooks' answers. */
   readonly votes: { readonly yes: number; readonly no: number; readonly readOnly: number; readonly hang: number };
+  /** Runs a coordinator group of this many members (a range) on a simulated etcd. */
+  readonly group?: Range;
+  /** The fault window's range, in ms (default 100–1,200). */
+  readonly window?: Range;
+  /** The longest fault (down time, pause, partition), in ms (default 400). */
+  readonly maxFaultMs?: number;
 }
 
 /** The names of the ready-made profiles. */
-export const PROFILE_NAMES = ['calm', 'network', 'partition', 'crash', 'power', 'disk', 'all', 'lossy', 'reorder'] as const;
+export const PROFILE_NAMES = ['calm', 'network', 'partition', 'crash', 'power', 'disk', 'all', 'lossy', 'reorder', 'ha'] as const;
 /** A ready-made profile's name. */
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
@@ -148,6 +179,20 @@ export const PROFILES: Readonly<Record<ProfileName, ScenarioProfile>> = {
     reset: [0, 50],
     maxDelay: [80, 300],
     votes: { yes: 3, no: 2, readOnly: 0, hang: 0 },
+  },
+  /**
+   * A coordinator group of 2–3 members on a simulated etcd with 1 s leases: the leader paused
+   * past its lease, crashed, or cut from etcd; etcd's quorum lost and back; participants crashing.
+   * Windows and faults are long enough for leases to lapse and leaders to change.
+   */
+  ha: {
+    ...BASE,
+    maxTxs: 10,
+    faultKinds: ['pause', 'pause', 'crash', 'store-partition', 'store-partition', 'quorum-loss', 'partition'],
+    maxFaults: 5,
+    group: [2, 3],
+    window: [1_500, 5_000],
+    maxFaultMs: 2_500,
   },
 };
 
@@ -202,7 +247,7 @@ function faultArb(profile: ScenarioProfile, participants: number, windowMs: numb
     at: fc.integer({ min: 0, max: windowMs }),
     kind: fc.constantFrom(...profile.faultKinds),
     node: fc.integer({ min: 0, max: participants }),
-    durationMs: fc.integer({ min: 0, max: 400 }),
+    durationMs: fc.integer({ min: 0, max: profile.maxFaultMs ?? 400 }),
     direction: fc.constantFrom<'both' | 'in' | 'out'>('both', 'in', 'out'),
   });
 }
@@ -213,9 +258,10 @@ export function scenarioArbitrary(profile: ScenarioProfile = PROFILES.all): fc.A
     .record({
       seed: fc.integer({ min: 0, max: 0x7fffffff }),
       participants: fc.integer({ min: profile.minParticipants, max: profile.maxParticipants }),
-      faultWindowMs: fc.integer({ min: 100, max: 1_200 }),
+      faultWindowMs: fc.integer({ min: profile.window?.[0] ?? 100, max: profile.window?.[1] ?? 1_200 }),
+      members: profile.group ? fc.integer({ min: profile.group[0], max: profile.group[1] }) : fc.constant(0),
     })
-    .chain(({ seed, participants, faultWindowMs }) =>
+    .chain(({ seed, participants, faultWindowMs, members }) =>
       fc.record({
         seed: fc.constant(seed),
         participants: fc.constant(participants),
@@ -232,6 +278,7 @@ export function scenarioArbitrary(profile: ScenarioProfile = PROFILES.all): fc.A
             })
           : fc.constant({ resetPerMille: 0, maxDelayMs: 4 }),
         gc: profile.gc ? fc.boolean() : fc.constant(false),
+        ...(members > 0 ? { group: fc.constant<GroupPlan>({ members, leaseTtlS: 1 }) } : {}),
       }),
     );
 }
@@ -261,5 +308,5 @@ export function decodeScenario(token: string): Scenario {
 /** A one-line summary of a scenario. */
 export function describeScenario(s: Scenario): string {
   const faults = s.faults.map((f) => `${f.kind}@${f.at}`).join(',') || 'none';
-  return `seed=${s.seed} participants=${s.participants} txs=${s.txs.length} faults=${faults} net=reset${s.network.resetPerMille}‰/≤${s.network.maxDelayMs}ms window=${s.faultWindowMs}ms gc=${s.gc}`;
+  return `seed=${s.seed} participants=${s.participants} txs=${s.txs.length} faults=${faults} net=reset${s.network.resetPerMille}‰/≤${s.network.maxDelayMs}ms window=${s.faultWindowMs}ms gc=${s.gc}${s.group ? ` group=${s.group.members}×lease${s.group.leaseTtlS}s` : ''}`;
 }

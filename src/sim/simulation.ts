@@ -2,12 +2,20 @@
 // Participant that the CLI and the SDK run, built over the simulator's seams: its clock, its
 // disks (memory-level under a fault layer) and its transport (in-memory gRPC-like streams). The
 // world owns only the network, the disks, the clock, the scheduler, the workload and the checker.
+// With a coordinator group (scenario.group), the coordinator is 2–3 production
+// CoordinatorGroupMembers over a simulated etcd (sim-etcd.ts); the world routes the network's one
+// coordinator address to the member whose gate is open (see "the coordinator group" below).
 // Everything random comes from the scenario's seed, so a scenario always produces the same run.
 // Between two events the world lets every promise the last one set off settle, so the shells run
 // exactly as they would on a real event loop, only on virtual time.
 
 import { pino } from 'pino';
+import { CoordinatorGroupMember } from '../cluster/coordinator-group-member.js';
+import { DEFAULT_ETCD_PREFIX } from '../cluster/group-member-options.js';
+import type { MemberTransport } from '../cluster/group-member-seams.js';
+import type { LeaderGate } from '../cluster/leader-gated-transport.js';
 import type { Clock, Timer } from '../common/clock.js';
+import type { CoordinatorHandlers } from '../common/transport.js';
 import { armMutants, type MutantName } from '../common/mutants.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import type { CoordinatorObserver } from '../coordinator/coordinator-options.js';
@@ -22,6 +30,7 @@ import { simHooks } from './sim-app.js';
 import { SimClient } from './sim-client.js';
 import { SimClock } from './sim-clock.js';
 import { SimDisk, simStorage, type DiskFault, type SimStore, type StoreIo } from './sim-disk.js';
+import { SimEtcd, type EtcdWorld, type SimEtcdStats } from './sim-etcd.js';
 import { COORDINATOR, DEFAULT_SIM_CONFIG, type SimConfig } from './sim-options.js';
 import { SimNet, type NetworkStats } from './sim-transport.js';
 import { Trace, type TraceLine } from './trace.js';
@@ -47,6 +56,8 @@ export interface RunResult {
   readonly simulatedMs: number;
   readonly transactions: { readonly committed: number; readonly aborted: number; readonly undecided: number };
   readonly network: NetworkStats;
+  /** The coordinator group's figures (group runs only): etcd's counters and the leaders elected. */
+  readonly group?: SimEtcdStats & { readonly elections: number };
   /** How often each property was checked in this run. */
   readonly exercised: Readonly<Record<PropertyId, number>>;
   readonly trace: readonly TraceLine[];
@@ -81,7 +92,26 @@ interface Slot {
   coordinator: Coordinator | undefined;
   participant: Participant | undefined;
   store: SimStore | undefined;
+  /** A coordinator group member's part (group runs only). */
+  member: MemberState | undefined;
 }
+
+/** One incarnation of a coordinator group member, as its seams see it. */
+interface MemberState {
+  /** The production member, once started. */
+  member: CoordinatorGroupMember | undefined;
+  /** Its gate: whether it serves as leader now. */
+  gate: LeaderGate | undefined;
+  /** The handlers its current term's coordinator serves, while it serves. */
+  handlers: CoordinatorHandlers | undefined;
+}
+
+/** The etcd key layout of the simulated group (the production default prefix). */
+const GROUP_PREFIX = DEFAULT_ETCD_PREFIX;
+/** How often a follower campaigns, in ms (production: 250 ms against a 5 s lease). */
+const GROUP_CAMPAIGN_INTERVAL_MS = 100;
+/** Deadline of one decision-log call to etcd, in ms. */
+const GROUP_ETCD_CALL_TIMEOUT_MS = 300;
 
 type Phase = 'faults' | 'settling' | 'querying' | 'done';
 
@@ -111,6 +141,12 @@ export class Simulation {
   readonly #count = { steps: 0, faults: 0, replaying: false };
   #phase: Phase = 'faults';
   #deadline = 0;
+  /** The simulated etcd and the members' names (group runs only). */
+  readonly #etcd: SimEtcd | undefined;
+  readonly #members: readonly string[];
+  /** The member the coordinator address routes to now. */
+  #routed: string | undefined;
+  #elections = 0;
 
   constructor(scenario: Scenario, options: RunOptions = {}) {
     this.#scenario = scenario;
@@ -132,6 +168,10 @@ export class Simulation {
     });
     this.#client = new SimClient(this.#clientWorld(), this.#net, scenario);
     for (const name of [COORDINATOR, ...this.#names]) this.#slots.set(name, this.#newSlot(name, root.fork()));
+    const group = scenario.group;
+    this.#members = group ? Array.from({ length: group.members }, (_, i) => `coordinator-${i + 1}`) : [];
+    for (const name of this.#members) this.#slots.set(name, this.#newSlot(name, root.fork()));
+    this.#etcd = group ? new SimEtcd(this.#etcdWorld(), { leaderKey: `${GROUP_PREFIX}leader`, logPrefix: `${GROUP_PREFIX}log/` }) : undefined;
   }
 
   /** Runs to the end of the scenario, or to the first violation. */
@@ -143,7 +183,7 @@ export class Simulation {
     try {
       await this.#inStep(() => {
         this.#traceLine(`world: ${this.#names.length} participant(s): ${this.#names.join(', ')}${this.#options.mutant ? `; MUTANT ${this.#options.mutant}` : ''}`, [], true);
-        for (const name of [COORDINATOR, ...this.#names]) this.#start(name);
+        for (const name of [...(this.#etcd ? this.#members : [COORDINATOR]), ...this.#names]) this.#start(name);
       });
       this.#client.start();
       for (const f of [...s.faults].sort((a, b) => a.at - b.at)) {
@@ -178,6 +218,7 @@ export class Simulation {
       simulatedMs: this.#clock.now,
       transactions: this.#checker.outcomes(),
       network: { ...this.#net.stats },
+      ...(this.#etcd ? { group: { ...this.#etcd.stats, elections: this.#elections } } : {}),
       exercised: { ...this.#checker.exercised },
       trace: this.#trace.lines,
       traceHash: this.#trace.hash,
@@ -191,11 +232,14 @@ export class Simulation {
   }
 
   async #process(event: SimEvent): Promise<void> {
+    // The address follows the gate as time passes: an event for the coordinator finds the current route.
+    if (this.#etcd) this.#reroute();
     if (event.node !== undefined) {
       const slot = this.#slot(event.node);
       if (event.inc !== undefined && (!slot.up || slot.inc !== event.inc)) return;
-      if (slot.paused) {
-        slot.deferred.push(event);
+      const host = this.#host(slot);
+      if (host.paused) {
+        host.deferred.push(event);
         return;
       }
     }
@@ -211,6 +255,10 @@ export class Simulation {
       this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${(e as Error)?.stack ?? String(e)}`);
     }
     await settle();
+    if (this.#etcd) {
+      this.#reroute();
+      this.#checkLeaders();
+    }
     this.#checker.afterStep();
   }
 
@@ -236,6 +284,7 @@ export class Simulation {
     if (!this.#client.idle) return false;
     for (const slot of this.#slots.values()) {
       if (!slot.up || slot.paused) return false;
+      if (this.#members.includes(slot.name)) continue;
       if (slot.store && slot.store.inFlight.length > 0) return false;
       if (slot.name === COORDINATOR ? !slot.coordinator || slot.coordinator.stats.live > 0 : !slot.participant || slot.participant.liveCount > 0) return false;
     }
@@ -246,8 +295,8 @@ export class Simulation {
     const out: string[] = [];
     if (!this.#client.idle) out.push('initiator calls still pending');
     for (const slot of this.#slots.values()) {
-      if (!slot.up) out.push(`${slot.name} is down`);
-      else if (!slot.coordinator && !slot.participant) out.push(`${slot.name} has not finished starting`);
+      if (!slot.up) out.push(`${slot.name} is ${this.#etcd && slot.name === COORDINATOR ? 'not served by any leader' : 'down'}`);
+      else if (!slot.coordinator && !slot.participant && !slot.member) out.push(`${slot.name} has not finished starting`);
       const c = slot.coordinator;
       if (c && c.stats.live > 0) out.push(`the coordinator has ${c.stats.live} live transaction(s)`);
       const p = slot.participant;
@@ -269,7 +318,7 @@ export class Simulation {
 
   #newSlot(name: string, prng: Prng): Slot {
     const disk = new SimDisk(name);
-    const slot: Slot = { name, disk, prng, inc: 0, up: false, paused: false, pauseId: 0, deferred: [], coordinator: undefined, participant: undefined, store: undefined };
+    const slot: Slot = { name, disk, prng, inc: 0, up: false, paused: false, pauseId: 0, deferred: [], coordinator: undefined, participant: undefined, store: undefined, member: undefined };
     disk.onWriteFailed = (ops, landed) => {
       this.#traceLine(`✗ ${name}: a log write failed${landed ? ' after it reached the log' : ''}`, [], true);
       this.#checker.writeFailed(name, ops);
@@ -292,7 +341,8 @@ export class Simulation {
       now: () => clock.now,
       setTimer: (fn, ms): Timer => {
         const timer = { live: alive() };
-        if (timer.live) this.#schedule(clock.now + Math.max(0, ms), slot.name, inc, () => timer.live && fn());
+        // Whole milliseconds, as Date.now() reads them (a lease's keep-alive period is TTL/3).
+        if (timer.live) this.#schedule(clock.now + Math.max(0, Math.ceil(ms)), slot.name, inc, () => timer.live && fn());
         return timer as Timer;
       },
       clearTimer: (timer) => {
@@ -306,6 +356,7 @@ export class Simulation {
   }
 
   #start(name: string): void {
+    if (this.#members.includes(name)) return this.#startMember(name);
     const slot = this.#slot(name);
     slot.up = true;
     slot.inc++;
@@ -449,8 +500,14 @@ export class Simulation {
   }
 
   #inject(f: FaultPlan): void {
-    const node = this.#nodeOf(f.node);
+    if (this.#etcd) {
+      const etcdFault = this.#injectGroupFault(f);
+      if (etcdFault) return;
+    }
+    const node = this.#etcd && (f.kind === 'crash' || f.kind === 'power-loss' || f.kind === 'pause') && this.#nodeOf(f.node) === COORDINATOR ? this.#leaderOrAny() : this.#nodeOf(f.node);
     if (DISK_FAULTS.includes(f.kind)) {
+      // The group's log is in etcd, whose members fsync and replicate: no disk faults there.
+      if (this.#etcd && node === COORDINATOR) return;
       const slot = this.#slot(node);
       if (!slot.up) return;
       this.#count.faults++;
@@ -462,7 +519,7 @@ export class Simulation {
       case 'crash':
         return this.#crash(node, false, f.durationMs, 'process crash (SIGKILL)');
       case 'power-loss':
-        return this.#crash(node, true, f.durationMs, 'power loss');
+        return this.#crash(node, !this.#members.includes(node), f.durationMs, 'power loss');
       case 'partition':
         return this.#partition(node, f.direction, f.durationMs);
       case 'pause':
@@ -492,7 +549,9 @@ export class Simulation {
     slot.coordinator = undefined;
     slot.participant = undefined;
     slot.store = undefined;
+    slot.member = undefined;
     this.#traceLine(`✗ ${what} of ${node}`, [], true);
+    if (this.#routed === node) this.#routeDown(`its leader ${node} died`);
     // A write the process had started may or may not have reached the OS.
     for (const write of inFlight) {
       if (!this.#faultPrng.chance(0.5)) break;
@@ -545,6 +604,10 @@ export class Simulation {
     const id = ++slot.pauseId;
     this.#traceLine(`✗ ${node} paused (SIGSTOP) for ${durationMs}ms`, [], true);
     this.#net.paused(node, () => slot.paused && slot.pauseId === id);
+    if (this.#routed === node) {
+      const routeInc = this.#slot(COORDINATOR).inc;
+      this.#net.paused(COORDINATOR, () => slot.paused && slot.pauseId === id && this.#routed === node && this.#slot(COORDINATOR).inc === routeInc);
+    }
     this.#schedule(this.#clock.now + durationMs, undefined, undefined, () => {
       if (slot.paused && slot.pauseId === id) this.#resume(slot);
     });
@@ -562,14 +625,215 @@ export class Simulation {
     this.#traceLine('✓ faults stop: network healed, every node resumed and restarted', [], true);
     this.#net.turbulence = undefined;
     this.#net.healAll();
+    this.#etcd?.healAll();
     for (const slot of this.#slots.values()) {
       slot.disk.faults.splice(0);
       if (slot.paused) this.#resume(slot);
-      if (!slot.up) this.#start(slot.name);
+      // The group's coordinator address comes back when a member leads.
+      if (!slot.up && !(this.#etcd && slot.name === COORDINATOR)) this.#start(slot.name);
     }
     this.#phase = 'settling';
     const lastTx = Math.max(0, ...this.#scenario.txs.map((t) => t.at + t.timeoutMs));
     this.#deadline = Math.max(this.#clock.now, lastTx) + this.#config.settleMs;
+  }
+
+  // ---- the coordinator group ----------------------------------------------------------------
+  // Each member is the production CoordinatorGroupMember, built over its client of the simulated
+  // etcd and a server transport of the simulated network (its seams): its leadership, its terms
+  // (a Coordinator over the etcd decision store, fenced on the leader key's create revision), its
+  // gate and its stepping down all run unchanged. The world routes the one coordinator address the
+  // participants and the initiator dial to the member whose gate is open (it serves, and believes it
+  // leads), re-routing before and after every step; a change of route cuts the sessions as a crash
+  // would, so a deposed leader that keeps running reaches only etcd. (The SDKs' leader following is
+  // not simulated: the route stands for it.)
+
+  #startMember(name: string): void {
+    const etcd = this.#etcd;
+    const group = this.#scenario.group;
+    if (!etcd || !group) return;
+    const slot = this.#slot(name);
+    slot.up = true;
+    slot.inc++;
+    const inc = slot.inc;
+    const alive = (): boolean => slot.up && slot.inc === inc;
+    const m: MemberState = { member: undefined, gate: undefined, handlers: undefined };
+    slot.member = m;
+    const transport = (gate: LeaderGate): MemberTransport => {
+      m.gate = gate;
+      return {
+        notLeaderAnswers: 0,
+        bind: async () => `${name}:7070`,
+        shutdown: async () => {
+          m.handlers = undefined;
+        },
+        serve: async (handlers) => {
+          m.handlers = handlers;
+          return `${name}:7070`;
+        },
+        close: async () => {
+          m.handlers = undefined;
+        },
+      };
+    };
+    const client = Object.assign(etcd.client(name, inc), { close: () => undefined });
+    const c = this.#config;
+    this.#traceLine(`${name}: started, campaigning for the leader key`, [], true);
+    CoordinatorGroupMember.start(
+      {
+        etcd: ['sim-etcd:2379'],
+        nodeId: name,
+        advertise: `${name}:7070`,
+        etcdPrefix: GROUP_PREFIX,
+        leaseTtlS: group.leaseTtlS,
+        campaignIntervalMs: GROUP_CAMPAIGN_INTERVAL_MS,
+        etcdCallTimeoutMs: GROUP_ETCD_CALL_TIMEOUT_MS,
+        clock: this.#nodeClock(slot, inc),
+        logger: SIM_LOGGER,
+        coordinator: {
+          observer: this.#coordinatorObserver(alive),
+          protocol: c.coordinator,
+          maxCallMs: c.maxCallMs,
+          maxMessageBytes: c.maxMessageBytes,
+          retentionMs: c.retentionMs,
+          gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
+        },
+      },
+      { client, transport },
+    ).then(
+      (member) => {
+        if (!alive()) return;
+        m.member = member;
+        member.on('leading', (epoch) => {
+          if (alive()) this.#traceLine(`✓ ${name} leads the group as epoch ${epoch}`, [], true);
+        });
+        member.on('following', (why) => {
+          if (alive()) this.#traceLine(`✗ ${name} steps down: ${why}`, [], true);
+        });
+      },
+      (e: unknown) => this.#checker.fail('CRASH', `${PROPERTIES.CRASH}: ${name} did not start: ${(e as Error)?.stack ?? String(e)}`),
+    );
+  }
+
+  /** Routes the coordinator address to the member whose gate is open, if it changed. */
+  #reroute(): void {
+    const open = this.#members.find((n) => {
+      const slot = this.#slot(n);
+      return slot.up && slot.member?.handlers !== undefined && slot.member.gate?.isLeader() === true;
+    });
+    const endpoint = this.#slot(COORDINATOR);
+    if (open === this.#routed) {
+      if (open) endpoint.coordinator = this.#slot(open).member?.member?.coordinator;
+      return;
+    }
+    if (this.#routed) this.#routeDown(`${this.#routed} no longer serves as leader`);
+    const handlers = open ? this.#slot(open).member?.handlers : undefined;
+    if (!open || !handlers) return;
+    this.#elections++;
+    const inc = this.#routeTo(open);
+    void this.#net.serverTransport(inc).serve(handlers);
+    endpoint.coordinator = this.#slot(open).member?.member?.coordinator;
+    this.#traceLine(`✓ the coordinator address routes to ${open}`, [], true);
+  }
+
+  /** The coordinator address now reaches `member`: a new incarnation of the address, served by it. */
+  #routeTo(member: string): number {
+    const endpoint = this.#slot(COORDINATOR);
+    if (endpoint.up) this.#routeDown(`${member} was elected`);
+    endpoint.up = true;
+    endpoint.inc++;
+    this.#routed = member;
+    return endpoint.inc;
+  }
+
+  /** The coordinator address reaches no one: its sessions are cut and pending calls end unknown. */
+  #routeDown(why: string): void {
+    this.#routed = undefined;
+    const endpoint = this.#slot(COORDINATOR);
+    if (!endpoint.up) return;
+    const inc = endpoint.inc;
+    endpoint.up = false;
+    endpoint.inc++;
+    endpoint.coordinator = undefined;
+    this.#traceLine(`✗ the coordinator address reaches no leader (${why})`, [], true);
+    this.#net.nodeDown(COORDINATOR, false);
+    this.#client.coordinatorDown(inc);
+    this.#checker.crashed(COORDINATOR, false);
+  }
+
+  /** The node whose pause holds `slot`'s events: the routed leader for the group's coordinator address. */
+  #host(slot: Slot): Slot {
+    return this.#etcd && slot.name === COORDINATOR && this.#routed ? this.#slot(this.#routed) : slot;
+  }
+
+  #leaderOrAny(): string {
+    return this.#routed ?? this.#faultPrng.pick(this.#members);
+  }
+
+  /** Faults of etcd itself; false for the others. */
+  #injectGroupFault(f: FaultPlan): boolean {
+    const etcd = this.#etcd;
+    if (!etcd) return false;
+    if (f.kind === 'quorum-loss') {
+      if (!etcd.hasQuorum) return true;
+      this.#count.faults++;
+      this.#traceLine(`✗ etcd lost quorum for ${f.durationMs}ms`, [], true);
+      etcd.loseQuorum();
+      this.#schedule(this.#clock.now + f.durationMs, undefined, undefined, () => {
+        if (this.#phase !== 'faults') return;
+        this.#traceLine('✓ etcd has quorum again (every lease renewed)', [], true);
+        etcd.regainQuorum();
+      });
+      return true;
+    }
+    if (f.kind === 'store-partition') {
+      const i = f.node % (this.#members.length + 1);
+      const member = i === 0 ? this.#leaderOrAny() : (this.#members[i - 1] as string);
+      if (etcd.isCut(member)) return true;
+      this.#count.faults++;
+      this.#traceLine(`✗ ${member} cut from etcd for ${f.durationMs}ms`, [], true);
+      etcd.cut(member);
+      this.#schedule(this.#clock.now + f.durationMs, undefined, undefined, () => {
+        if (this.#phase !== 'faults') return;
+        this.#traceLine(`✓ ${member} reaches etcd again`, [], true);
+        etcd.heal(member);
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /** P24: at most one member's gate is open at any instant (paused ones included: their belief is a deadline). */
+  #checkLeaders(): void {
+    const leaders = this.#members.filter((n) => {
+      const slot = this.#slot(n);
+      return slot.up && slot.member?.gate?.isLeader() === true;
+    });
+    if (leaders.length === 0) return;
+    this.#checker.exercised.P24++;
+    if (leaders.length > 1) this.#checker.fail('P24', `${leaders.join(' and ')} all answer as leader at t=${this.#clock.now}ms`);
+  }
+
+  #etcdWorld(): EtcdWorld {
+    const clock = this.#clock;
+    return {
+      get now() {
+        return clock.now;
+      },
+      prng: this.#prng,
+      tracing: this.#options.trace === true,
+      atMember: (time, member, inc, fn) => this.#schedule(time, member, inc, fn),
+      atStore: (time, fn) => this.#schedule(time, undefined, undefined, fn),
+      trace: (text, fault) => this.#traceLine(text, [], fault),
+      logLanded: (ops) => {
+        this.#checker.exercised.P23++;
+        this.#slot(COORDINATOR).disk.append(ops, true);
+      },
+      logWriteFailed: (member, ops) => {
+        this.#traceLine(`✗ ${member}: a decision-log write to etcd failed or was refused (it may have landed)`, [], true);
+        if (this.#routed === member) this.#checker.writeFailed(COORDINATOR, ops);
+      },
+      fencingViolated: (message) => this.#checker.fail('P23', message),
+    };
   }
 
   // ---- views for the parts ------------------------------------------------------------------
