@@ -61,9 +61,10 @@ describe('admin commands', () => {
     const client = new VerdictClient(address);
     closers.push(() => client.close());
     // Two live transactions: one held in prepare at a and b, one only begun.
-    const committing = client.transact([{ participant: a }, { participant: b }], { timeoutMs: 60_000 });
-    closers.push(() => committing.catch(() => undefined));
-    const begun = await client.begin({ timeoutMs: 60_000 });
+    // Held until after() opens the gate, however long the suite takes on a loaded machine.
+    const committing = client.transact([{ participant: a }, { participant: b }], { timeoutMs: 600_000, callTimeoutMs: 600_000 }).catch(() => undefined);
+    closers.push(() => committing);
+    const begun = await client.begin({ timeoutMs: 600_000 });
     other = begun.txId;
     held = await waitFor('the first transaction to be prepared at a', async () => {
       const list = await new AdminClient({ coordinator: address }).list({ filter: 2, participant: '', limit: 10 });

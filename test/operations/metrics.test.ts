@@ -135,3 +135,25 @@ describe('participant metrics', () => {
     }
   });
 });
+
+describe('verdict/metrics', () => {
+  it('gives an embedded coordinator the metrics of --metrics, in the registry the service passes', async () => {
+    const { Registry } = await import('prom-client');
+    const { CoordinatorMetrics } = await import('../../src/metrics/index.js');
+    const { TestCluster } = await import('../support/cluster.js');
+    const registry = new Registry();
+    const metrics = new CoordinatorMetrics(registry);
+    const cluster = await TestCluster.start({ observer: metrics.observer });
+    try {
+      metrics.attach(cluster.coordinator);
+      const name = uniqueName('em-a');
+      await cluster.participant(name, 'yes');
+      await cluster.client.transact([{ participant: name }]);
+      const text = await registry.metrics();
+      assert.equal(sample(text, 'verdict_transactions_total', '{outcome="committed",reason=""}'), 1);
+      assert.ok((sample(text, 'verdict_log_fsyncs_total', '') ?? 0) >= 1, 'the forced write of the commit is counted');
+    } finally {
+      await cluster.close();
+    }
+  });
+});
