@@ -12,19 +12,10 @@ import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { Participant } from '../../src/participant/participant.js';
 import { freePort, recordingHooks, TestCluster, testLogger, uniqueName, type HookCall } from '../support/cluster.js';
 import { FakeFollower } from './support/fake-follower.js';
+import { rejection } from '../support/rejection.js';
 
 /** Fast moves, so that the test is quick; the policy is the same as with the defaults. */
 const RECONNECT = { initialMs: 20, maxMs: 200 };
-
-async function rejection(p: Promise<unknown>): Promise<VerdictError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof VerdictError, `expected a VerdictError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('the call did not fail');
-}
 
 describe('SDKs with a list of coordinator addresses', () => {
   let cluster: TestCluster;

@@ -7,24 +7,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { VerdictClient } from '../../src/client/client.js';
-import { ErrorCode, OutcomeUnknownError, VerdictError } from '../../src/errors.js';
+import { ErrorCode, OutcomeUnknownError } from '../../src/errors.js';
 import { CoordinatorProcess, fixedPort } from '../../src/faults/process-cluster.js';
 import { Participant } from '../../src/participant/participant.js';
 import { Gate, recordingHooks, tempDir, testLogger, uniqueName, waitFor, type HookCall } from '../support/cluster.js';
+import { rejection } from '../support/rejection.js';
 
 /** Bound on a coordinator restart and on participants reconnecting to it. */
 const RESTART_TIMEOUT_MS = 30_000;
 const TX_ID = /^tx-\d+-\d+$/;
-
-async function rejection(p: Promise<unknown>): Promise<VerdictError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof VerdictError, `expected a VerdictError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('the call did not fail');
-}
 
 describe('transact() across a coordinator SIGKILL', () => {
   const dir = tempDir('verdict-transact-kill-');

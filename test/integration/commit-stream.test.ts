@@ -12,12 +12,13 @@ import { status as Status } from '@grpc/grpc-js';
 import { VerdictClient } from '../../src/client/index.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, type CoordinatorOptions } from '../../src/coordinator/index.js';
 import { MAX_CALLS_PER_STREAM } from '../../src/coordinator/commit-streams.js';
-import { ErrorCode, OutcomeUnknownError, TransactionAbortedError, VerdictError } from '../../src/errors.js';
+import { ErrorCode, OutcomeUnknownError, TransactionAbortedError } from '../../src/errors.js';
 import { Outcome } from '../../src/gen/verdict/v1/common.js';
 import { TransactionState } from '../../src/gen/verdict/v1/transaction.js';
 import type { ParticipantHooks } from '../../src/participant/index.js';
 import { freePort, Gate, recordingHooks, TestCluster, uniqueName, waitFor, type HookCall } from '../support/cluster.js';
 import { RawTransactions } from '../support/raw-grpc.js';
+import { rejection } from '../support/rejection.js';
 
 /** The payload whose prepare a held participant keeps waiting at its gate. */
 const HELD = 'held';
@@ -41,15 +42,6 @@ function heldHooks(calls: HookCall[], gate: () => Gate): ParticipantHooks {
 }
 
 /** The VerdictError a promise rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<VerdictError> {
-  const e = await promise.then(
-    (value) => assert.fail(`expected a rejection, got ${JSON.stringify(value)}`),
-    (x: unknown) => x,
-  );
-  assert.ok(e instanceof VerdictError, `expected a VerdictError, got ${String(e)}`);
-  return e;
-}
-
 /** The hooks `name` ran for `txId`, in order. */
 const hooksFor = (calls: readonly HookCall[] | undefined, txId: string): string[] => (calls ?? []).filter((c) => c.txId === txId).map((c) => c.hook);
 

@@ -6,19 +6,10 @@ import { status as Status } from '@grpc/grpc-js';
 import { after, before, describe, it } from 'node:test';
 
 import { VerdictClient } from '../../src/client/client.js';
-import { ErrorCode, VerdictError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { expectStatus, metadataText, RawTransactions } from '../support/raw-grpc.js';
 import { TestCluster, uniqueName, waitFor } from '../support/cluster.js';
-
-async function rejection(p: Promise<unknown>): Promise<VerdictError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof VerdictError, `expected a VerdictError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('the call did not fail');
-}
+import { rejection } from '../support/rejection.js';
 
 describe('idempotency keys and reserved ids', () => {
   let cluster: TestCluster;

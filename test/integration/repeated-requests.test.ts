@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 
-import { ErrorCode, TransactionAbortedError, VerdictError } from '../../src/errors.js';
+import { ErrorCode, TransactionAbortedError } from '../../src/errors.js';
 import type { ParticipantHooks } from '../../src/participant/index.js';
 import { Gate, recordingHooks, TestCluster, uniqueName, waitFor, type HookCall } from '../support/cluster.js';
+import { rejection } from '../support/rejection.js';
 
 const hooksOf = (calls: readonly HookCall[] | undefined): string[] => (calls ?? []).map((c) => c.hook);
 
@@ -21,15 +22,6 @@ function heldCommit(calls: HookCall[], gate: Gate): ParticipantHooks {
       await gate.wait(ctx.signal);
     },
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<VerdictError> {
-  const e = await promise.then(
-    () => assert.fail('expected a rejection'),
-    (x: unknown) => x,
-  );
-  assert.ok(e instanceof VerdictError, `expected a VerdictError, got ${String(e)}`);
-  return e;
 }
 
 describe('repeated requests after the outcome', () => {

@@ -16,20 +16,11 @@ import { Participant } from '../../src/participant/participant.js';
 import { childExecArgv } from '../../src/runtime/child-module.js';
 import { Coordinator } from '../../src/coordinator/coordinator.js';
 import { freePort, recordingHooks, tempDir, testLogger, uniqueName, waitFor } from '../support/cluster.js';
+import { rejection } from '../support/rejection.js';
 
 const LONELY = new URL('./support/lonely-participant.ts', import.meta.url).pathname;
 /** A bound on anything that should take well under a second. */
 const BOUND_MS = 15_000;
-
-async function rejection(p: Promise<unknown>): Promise<VerdictError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof VerdictError, `expected a VerdictError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('the call did not fail');
-}
 
 /**
  * A ParticipantService that welcomes every session and then answers nothing (or, with `refuse`,
