@@ -34,6 +34,18 @@ import {
 const CLI_ENTRY = siblingEntry('../cli/main.js');
 const BANK_ENTRY = siblingEntry('./bank-node.js');
 const LISTENING = /^listening on (\S+)$/;
+
+/** Resolves once a `verdict coordinator` process prints its `listening on HOST:PORT` line. */
+export function untilListening(p: ManagedProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const onLine = (line: string): void => {
+      if (!LISTENING.test(line)) return;
+      p.off('line', onLine);
+      resolve();
+    };
+    p.on('line', onLine);
+  });
+}
 /** The initiator identity of a TLS cluster's workloads and status queries. */
 export const CLUSTER_INITIATOR = 'workload';
 
@@ -94,15 +106,7 @@ export class CoordinatorProcess extends ManagedProcess {
         ...(options.tls ? ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile, ...(options.tls.caFile ? ['--tls-ca', options.tls.caFile] : [])] : []),
       ],
       logFile: options.logFile,
-      ready: (p) =>
-        new Promise((resolve) => {
-          const onLine = (line: string): void => {
-            if (!LISTENING.test(line)) return;
-            p.off('line', onLine);
-            resolve();
-          };
-          p.on('line', onLine);
-        }),
+      ready: untilListening,
     });
     this.address = options.address;
     this.dataDir = options.dataDir;
@@ -364,10 +368,11 @@ export async function poll(what: string, timeoutMs: number, check: () => boolean
 /**
  * Polls until every transaction of `txIds` has ended at the coordinator (keeping the last view of
  * each in `views`) and `quiet()` confirms nothing is left in doubt at the participants. The
- * status queries dial with `security` (the identity that began the transactions).
+ * status queries dial with `security` (the identity that began the transactions); `address` may
+ * list the members of a coordinator group (the client follows the leader).
  */
 export async function waitAllEnded(
-  address: string,
+  address: string | readonly string[],
   txIds: Iterable<string>,
   views: Map<string, TxView>,
   timeoutMs: number,

@@ -9,13 +9,12 @@ import { Etcd3 } from 'etcd3';
 import { VerdictClient } from '../../src/client/index.js';
 import { checkHistory, type HistoryCheckResult } from '../../src/faults/history-check.js';
 import { ManagedProcess, siblingEntry } from '../../src/faults/managed-process.js';
-import { fixedPort, poll, ProcessCluster } from '../../src/faults/process-cluster.js';
+import { fixedPort, poll, ProcessCluster, untilListening, waitAllEnded } from '../../src/faults/process-cluster.js';
 import { TransferWorkload } from '../../src/faults/transfer-workload.js';
 import type { TxView } from '../../src/protocol/coordinator-events.js';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 
 const CLI_ENTRY = siblingEntry('../cli/main.js');
-const LISTENING = /^listening on (\S+)$/;
 /** Accounts per bank and opening balance. */
 const ACCOUNTS = 4;
 const BALANCE = 100;
@@ -53,15 +52,7 @@ export class MemberProcess extends ManagedProcess {
       entry: CLI_ENTRY,
       args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info'],
       logFile: join(dir, `${nodeId}.log`),
-      ready: (p) =>
-        new Promise((resolve) => {
-          const onLine = (line: string): void => {
-            if (!LISTENING.test(line)) return;
-            p.off('line', onLine);
-            resolve();
-          };
-          p.on('line', onLine);
-        }),
+      ready: untilListening,
     });
     this.nodeId = nodeId;
     this.advertise = advertise;
@@ -195,26 +186,11 @@ export class GroupRun {
   /** Stops the workload, waits until everything ended and nothing is in doubt, stops the banks and checks the history. */
   async finish(settleTimeoutMs = 60_000): Promise<HistoryCheckResult> {
     await this.workload.stop();
-    const open = new Set<string>();
-    for (const a of this.workload.attempts) if (a.txId) open.add(a.txId);
-    const client = new VerdictClient(this.addresses, { callTimeoutMs: 2_000 });
-    try {
-      await poll('every transaction to end at the leader and nothing to be in doubt at any bank', settleTimeoutMs, async () => {
-        await Promise.all(
-          [...open].map(async (txId) => {
-            const view = await client.get(txId).catch(() => undefined);
-            if (!view) return;
-            this.#views.set(txId, view);
-            if (view.state === 'ended') open.delete(txId);
-          }),
-        );
-        if (open.size > 0) return false;
-        const statuses = await this.banks.statuses().catch(() => undefined);
-        return statuses !== undefined && [...statuses.values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
-      });
-    } finally {
-      client.close();
-    }
+    const txIds = this.workload.attempts.flatMap((a) => (a.txId ? [a.txId] : []));
+    await waitAllEnded(this.addresses, txIds, this.#views, settleTimeoutMs, 'every transaction to end at the leader and nothing to be in doubt at any bank', async () => {
+      const statuses = await this.banks.statuses().catch(() => undefined);
+      return statuses !== undefined && [...statuses.values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
+    });
     await this.banks.stop();
     return checkHistory({
       attempts: this.workload.attempts,
