@@ -341,7 +341,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const error =
         pending.kind === 'commit'
           ? { code: ErrorCode.OUTCOME_UNKNOWN, message: 'the coordinator shut down before answering; the outcome may be decided: ask with GetTransaction' }
-          : { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' };
+          : SHUTTING_DOWN;
       this.#answer(pending, { type: 'error', error });
     }
     // After the answers above: each stream writes them, then ends.
@@ -669,7 +669,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   /** Starts a Commit for a CommitStream call (it bounds its calls itself), once the caller may. */
   #startCommit(req: CommitRequest, answer: (reply: CoordinatorReply) => void, caller: CallerContext): () => void {
     if (this.#state !== 'running') {
-      answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
+      answer({ type: 'error', error: SHUTTING_DOWN });
       return () => undefined;
     }
     let cancel: (() => void) | undefined;
@@ -711,11 +711,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (who.error) return then(who.error);
     const owner = authz.ownerFor(who.identity);
     // Nobody to check (authentication off, or a new transaction): no callback on the hot path.
-    if (who.identity === undefined || txId === '') return this.#state === 'running' ? then(undefined, owner) : then(SHUTTING_DOWN);
-    authz.checkTransaction(who.identity, txId, this.#owners, (error) => {
-      if (error || this.#state === 'running') return then(error, owner);
-      then(SHUTTING_DOWN);
-    });
+    if (who.identity === undefined || txId === '') return this.#checked(undefined, owner, then);
+    authz.checkTransaction(who.identity, txId, this.#owners, (error) => this.#checked(error, owner, then));
+  }
+
+  /** Ends an authorization check: its refusal, else UNAVAILABLE once the coordinator is closing (a lookup may have outlasted it), else go. */
+  #checked(error: ProtocolError | undefined, owner: string | undefined, then: (error: ProtocolError | undefined, owner?: string) => void): void {
+    if (error || this.#state === 'running') then(error, owner);
+    else then(SHUTTING_DOWN);
   }
 
   /** Where the authorizer finds a transaction's owner. */
@@ -758,7 +761,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       if (reply.type === 'committed') callback(null, { txId: reply.txId, outcome: outcomeToWire('committed') });
       else fail(callback, reply);
     };
-    if (this.#state !== 'running') return answer({ type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: 'the coordinator is shutting down' } });
+    if (this.#state !== 'running') return answer({ type: 'error', error: SHUTTING_DOWN });
     this.#authorized(call, call.request.txId, (error, owner) => {
       if (error) return answer({ type: 'error', error });
       const requestId = this.#unaryRequest('commit', call, answer);
