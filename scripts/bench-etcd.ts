@@ -19,8 +19,8 @@ import { CoordinatorGroupMember } from '../src/cluster/index.js';
 import { Coordinator } from '../src/coordinator/index.js';
 import { fixedPort } from '../src/faults/process-cluster.js';
 import { Participant } from '../src/participant/index.js';
-import { EtcdCluster } from '../test/support/etcd-cluster.js';
-import { MemberProcess, readLeader } from '../test/cluster/group-support.js';
+import { EtcdCluster } from '../src/faults/etcd-cluster.js';
+import { MemberProcess, readLeader } from '../src/faults/group-member-process.js';
 
 const { values } = parseArgs({
   options: {

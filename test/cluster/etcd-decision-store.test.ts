@@ -10,7 +10,7 @@ import { EtcdDecisionStore, type LeaderFence } from '../../src/cluster/etcd-deci
 import { DecisionLog } from '../../src/coordinator/decision-log.js';
 import type { StoreOp } from '../../src/coordinator/decision-store.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
-import { EtcdCluster } from '../support/etcd-cluster.js';
+import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 

@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
 
-import { EtcdCluster } from '../support/etcd-cluster.js';
+import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
 import { tempDir } from '../support/cluster.js';
 import { RawTransactions } from '../support/raw-grpc.js';
 import { poll } from '../../src/faults/process-cluster.js';

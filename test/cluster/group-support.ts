@@ -4,61 +4,18 @@
 // address and follow the leader through NOT_LEADER answers, as users' services do.
 
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { VerdictClient } from '../../src/client/index.js';
 import { checkHistory, type HistoryCheckResult } from '../../src/faults/history-check.js';
-import { ManagedProcess, siblingEntry } from '../../src/faults/managed-process.js';
-import { fixedPort, poll, ProcessCluster, untilListening, waitAllEnded } from '../../src/faults/process-cluster.js';
+import { fixedPort, poll, ProcessCluster, waitAllEnded } from '../../src/faults/process-cluster.js';
 import { TransferWorkload } from '../../src/faults/transfer-workload.js';
 import type { TxView } from '../../src/protocol/coordinator-events.js';
-import { EtcdCluster } from '../support/etcd-cluster.js';
+import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
+import { MemberProcess, readLeader } from '../../src/faults/group-member-process.js';
 
-const CLI_ENTRY = siblingEntry('../cli/main.js');
 /** Accounts per bank and opening balance. */
 const ACCOUNTS = 4;
 const BALANCE = 100;
-
-/** The leader key's value, as the members write it. */
-interface LeaderValue {
-  readonly nodeId: string;
-  readonly advertise: string;
-}
-
-/** Reads who holds the leader key of `prefix` (undefined: nobody, or etcd did not answer). */
-export async function readLeader(client: Etcd3, prefix: string): Promise<LeaderValue | undefined> {
-  try {
-    const raw = await client.get(`${prefix}leader`).options({ deadline: new Date(Date.now() + 1_000) }).string();
-    return raw ? (JSON.parse(raw) as LeaderValue) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** One `verdict coordinator --etcd` member as a real process. */
-export class MemberProcess extends ManagedProcess {
-  readonly nodeId: string;
-  readonly advertise: string;
-
-  /** The member's own directory, its working directory: all the local disk it could use. */
-  readonly home: string;
-
-  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string) {
-    const home = join(dir, `${nodeId}-home`);
-    mkdirSync(home, { recursive: true });
-    super({
-      cwd: home,
-      name: nodeId,
-      entry: CLI_ENTRY,
-      args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info'],
-      logFile: join(dir, `${nodeId}.log`),
-      ready: untilListening,
-    });
-    this.nodeId = nodeId;
-    this.advertise = advertise;
-    this.home = home;
-  }
-}
 
 /** Options of a GroupRun. */
 export interface GroupRunOptions {

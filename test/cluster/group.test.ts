@@ -10,7 +10,7 @@ import { VerdictClient } from '../../src/client/index.js';
 import { Participant } from '../../src/participant/index.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { Etcd3 } from 'etcd3';
-import { EtcdCluster } from '../support/etcd-cluster.js';
+import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
 import { freePort, Gate, recordingHooks, tempDir, testLogger, uniqueName, waitFor } from '../support/cluster.js';
 import { expectStatus, metadataText, rawBytesCall, RawSessions, RawTransactions } from '../support/raw-grpc.js';
 

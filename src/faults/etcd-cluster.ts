@@ -1,14 +1,15 @@
-// A throwaway 3-member etcd cluster for tests: free ports on 127.0.0.1, fresh temp data dirs,
-// short Raft timings so that elections are quick. Members are real processes the tests may
-// SIGKILL and start again. When etcd is not installed, scripts/ensure-etcd.sh installs Debian's
-// package. Any failure is one line saying why: a suite that needs etcd fails without it, never skips.
+// A throwaway 3-member etcd cluster on 127.0.0.1 for tests, chaos runs and benchmarks: free ports,
+// fresh temp data dirs, short Raft timings so that elections are quick. Members are real processes
+// that may be SIGKILLed and started again. When etcd is not installed and this runs from a checkout,
+// scripts/ensure-etcd.sh installs Debian's package; from an installed package, etcd must be on the
+// PATH. Any failure is one line saying why: a suite that needs etcd fails without it, never skips.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './cluster.js';
+import { fixedPort } from './process-cluster.js';
 
 const ENSURE_SCRIPT = fileURLToPath(new URL('../../scripts/ensure-etcd.sh', import.meta.url));
 /** Attempts at finding ports nobody took between choosing them and the members binding them. */
@@ -61,6 +62,7 @@ export class EtcdCluster {
   static async start(size = 3): Promise<EtcdCluster> {
     let bin = etcdBinary();
     if (!bin) {
+      if (!existsSync(ENSURE_SCRIPT)) throw new Error('etcd could not be started: no etcd binary on the PATH (install etcd, e.g. Debian\'s etcd-server package)');
       const installed = spawnSync('bash', [ENSURE_SCRIPT], { encoding: 'utf8' });
       if (installed.status !== 0) throw new Error(`etcd could not be installed: ${oneLine(installed.stderr) || `exit ${installed.status}`}`);
       bin = etcdBinary();
@@ -71,7 +73,7 @@ export class EtcdCluster {
       const dir = mkdtempSync(join(tmpdir(), 'verdict-etcd-'));
       const members: Member[] = [];
       for (let i = 0; i < size; i++) {
-        members.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(dir, `m${i}`), child: undefined, stderr: '' });
+        members.push({ name: `m${i}`, clientPort: await fixedPort(), peerPort: await fixedPort(), dataDir: join(dir, `m${i}`), child: undefined, stderr: '' });
       }
       const cluster = new EtcdCluster(bin, dir, members);
       try {
