@@ -17,6 +17,7 @@ import {
   DEFAULT_PARTICIPANT_COUNTS,
   DEFAULT_PAYLOAD_BYTES,
   DEFAULT_WARMUP_S,
+  MAX_ROUNDS,
   MIN_INTERVAL_S,
   resolveBenchOptions,
   type BenchOptions,
@@ -37,6 +38,7 @@ export interface BenchCommandOptions {
   readonly payloadBytes: number;
   readonly hotKeys?: number;
   readonly lockFree?: boolean;
+  readonly rounds: number;
   readonly initiator: BenchInitiator;
   readonly json?: string;
   readonly cpuProf?: string;
@@ -66,6 +68,13 @@ export function configureBenchCommand(command: Command): Command {
     .option('--payload-bytes <n>', 'payload bytes per branch', parseByteCount, DEFAULT_PAYLOAD_BYTES)
     .option('--hot-keys <n>', 'also run every configuration with every transaction locking one of N keys, next to a key per transaction', parseHotKeys)
     .option('--lock-free', 'also run every configuration with participants that take no lock, next to a key per transaction: what lock bookkeeping costs')
+    .option(
+      '--rounds <n>',
+      'run the whole list of configurations N times, every other round in reverse order (A B, B A, …), so that drift and running second fall on each alike; ' +
+        'prints the mean of each configuration and of its ratios over the rounds',
+      parseRounds,
+      1,
+    )
     .addOption(
       new Option('--initiator <kind>', 'how the load generator (and the ceiling) sends commits: over one CommitStream, or one unary call each')
         .choices(Object.values(BenchInitiator))
@@ -113,6 +122,7 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     payloadBytes: options.payloadBytes,
     ...(options.hotKeys !== undefined ? { hotKeys: options.hotKeys } : {}),
     lockFree: options.lockFree ?? false,
+    rounds: options.rounds,
     initiator: options.initiator,
     tls: options.tlsCompare ? BenchTls.COMPARE : options.tls ? BenchTls.ON : BenchTls.OFF,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
@@ -127,9 +137,11 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     if (e instanceof RangeError) throw new InvalidArgumentError(`invalid flags: ${e.message}`);
     throw e;
   }
-  const [{ runBench }, { formatIntervals, formatTable }] = await Promise.all([import('./bench.js'), import('./bench-format.js')]);
+  const [{ runBench }, { formatIntervals, formatRoundSummary, formatTable }] = await Promise.all([import('./bench.js'), import('./bench-format.js')]);
   const results = await runBench(benchOptions);
   process.stdout.write(`${formatTable(results)}\n`);
+  const summary = formatRoundSummary(results);
+  if (summary) process.stdout.write(`\n${summary}\n`);
   for (const r of results) {
     if (r.intervals) process.stdout.write(`\n${formatIntervals(r)}\n`);
   }
@@ -166,6 +178,12 @@ function durationOption(flags: string, description: string, defaultMs: number, m
 function parseByteCount(value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a number of bytes');
   return Number(value);
+}
+
+function parseRounds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_ROUNDS) throw new InvalidArgumentError(`--rounds must be an integer from 1 to ${MAX_ROUNDS}, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 function parseHotKeys(value: string): number {

@@ -15,6 +15,7 @@ const percent = (v: number | null): string => (v === null || !Number.isFinite(v)
 const signedPercent = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %`);
 
 const COLUMNS: readonly Column<BenchResult>[] = [
+  { title: 'round', value: (r) => String(r.round) },
   { title: 'P', value: (r) => String(r.participants) },
   { title: 'inflight', value: (r) => String(r.inflight) },
   { title: 'variant', value: (r) => r.variant },
@@ -39,6 +40,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'of ceiling', value: (r) => percent(r.ceilingRatio) },
   { title: 'CPU of ceiling', value: (r) => percent(r.cpuCeilingRatio) },
   { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
+  { title: '× lock-free', value: (r) => (r.vsLockFree ? `${fixed(2)(r.vsLockFree.committedPerSec)}×` : '-') },
   { title: '× plaintext', value: (r) => (r.vsPlaintext ? `${fixed(2)(r.vsPlaintext.committedPerSec)}×` : '-') },
 ];
 
@@ -66,9 +68,45 @@ export function formatTable(results: readonly BenchResult[]): string {
   const withBaseline = results.some((r) => r.vsBaseline);
   const withTls = results.some((r) => r.transport === 'tls');
   const withPlaintext = results.some((r) => r.vsPlaintext);
-  const hidden = new Set([...(withBaseline ? [] : ['× baseline']), ...(withTls ? [] : ['tls']), ...(withPlaintext ? [] : ['× plaintext'])]);
+  const withLockFree = results.some((r) => r.vsLockFree);
+  const withRounds = results.some((r) => r.round > 1);
+  const hidden = new Set([
+    ...(withRounds ? [] : ['round']),
+    ...(withBaseline ? [] : ['× baseline']),
+    ...(withTls ? [] : ['tls']),
+    ...(withLockFree ? [] : ['× lock-free']),
+    ...(withPlaintext ? [] : ['× plaintext']),
+  ]);
   const columns = COLUMNS.filter((c) => !hidden.has(c.title));
-  return alignTable(columns, results, 3).join('\n');
+  return alignTable(columns, results, withRounds ? 4 : 3).join('\n');
+}
+
+/**
+ * With more than one round: a line per configuration with its mean commit/s over the rounds
+ * (lowest–highest), and the mean of its per-round ratios to the lock-free, baseline or plaintext
+ * run where it has them. '' for a run of one round.
+ */
+export function formatRoundSummary(results: readonly BenchResult[]): string {
+  const rounds = Math.max(0, ...results.map((r) => r.round));
+  if (rounds < 2) return '';
+  const groups = new Map<string, BenchResult[]>();
+  for (const r of results) {
+    const key = `P=${r.participants} inflight=${r.inflight} ${r.variant} keys=${r.keys}${r.transport === 'tls' ? ' tls' : ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const spread = (values: readonly number[], digits: number, unit: string): string =>
+    `${fixed(digits)(values.reduce((a, v) => a + v, 0) / values.length)}${unit} (${fixed(digits)(Math.min(...values))}–${fixed(digits)(Math.max(...values))})`;
+  const lines = [...groups].map(([key, rows]) => {
+    const ratios = (
+      [
+        ['lock-free', rows.flatMap((r) => (r.vsLockFree ? [r.vsLockFree.committedPerSec] : []))],
+        ['baseline', rows.flatMap((r) => (r.vsBaseline ? [r.vsBaseline.committedPerSec] : []))],
+        ['plaintext', rows.flatMap((r) => (r.vsPlaintext ? [r.vsPlaintext.committedPerSec] : []))],
+      ] as const
+    ).flatMap(([name, values]) => (values.length > 0 ? [`, ${spread(values, 3, '×')} ${name}`] : []));
+    return `${key}: ${spread(rows.map((r) => r.committedPerSec), 0, ' commit/s')}${ratios.join('')}`;
+  });
+  return [`mean over ${rounds} rounds (lowest–highest):`, ...lines].join('\n');
 }
 
 /**

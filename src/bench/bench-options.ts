@@ -35,6 +35,8 @@ export const MIN_FINAL_INTERVAL_FRACTION = 0.5;
 export const MAX_PARTICIPANTS = 64;
 /** The most concurrent workers accepted. */
 export const MAX_INFLIGHT = 10_000;
+/** The most rounds accepted (a sanity bound). */
+export const MAX_ROUNDS = 100;
 
 /** What runs the protocol in a measurement. */
 export const BenchVariant = {
@@ -148,6 +150,13 @@ export interface BenchOptions {
    * the same conditions. The transport ceiling (echo) stays plaintext.
    */
   readonly tls?: BenchTls;
+  /**
+   * How many times the whole list of configurations runs (default 1). Odd rounds run it in
+   * order, even rounds in reverse (A B, B A, A B, …), so that a drift over the run or an
+   * advantage of running second falls on every configuration alike. Results carry their round,
+   * and comparisons (`vsBaseline`, `vsPlaintext`, `vsLockFree`) pair results of the same round.
+   */
+  readonly rounds?: number;
   /** Progress lines (one per phase), e.g. to stderr. */
   readonly onProgress?: (line: string) => void;
 }
@@ -169,6 +178,7 @@ export interface ResolvedBenchOptions {
   readonly intervalS: number | undefined;
   /** The transports each configuration runs on, in order. */
   readonly transports: readonly BenchTransport[];
+  readonly rounds: number;
   readonly onProgress: (line: string) => void;
 }
 
@@ -197,6 +207,8 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   if (hotKeys !== undefined && (!Number.isSafeInteger(hotKeys) || hotKeys < 1 || hotKeys > 1_000_000)) {
     throw new RangeError(`hotKeys must be an integer from 1 to 1000000, got ${hotKeys}`);
   }
+  const rounds = options.rounds ?? 1;
+  if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) throw new RangeError(`rounds must be an integer from 1 to ${MAX_ROUNDS}, got ${rounds}`);
   return {
     participants,
     inflight,
@@ -212,11 +224,15 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     cpuProfDir: options.cpuProfDir,
     intervalS,
     transports,
+    rounds,
     onProgress: options.onProgress ?? (() => undefined),
   };
 }
 
-/** The configurations to run, in order: participants, then in-flight, then variant, keys and transport. */
+/**
+ * The configurations of one round, in order: participants, then in-flight, then variant, keys and
+ * transport (even rounds run them in reverse; see `BenchOptions.rounds`).
+ */
 export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
   const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
   const keys: BenchKeys[] = [BenchKeys.UNIFORM];
@@ -231,6 +247,12 @@ export function benchConfigurations(options: ResolvedBenchOptions): BenchConfigu
     }
   }
   return out;
+}
+
+/** Every measurement of a run, in order: the configurations of each round (see `BenchOptions.rounds`). */
+export function benchSchedule(options: ResolvedBenchOptions): { readonly round: number; readonly config: BenchConfiguration }[] {
+  const configurations = benchConfigurations(options);
+  return Array.from({ length: options.rounds }, (_, i) => (i % 2 === 0 ? configurations : [...configurations].reverse()).map((config) => ({ round: i + 1, config }))).flat();
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   BenchKeys,
   BenchTransport,
   BenchVariant,
-  benchConfigurations,
+  benchSchedule,
   HOT_KEY_PREFIX,
   CHILD_REQUEST_TIMEOUT_MS,
   CHILD_START_TIMEOUT_MS,
@@ -66,8 +66,20 @@ export interface PlaintextComparison {
   readonly totalCpuUsPerTx: number;
 }
 
+/** Ratios of a result whose participants lock to the `none` result of the same configuration and round. */
+export interface LockFreeComparison {
+  /** Committed tx/s, locking ÷ lock-free (< 1: what the lock bookkeeping costs). */
+  readonly committedPerSec: number;
+  /** p99 latency, locking ÷ lock-free. */
+  readonly p99Ms: number;
+  /** CPU of every process per tx, locking ÷ lock-free. */
+  readonly totalCpuUsPerTx: number;
+}
+
 /** One configuration's measurement. */
 export interface BenchResult {
+  /** Which round of the run measured it, from 1 (see `BenchOptions.rounds`). */
+  readonly round: number;
   readonly participants: number;
   readonly inflight: number;
   readonly variant: BenchVariant;
@@ -135,6 +147,8 @@ export interface BenchResult {
   readonly vsBaseline?: BaselineComparison;
   /** For TLS results when the same configuration also ran in plaintext (`tls: 'compare'`). */
   readonly vsPlaintext?: PlaintextComparison;
+  /** For results whose participants lock, when the same configuration also ran lock-free (`lockFree`). */
+  readonly vsLockFree?: LockFreeComparison;
   /** The window's samples, in time order (only with `BenchOptions.intervalS`). */
   readonly intervals?: readonly BenchInterval[];
   /**
@@ -174,7 +188,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     const tls = opts.transports.includes(BenchTransport.TLS) ? await benchTls(join(root, 'tls'), Math.max(...opts.participants)) : undefined;
     const ceilings = new Map<string, Measurement>();
     let run = 0;
-    for (const config of benchConfigurations(opts)) {
+    for (const { round, config } of benchSchedule(opts)) {
       const key = `${config.participants}/${config.inflight}`;
       if (opts.ceiling && !ceilings.has(key)) {
         // The echo is plaintext whatever the configuration's transport.
@@ -183,9 +197,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         ceilings.set(key, echo);
         opts.onProgress(`${label({ ...config, transport: BenchTransport.PLAINTEXT })} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
       }
-      opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
+      opts.onProgress(`${label(config)} ${config.variant}${opts.rounds > 1 ? `, round ${round}` : ''}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
       const m = await measure('verdict', config, opts, join(root, `run-${++run}`), config.transport === BenchTransport.TLS ? tls : undefined);
-      const result = toResult(config, opts.initiator, m, ceilings.get(key), opts.hotKeys);
+      const result = toResult(config, round, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
       opts.onProgress(
         `${label(config)} ${config.variant}: ${result.committedPerSec.toFixed(0)} tx/s, p50 ${result.p50Ms.toFixed(2)} ms (host load ${result.hostLoad.toFixed(1)})` +
@@ -195,7 +209,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  return compareWithPlaintext(compareWithBaseline(results));
+  return compare(results);
 }
 
 function label(c: BenchConfiguration): string {
@@ -353,7 +367,7 @@ function totalCpuUs(m: Measurement): number {
   return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0);
 }
 
-function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined, hotKeys: number | undefined): BenchResult {
+function toResult(config: BenchConfiguration, round: number, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined, hotKeys: number | undefined): BenchResult {
   const { window } = m;
   const committed = window.committed;
   const sum = (f: (r: BenchNodeReport) => number): number => m.participants.reduce((acc, r) => acc + f(r), 0);
@@ -362,6 +376,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
   const ceilingTotal = ceiling ? perTx(totalCpuUs(ceiling), ceiling.window.committed) : null;
   const intervals = m.samples?.map(toInterval);
   return {
+    round,
     participants: config.participants,
     inflight: config.inflight,
     variant: config.variant,
@@ -397,43 +412,54 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
   };
 }
 
-/** Adds `vsBaseline` to every optimized result whose configuration also ran as baseline. */
-function compareWithBaseline(results: BenchResult[]): BenchResult[] {
-  return results.map((r) => {
-    if (r.variant !== BenchVariant.OPTIMIZED) return r;
-    const base = results.find(
-      (b) => b.variant === BenchVariant.BASELINE && b.participants === r.participants && b.inflight === r.inflight && b.keys === r.keys && b.transport === r.transport,
-    );
-    if (!base) return r;
-    return {
-      ...r,
-      vsBaseline: {
-        committedPerSec: r.committedPerSec / base.committedPerSec,
-        p50Ms: r.p50Ms / base.p50Ms,
-        forcedWritesPerTx: r.forcedWritesPerTx / base.forcedWritesPerTx,
-        participantForcedWritesPerTx: r.participantForcedWritesPerTx / base.participantForcedWritesPerTx,
-        coordinatorCpuUsPerTx: r.coordinatorCpuUsPerTx / base.coordinatorCpuUsPerTx,
-      },
-    };
-  });
+/**
+ * The result measured in the same round as `r` whose configuration differs from it only in what
+ * `other` says.
+ */
+function counterpart(results: readonly BenchResult[], r: BenchResult, other: Partial<Pick<BenchResult, 'variant' | 'transport' | 'keys'>>): BenchResult | undefined {
+  const want = { variant: r.variant, transport: r.transport, keys: r.keys, ...other };
+  return results.find(
+    (b) =>
+      b.round === r.round && b.participants === r.participants && b.inflight === r.inflight && b.variant === want.variant && b.transport === want.transport && b.keys === want.keys,
+  );
 }
 
-/** Adds `vsPlaintext` to every TLS result whose configuration also ran in plaintext. */
-function compareWithPlaintext(results: BenchResult[]): BenchResult[] {
+/**
+ * Adds the comparisons within a round: `vsBaseline` to every optimized result whose
+ * configuration also ran as baseline, `vsPlaintext` to every TLS result that also ran in
+ * plaintext, and `vsLockFree` to every locking result that also ran without locks.
+ */
+function compare(results: readonly BenchResult[]): BenchResult[] {
   return results.map((r) => {
-    if (r.transport !== BenchTransport.TLS) return r;
-    const plain = results.find(
-      (b) => b.transport === BenchTransport.PLAINTEXT && b.participants === r.participants && b.inflight === r.inflight && b.keys === r.keys && b.variant === r.variant,
-    );
-    if (!plain) return r;
+    const base = r.variant === BenchVariant.OPTIMIZED ? counterpart(results, r, { variant: BenchVariant.BASELINE }) : undefined;
+    const plain = r.transport === BenchTransport.TLS ? counterpart(results, r, { transport: BenchTransport.PLAINTEXT }) : undefined;
+    const free = r.keys !== BenchKeys.NONE ? counterpart(results, r, { keys: BenchKeys.NONE }) : undefined;
     return {
       ...r,
-      vsPlaintext: {
-        committedPerSec: r.committedPerSec / plain.committedPerSec,
-        p50Ms: r.p50Ms / plain.p50Ms,
-        p99Ms: r.p99Ms / plain.p99Ms,
-        totalCpuUsPerTx: r.totalCpuUsPerTx / plain.totalCpuUsPerTx,
-      },
+      ...(base && {
+        vsBaseline: {
+          committedPerSec: r.committedPerSec / base.committedPerSec,
+          p50Ms: r.p50Ms / base.p50Ms,
+          forcedWritesPerTx: r.forcedWritesPerTx / base.forcedWritesPerTx,
+          participantForcedWritesPerTx: r.participantForcedWritesPerTx / base.participantForcedWritesPerTx,
+          coordinatorCpuUsPerTx: r.coordinatorCpuUsPerTx / base.coordinatorCpuUsPerTx,
+        },
+      }),
+      ...(plain && {
+        vsPlaintext: {
+          committedPerSec: r.committedPerSec / plain.committedPerSec,
+          p50Ms: r.p50Ms / plain.p50Ms,
+          p99Ms: r.p99Ms / plain.p99Ms,
+          totalCpuUsPerTx: r.totalCpuUsPerTx / plain.totalCpuUsPerTx,
+        },
+      }),
+      ...(free && {
+        vsLockFree: {
+          committedPerSec: r.committedPerSec / free.committedPerSec,
+          p99Ms: r.p99Ms / free.p99Ms,
+          totalCpuUsPerTx: r.totalCpuUsPerTx / free.totalCpuUsPerTx,
+        },
+      }),
     };
   });
 }

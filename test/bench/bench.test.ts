@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import {
   configureBenchCommand,
   formatIntervals,
+  formatRoundSummary,
   formatTable,
   resolveBenchOptions,
   runBench,
@@ -36,14 +37,44 @@ describe('verdict bench', () => {
     assert.ok(results.every((r) => r.intervals === undefined && r.rssGrowth === undefined), 'no samples without an interval');
   });
 
-  it('runs a lock-free variant next to a key per transaction when asked', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const results = await runBench({ participants: [1], inflight: [4], durationS: 1, warmupS: 0.5, ceiling: false, lockFree: true });
+  it('runs a lock-free variant next to a key per transaction, in alternating order over rounds, with the ratio of each round', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const progress: string[] = [];
+    const results = await runBench({ participants: [1], inflight: [4], durationS: 1, warmupS: 0.5, ceiling: false, lockFree: true, rounds: 2, onProgress: (l) => progress.push(l) });
 
+    // Round 2 runs the list backwards: what runs second in round 1 runs first in round 2.
     assert.deepEqual(
-      results.map((r) => r.keys),
-      ['uniform', 'none'],
+      results.map((r) => [r.round, r.keys]),
+      [
+        [1, 'uniform'],
+        [1, 'none'],
+        [2, 'none'],
+        [2, 'uniform'],
+      ],
+    );
+    assert.deepEqual(
+      progress.filter((l) => / initiator: /.test(l)).map((l) => (/no locks/.test(l) ? 'none' : 'uniform')),
+      ['uniform', 'none', 'none', 'uniform'],
+      'measured in that order',
     );
     for (const r of results) assert.ok(r.committedPerSec > 0 && r.abortedPerSec === 0, `${r.keys}: commits, never a conflict`);
+    // Each locking row is compared with the lock-free row of its own round.
+    for (const round of [1, 2]) {
+      const locking = results.find((r) => r.round === round && r.keys === 'uniform');
+      const free = results.find((r) => r.round === round && r.keys === 'none');
+      assert.equal(locking?.vsLockFree?.committedPerSec, (locking?.committedPerSec ?? 0) / (free?.committedPerSec ?? 1), `round ${round}`);
+      assert.equal(free?.vsLockFree, undefined);
+    }
+
+    const [header, , first] = formatTable(results).split('\n');
+    assert.match(header ?? '', /^round +P .* × lock-free$/);
+    assert.match(first ?? '', new RegExp(`^1 .* uniform .* ${results[0]?.vsLockFree?.committedPerSec.toFixed(2)}×$`));
+    const summary = formatRoundSummary(results).split('\n');
+    assert.equal(summary[0], 'mean over 2 rounds (lowest–highest):');
+    const ratios = results.flatMap((r) => (r.vsLockFree ? [r.vsLockFree.committedPerSec] : []));
+    const mean = ((ratios[0] ?? 0) + (ratios[1] ?? 0)) / 2;
+    assert.match(summary[1] ?? '', new RegExp(`^P=1 inflight=4 optimized keys=uniform: \\d+ commit/s \\(\\d+–\\d+\\), ${mean.toFixed(3)}× \\(`));
+    assert.match(summary[2] ?? '', /^P=1 inflight=4 optimized keys=none: \d+ commit\/s \(\d+–\d+\)$/);
+    assert.equal(formatRoundSummary(results.filter((r) => r.round === 1)), '', 'no summary for one round');
   });
 
   it('samples throughput, tail latency and current RSS at every interval of the window', { timeout: TEST_TIMEOUT_MS }, async () => {
