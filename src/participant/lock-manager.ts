@@ -73,14 +73,34 @@ export function isLockConflictAbort(error: unknown): boolean {
   return error.reason !== undefined && error.reason.endsWith(`voted NO: ${LOCK_CONFLICT_REASON}`);
 }
 
-/** A key's lock: its mode and holders (one for exclusive). */
+/**
+ * A key's lock: its mode and holders. Most keys have one holder, kept as the string itself; an
+ * array only once a second transaction shares the key.
+ */
 interface KeyLock {
   mode: LockMode;
-  owners: string[];
+  owners: string | string[];
 }
 
 const EMPTY: readonly HeldLock[] = [];
 const GRANTED: LockResult = Object.freeze({ granted: true });
+
+function ownedBy(lock: KeyLock, txId: string): boolean {
+  return typeof lock.owners === 'string' ? lock.owners === txId : lock.owners.includes(txId);
+}
+
+function ownerCount(lock: KeyLock): number {
+  return typeof lock.owners === 'string' ? 1 : lock.owners.length;
+}
+
+function ownersList(lock: KeyLock): string[] {
+  return typeof lock.owners === 'string' ? [lock.owners] : [...lock.owners];
+}
+
+function addOwner(lock: KeyLock, txId: string): void {
+  if (typeof lock.owners === 'string') lock.owners = [lock.owners, txId];
+  else lock.owners.push(txId);
+}
 
 /** The lock table of one participant. */
 export class LockManager {
@@ -106,28 +126,28 @@ export class LockManager {
   acquire(txId: string, key: string, mode: LockMode): LockResult {
     const lock = this.#keys.get(key);
     if (!lock) {
-      this.#keys.set(key, { mode, owners: [txId] });
+      this.#keys.set(key, { mode, owners: txId });
       this.#remember(txId, key, mode);
       return GRANTED;
     }
-    const mine = lock.owners.includes(txId);
+    const mine = ownedBy(lock, txId);
     if (mine && (lock.mode === LockMode.EXCLUSIVE || mode === LockMode.SHARED)) return GRANTED;
-    if (mine && lock.owners.length === 1) {
+    if (mine && ownerCount(lock) === 1) {
       lock.mode = LockMode.EXCLUSIVE;
       this.#remember(txId, key, LockMode.EXCLUSIVE);
       return GRANTED;
     }
     if (!mine && mode === LockMode.SHARED && lock.mode === LockMode.SHARED) {
-      lock.owners.push(txId);
+      addOwner(lock, txId);
       this.#remember(txId, key, mode);
       return GRANTED;
     }
     if (mutant('lock-conflicts-ignored')) {
-      if (!mine) lock.owners.push(txId);
+      if (!mine) addOwner(lock, txId);
       this.#remember(txId, key, mode);
       return GRANTED;
     }
-    return { granted: false, holders: lock.owners.filter((t) => t !== txId) };
+    return { granted: false, holders: ownersList(lock).filter((t) => t !== txId) };
   }
 
   /**
@@ -141,12 +161,16 @@ export class LockManager {
     for (const { key } of mine) {
       const lock = this.#keys.get(key);
       if (!lock) continue;
-      if (lock.owners.length === 1) {
-        if (lock.owners[0] === txId) this.#keys.delete(key);
+      const { owners } = lock;
+      if (typeof owners === 'string') {
+        if (owners === txId) this.#keys.delete(key);
         continue;
       }
-      const i = lock.owners.indexOf(txId);
-      if (i >= 0) lock.owners.splice(i, 1);
+      const i = owners.indexOf(txId);
+      if (i < 0) continue;
+      owners.splice(i, 1);
+      if (owners.length === 0) this.#keys.delete(key);
+      else if (owners.length === 1) lock.owners = owners[0] as string;
     }
     return mine;
   }
@@ -177,7 +201,7 @@ export class LockManager {
   /** Who holds `key`, or undefined when nobody does. */
   holdersOf(key: string): KeyHolders | undefined {
     const lock = this.#keys.get(key);
-    return lock ? { mode: lock.mode, txIds: [...lock.owners] } : undefined;
+    return lock ? { mode: lock.mode, txIds: ownersList(lock) } : undefined;
   }
 
   #remember(txId: string, key: string, mode: LockMode): void {

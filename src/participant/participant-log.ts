@@ -92,10 +92,13 @@ export class ParticipantLog {
     return value === undefined ? undefined : this.#decode(txId, value);
   }
 
-  /** Writes `record` with the application's staged writes, atomically. */
-  write(record: ParticipantRecord, appOps: readonly StagedOp[], force: boolean): Promise<void> {
+  /**
+   * Writes `record` with the application's staged writes, atomically; a PREPARED record with the
+   * locks its transaction holds (`locks`, else those of `record`).
+   */
+  write(record: ParticipantRecord, appOps: readonly StagedOp[], force: boolean, locks: readonly RecordedLock[] = record.locks ?? NO_RECORDED_LOCKS): Promise<void> {
     const ops: BatchOp[] = appOps.map((op) => ({ ...op, sublevel: this.app }));
-    const value = encode(record, this.#clock.now());
+    const value = encode(record, this.#clock.now(), locks);
     if (record.state === ParticipantRecordState.PREPARED) {
       ops.push({ type: 'put', sublevel: this.#prepared, key: record.txId, value });
     } else {
@@ -181,10 +184,10 @@ export type StagedOp = { readonly type: 'put'; readonly key: string; readonly va
 const NO_BYTES = Buffer.alloc(0);
 /** Shared by every record without locks; the encoder only reads it. */
 const NO_LOCKS: WireLock[] = [];
+const NO_RECORDED_LOCKS: readonly RecordedLock[] = [];
 
-function encode(record: ParticipantRecord, now: number): Uint8Array {
+function encode(record: ParticipantRecord, now: number, locks: readonly RecordedLock[]): Uint8Array {
   const payload = record.payload;
-  const locks = record.locks ?? NO_LOCKS;
   return WireRecord.encode({
     version: locks.length > 0 ? PARTICIPANT_RECORD_VERSION_WITH_LOCKS : PARTICIPANT_RECORD_VERSION,
     txId: record.txId,

@@ -90,6 +90,7 @@ export interface ParticipantEvents {
 }
 
 const VOTES: ReadonlySet<string> = new Set(Object.values(Vote));
+const NO_HELD_LOCKS: readonly HeldLock[] = [];
 /** Encoded bytes a session message carries besides its id, payload and text (tags, lengths, numbers). */
 const MESSAGE_OVERHEAD_BYTES = 32;
 const GRPC_TO_CODE: Partial<Record<number, ErrorCode>> = {
@@ -593,12 +594,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         const prepared = record.state === ParticipantRecordState.PREPARED;
         // The locks go in the same atomic batch as PREPARED: whatever survives a crash, the
         // record and its locks survive together.
-        const locks = prepared ? this.#locks.locksOf(record.txId) : [];
-        const written = locks.length > 0 ? { ...record, locks } : record;
+        const locks = prepared ? this.#locks.locksOf(record.txId) : NO_HELD_LOCKS;
         const force = effect.force && !(prepared ? mutant('yes-before-prepared-synced') : mutant('ack-before-outcome-synced'));
         const early = prepared && effect.force && mutant('yes-before-prepared-durable');
         if (prepared) failpoint('participant.before-prepared-record');
-        this.#store.write(written, ops, force).then(
+        this.#store.write(record, ops, force, locks).then(
           () => {
             if (prepared) failpoint('participant.after-prepared-record');
             else if (record.onePhase && record.state === ParticipantRecordState.COMMITTED) failpoint('participant.after-one-phase-commit-record');
