@@ -1,4 +1,5 @@
-// The bench's text output: one aligned row per configuration, and a table per sampled run.
+// The bench's text output: one aligned row per configuration, a table per sampled run, and the
+// failover line of a `--group` run.
 
 import type { BenchResult } from './bench.js';
 import type { BenchInterval } from './bench-intervals.js';
@@ -20,6 +21,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'variant', value: (r) => r.variant },
   { title: 'keys', value: (r) => r.keys },
   { title: 'tls', value: (r) => (r.transport === 'tls' ? 'mutual' : 'off') },
+  { title: 'log', value: (r) => r.decisionLog },
   { title: 'commit/s', value: (r) => fixed(0)(r.committedPerSec) },
   { title: 'abort/s', value: (r) => fixed(0)(r.abortedPerSec) },
   { title: 'abort %', value: (r) => percent(r.abortedPerSec / (r.committedPerSec + r.abortedPerSec)) },
@@ -31,6 +33,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'parts µs/tx', value: (r) => fixed(0)(r.participantCpuUsPerTx) },
   { title: 'all µs/tx', value: (r) => fixed(0)(r.totalCpuUsPerTx) },
   { title: 'coord fsync/tx', value: (r) => fixed(3)(r.forcedWritesPerTx) },
+  { title: 'log batches/tx', value: (r) => fixed(3)(r.coordinatorBatchesPerTx) },
   { title: 'parts fsync/tx', value: (r) => fixed(3)(r.participantForcedWritesPerTx) },
   { title: 'msg/frame', value: (r) => fixed(1)(r.messagesPerFrame) },
   { title: 'RSS MB', value: (r) => fixed(0)(r.peakRssMb) },
@@ -40,6 +43,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'CPU of ceiling', value: (r) => percent(r.cpuCeilingRatio) },
   { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
   { title: '× plaintext', value: (r) => (r.vsPlaintext ? `${fixed(2)(r.vsPlaintext.committedPerSec)}×` : '-') },
+  { title: '× leveldb', value: (r) => (r.vsLevelDb ? `${fixed(2)(r.vsLevelDb.committedPerSec)}×` : '-') },
 ];
 
 const INTERVAL_COLUMNS: readonly Column<BenchInterval>[] = [
@@ -66,7 +70,14 @@ export function formatTable(results: readonly BenchResult[]): string {
   const withBaseline = results.some((r) => r.vsBaseline);
   const withTls = results.some((r) => r.transport === 'tls');
   const withPlaintext = results.some((r) => r.vsPlaintext);
-  const hidden = new Set([...(withBaseline ? [] : ['× baseline']), ...(withTls ? [] : ['tls']), ...(withPlaintext ? [] : ['× plaintext'])]);
+  // The decision log's columns only when a group ran: a LevelDB-only table stays as it was.
+  const withGroup = results.some((r) => r.decisionLog === 'etcd');
+  const hidden = new Set([
+    ...(withBaseline ? [] : ['× baseline']),
+    ...(withTls ? [] : ['tls']),
+    ...(withPlaintext ? [] : ['× plaintext']),
+    ...(withGroup ? [] : ['log', 'log batches/tx', '× leveldb']),
+  ]);
   const columns = COLUMNS.filter((c) => !hidden.has(c.title));
   return alignTable(columns, results, 3).join('\n');
 }
@@ -81,4 +92,18 @@ export function formatIntervals(result: BenchResult): string {
     `RSS growth coordinator ${signedPercent(result.rssGrowth)}, participants ${signedPercent(result.participantRssGrowth)}; ` +
     `p99 spread ${fixed(2)(result.p99Spread)}× (max/min interval p99)`;
   return [`P=${result.participants} inflight=${result.inflight} ${result.variant}, over time:`, ...alignTable(INTERVAL_COLUMNS, result.intervals, 0), summary].join('\n');
+}
+
+/**
+ * One line on the failover of a `--group` run (every `etcd` result carries the same measurement):
+ * the lease, the kills, p50 and worst time without a serving leader, and every time in kill
+ * order. '' when no failover was measured.
+ */
+export function formatFailover(results: readonly BenchResult[]): string {
+  const f = results.find((r) => r.failover)?.failover;
+  if (!f) return '';
+  return (
+    `failover (SIGKILL of the leader of a ${f.members}-member group, lease ${f.leaseTtlS} s; time until a member served as leader again): ` +
+    `p50 ${fixed(0)(f.p50Ms)} ms, worst ${fixed(0)(f.worstMs)} ms over ${f.timesMs.length} kills (${f.timesMs.map((t) => t.toFixed(0)).join(', ')} ms)`
+  );
 }

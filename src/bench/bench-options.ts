@@ -35,6 +35,17 @@ export const MIN_FINAL_INTERVAL_FRACTION = 0.5;
 export const MAX_PARTICIPANTS = 64;
 /** The most concurrent workers accepted. */
 export const MAX_INFLIGHT = 10_000;
+/** Leader SIGKILLs of a `group` run's failover measurement by default. */
+export const DEFAULT_KILLS = 5;
+/** The most leader kills accepted (each costs about a lease and a process start). */
+export const MAX_KILLS = 100;
+/**
+ * The lease of the failover measurement's group, in whole seconds: short, so that a kill costs
+ * about a second (production's default is 5 s; failover takes about one lease).
+ */
+export const DEFAULT_FAILOVER_LEASE_TTL_S = 1;
+/** The longest failover lease accepted, in seconds (as `verdict coordinator --lease-ttl`). */
+export const MAX_FAILOVER_LEASE_TTL_S = 600;
 
 /** What runs the protocol in a measurement. */
 export const BenchVariant = {
@@ -82,6 +93,19 @@ export const BenchTls = {
 /** Which transports `runBench` measures. */
 export type BenchTls = (typeof BenchTls)[keyof typeof BenchTls];
 
+/** Where the coordinator of a measurement keeps its decision log. */
+export const BenchLog = {
+  /** A single coordinator with its LevelDB log on the local disk (the default deployment). */
+  LEVELDB: 'leveldb',
+  /**
+   * A coordinator group whose decision log is in a throwaway 3-member etcd on 127.0.0.1: the
+   * coordinator child is the group's one member, and leads.
+   */
+  ETCD: 'etcd',
+} as const;
+/** Where the coordinator of a measurement keeps its decision log. */
+export type BenchLog = (typeof BenchLog)[keyof typeof BenchLog];
+
 /** One measured configuration. */
 export interface BenchConfiguration {
   readonly participants: number;
@@ -89,6 +113,7 @@ export interface BenchConfiguration {
   readonly variant: BenchVariant;
   readonly keys: BenchKeys;
   readonly transport: BenchTransport;
+  readonly log: BenchLog;
 }
 
 /** How the load generator sends its commits. */
@@ -148,6 +173,17 @@ export interface BenchOptions {
    * the same conditions. The transport ceiling (echo) stays plaintext.
    */
   readonly tls?: BenchTls;
+  /**
+   * When true, every configuration runs on LevelDB and then on a coordinator group whose
+   * decision log is in a throwaway 3-member etcd cluster on 127.0.0.1 (`etcd` must be on the
+   * PATH, or installable from a checkout), in the same run; and the group's failover time is
+   * measured over `kills` SIGKILLs of its leader. Plaintext and the optimized path only. Default false.
+   */
+  readonly group?: boolean;
+  /** With `group`: leader SIGKILLs of the failover measurement (0 skips it). Default 5. */
+  readonly kills?: number;
+  /** With `group`: the lease of the failover measurement's members, in whole seconds. Default 1. */
+  readonly leaseTtlS?: number;
   /** Progress lines (one per phase), e.g. to stderr. */
   readonly onProgress?: (line: string) => void;
 }
@@ -169,6 +205,12 @@ export interface ResolvedBenchOptions {
   readonly intervalS: number | undefined;
   /** The transports each configuration runs on, in order. */
   readonly transports: readonly BenchTransport[];
+  /** The decision logs each configuration runs on, in order (`etcd` only with `group`). */
+  readonly logs: readonly BenchLog[];
+  /** Leader SIGKILLs of the failover measurement (0 without `group`). */
+  readonly kills: number;
+  /** The failover group's lease, in whole seconds. */
+  readonly leaseTtlS: number;
   readonly onProgress: (line: string) => void;
 }
 
@@ -197,6 +239,20 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   if (hotKeys !== undefined && (!Number.isSafeInteger(hotKeys) || hotKeys < 1 || hotKeys > 1_000_000)) {
     throw new RangeError(`hotKeys must be an integer from 1 to 1000000, got ${hotKeys}`);
   }
+  const group = options.group ?? false;
+  if (!group && (options.kills !== undefined || options.leaseTtlS !== undefined)) {
+    throw new RangeError('kills and leaseTtlS measure the failover of a coordinator group: they need group');
+  }
+  if (group && tls !== BenchTls.OFF) throw new RangeError('group runs plaintext only (a coordinator group serves plaintext for now): it cannot be combined with tls');
+  if (group && options.baseline === true) {
+    throw new RangeError('group cannot be combined with baseline: the etcd decision log always groups its writes, so its baseline would not be naive');
+  }
+  const kills = group ? (options.kills ?? DEFAULT_KILLS) : 0;
+  if (!Number.isSafeInteger(kills) || kills < 0 || kills > MAX_KILLS) throw new RangeError(`kills must be an integer from 0 to ${MAX_KILLS}, got ${kills}`);
+  const leaseTtlS = options.leaseTtlS ?? DEFAULT_FAILOVER_LEASE_TTL_S;
+  if (!Number.isSafeInteger(leaseTtlS) || leaseTtlS < 1 || leaseTtlS > MAX_FAILOVER_LEASE_TTL_S) {
+    throw new RangeError(`leaseTtlS must be a whole number of seconds from 1 to ${MAX_FAILOVER_LEASE_TTL_S}, got ${leaseTtlS}`);
+  }
   return {
     participants,
     inflight,
@@ -212,11 +268,14 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     cpuProfDir: options.cpuProfDir,
     intervalS,
     transports,
+    logs: group ? [BenchLog.LEVELDB, BenchLog.ETCD] : [BenchLog.LEVELDB],
+    kills,
+    leaseTtlS,
     onProgress: options.onProgress ?? (() => undefined),
   };
 }
 
-/** The configurations to run, in order: participants, then in-flight, then variant, keys and transport. */
+/** The configurations to run, in order: participants, then in-flight, then variant, keys, transport and decision log. */
 export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
   const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
   const keys: BenchKeys[] = [BenchKeys.UNIFORM];
@@ -226,7 +285,9 @@ export function benchConfigurations(options: ResolvedBenchOptions): BenchConfigu
   for (const participants of options.participants) {
     for (const inflight of options.inflight) {
       for (const variant of variants) {
-        for (const k of keys) for (const transport of options.transports) out.push({ participants, inflight, variant, keys: k, transport });
+        for (const k of keys) {
+          for (const transport of options.transports) for (const log of options.logs) out.push({ participants, inflight, variant, keys: k, transport, log });
+        }
       }
     }
   }

@@ -4,7 +4,9 @@
 // RSS. The same configuration runs once more against the bare echo (the transport ceiling), so
 // each result also says how much of the transport's capacity the protocol keeps. With an
 // interval, the window is also sampled over time (memory, tail latency), to show a long run stays
-// flat.
+// flat. With `group`, every configuration also runs on a coordinator group whose decision log is
+// in a throwaway 3-member etcd (the coordinator child is its one member), and the group's failover
+// time is measured over repeated SIGKILLs of the leader of three real member processes.
 
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,10 +17,11 @@ import type { BranchInput } from '../client/client-options.js';
 import { createThrowawayTls } from '../common/throwaway-tls.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
 import { BenchChild } from './bench-child.js';
-import { BenchRole, type BenchNodeReport } from './bench-ipc.js';
+import { BenchRole, type BenchNodeReport, type BenchNodeSpec } from './bench-ipc.js';
 import {
   BenchInitiator,
   BenchKeys,
+  BenchLog,
   BenchTransport,
   BenchVariant,
   benchConfigurations,
@@ -34,8 +37,10 @@ import {
   type ResolvedBenchOptions,
 } from './bench-options.js';
 import { formatSampleProgress, summarizeIntervals, takeSample, toInterval, type BenchInterval, type Sample } from './bench-intervals.js';
+import type { BenchFailover } from './failover.js';
 import { LoadGenerator, type LoadWindow } from './load.js';
 import { RssMeter } from './rss-meter.js';
+import type { EtcdCluster } from '../faults/etcd-cluster.js';
 
 /** Slack on top of a measurement's planned phases before its watchdog kills it, in ms. */
 const WATCHDOG_SLACK_MS = 10_000;
@@ -66,6 +71,16 @@ export interface PlaintextComparison {
   readonly totalCpuUsPerTx: number;
 }
 
+/** Ratios of a coordinator group's result (decision log in etcd) to LevelDB's, same configuration, same run. */
+export interface LevelDbComparison {
+  /** Committed tx/s, etcd ÷ LevelDB (< 1: what the replicated log costs). */
+  readonly committedPerSec: number;
+  /** p50 latency, etcd ÷ LevelDB. */
+  readonly p50Ms: number;
+  /** p99 latency, etcd ÷ LevelDB. */
+  readonly p99Ms: number;
+}
+
 /** One configuration's measurement. */
 export interface BenchResult {
   readonly participants: number;
@@ -77,6 +92,8 @@ export interface BenchResult {
   readonly keys: string;
   /** How the load generator sent its commits (the ceiling's too). */
   readonly initiator: BenchInitiator;
+  /** Where the coordinator kept its decision log: LevelDB, or etcd (a one-member coordinator group). */
+  readonly decisionLog: BenchLog;
   /** Length of the measured window, in s. */
   readonly durationS: number;
   readonly committedPerSec: number;
@@ -101,7 +118,7 @@ export interface BenchResult {
   readonly totalCpuUsPerTx: number;
   /** Coordinator forced writes (synced batches) per committed tx. */
   readonly forcedWritesPerTx: number;
-  /** Coordinator log batches (synced or not) per committed tx. */
+  /** Coordinator log batches (synced or not) per committed tx: etcd transactions for the `etcd` log. */
   readonly coordinatorBatchesPerTx: number;
   /** Forced writes of all participants together per committed tx (2 × P without group commit). */
   readonly participantForcedWritesPerTx: number;
@@ -135,6 +152,13 @@ export interface BenchResult {
   readonly vsBaseline?: BaselineComparison;
   /** For TLS results when the same configuration also ran in plaintext (`tls: 'compare'`). */
   readonly vsPlaintext?: PlaintextComparison;
+  /** For `etcd` results: the ratios to the LevelDB result of the same configuration. */
+  readonly vsLevelDb?: LevelDbComparison;
+  /**
+   * For `etcd` results when kills were asked for: the group's failover time. It is measured once
+   * per run, without load, after every configuration, so every `etcd` result carries the same one.
+   */
+  readonly failover?: BenchFailover;
   /** The window's samples, in time order (only with `BenchOptions.intervalS`). */
   readonly intervals?: readonly BenchInterval[];
   /**
@@ -170,7 +194,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), 'verdict-bench-'));
   const results: BenchResult[] = [];
+  let etcd: EtcdCluster | undefined;
+  let failover: BenchFailover | undefined;
   try {
+    if (opts.logs.includes(BenchLog.ETCD)) {
+      opts.onProgress('starting a throwaway 3-member etcd cluster on 127.0.0.1');
+      const { EtcdCluster } = await import('../faults/etcd-cluster.js');
+      etcd = await EtcdCluster.start();
+    }
     const tls = opts.transports.includes(BenchTransport.TLS) ? await benchTls(join(root, 'tls'), Math.max(...opts.participants)) : undefined;
     const ceilings = new Map<string, Measurement>();
     let run = 0;
@@ -184,7 +215,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         opts.onProgress(`${label({ ...config, transport: BenchTransport.PLAINTEXT })} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
       }
       opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
-      const m = await measure('verdict', config, opts, join(root, `run-${++run}`), config.transport === BenchTransport.TLS ? tls : undefined);
+      const node = ++run;
+      const group = etcd && config.log === BenchLog.ETCD ? await groupSpec(etcd, node) : undefined;
+      const m = await measure('verdict', config, opts, join(root, `run-${node}`), config.transport === BenchTransport.TLS ? tls : undefined, group);
       const result = toResult(config, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
       opts.onProgress(
@@ -192,15 +225,28 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
           (result.errorsPerSec > 0 ? `, ${result.errorsPerSec.toFixed(1)} errors/s (${result.firstError})` : ''),
       );
     }
+    if (etcd && opts.kills > 0) {
+      opts.onProgress(`failover: a 3-member group (lease ${opts.leaseTtlS} s), ${opts.kills} SIGKILLs of its leader`);
+      const { measureFailover } = await import('./failover.js');
+      failover = await measureFailover(etcd, { kills: opts.kills, leaseTtlS: opts.leaseTtlS, dir: join(root, 'failover'), etcdPrefix: '/bench-failover/', onProgress: opts.onProgress });
+    }
   } finally {
+    await etcd?.stop();
     rmSync(root, { recursive: true, force: true });
   }
-  return compareWithPlaintext(compareWithBaseline(results));
+  const compared = compareWithLevelDb(compareWithPlaintext(compareWithBaseline(results)));
+  return failover ? compared.map((r) => (r.decisionLog === BenchLog.ETCD ? { ...r, failover } : r)) : compared;
+}
+
+/** What the coordinator child of an `etcd` measurement runs: the one member of a group of its own. */
+async function groupSpec(etcd: EtcdCluster, run: number): Promise<Pick<BenchNodeSpec, 'etcd' | 'etcdPrefix' | 'advertise'>> {
+  const { fixedPort } = await import('../faults/process-cluster.js');
+  return { etcd: etcd.hosts, etcdPrefix: `/bench-run-${run}/`, advertise: `127.0.0.1:${await fixedPort()}` };
 }
 
 function label(c: BenchConfiguration): string {
   const keys = c.keys === BenchKeys.HOT ? ' hot keys' : c.keys === BenchKeys.NONE ? ' no locks' : '';
-  return `P=${c.participants} inflight=${c.inflight}${keys}${c.transport === BenchTransport.TLS ? ' TLS' : ''}`;
+  return `P=${c.participants} inflight=${c.inflight}${keys}${c.transport === BenchTransport.TLS ? ' TLS' : ''}${c.log === BenchLog.ETCD ? ' etcd' : ''}`;
 }
 
 /** The PKI of the TLS measurements, and what their load generator dials with. */
@@ -227,14 +273,21 @@ function participantName(i: number): string {
  * Starts a cluster of `kind` for `config`, loads it and measures it. Every child is stopped at
  * the end (killed on any failure); a watchdog kills everything if a phase hangs.
  */
-async function measure(kind: ClusterKind, config: BenchConfiguration, opts: ResolvedBenchOptions, dir: string, tls?: BenchTlsSetup): Promise<Measurement> {
+async function measure(
+  kind: ClusterKind,
+  config: BenchConfiguration,
+  opts: ResolvedBenchOptions,
+  dir: string,
+  tls?: BenchTlsSetup,
+  group?: Pick<BenchNodeSpec, 'etcd' | 'etcdPrefix' | 'advertise'>,
+): Promise<Measurement> {
   const optimized = config.variant === BenchVariant.OPTIMIZED;
   const durationS = kind === 'echo' ? opts.ceilingDurationS : opts.durationS;
   // The measured window only: a whole-process --cpu-prof would be dominated, on a busy machine,
   // by the seconds tsx spends loading modules at start-up.
   const profile = (name: string): { cpuProfile?: string } =>
     kind === 'verdict' && opts.cpuProfDir
-      ? { cpuProfile: join(opts.cpuProfDir, `P${config.participants}-N${config.inflight}-${config.variant}-${name}.cpuprofile`) }
+      ? { cpuProfile: join(opts.cpuProfDir, `P${config.participants}-N${config.inflight}-${config.variant}${group ? '-etcd' : ''}-${name}.cpuprofile`) }
       : {};
   const children: BenchChild[] = [];
   let expired = false;
@@ -258,9 +311,10 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     const participants = names.map((name) => BenchChild.fork(`${kind} participant ${name}`));
     children.push(coordinator, ...participants);
     const address = await coordinator.start({
-      role: kind === 'verdict' ? BenchRole.COORDINATOR : BenchRole.ECHO_COORDINATOR,
+      role: kind === 'echo' ? BenchRole.ECHO_COORDINATOR : group ? BenchRole.GROUP_MEMBER : BenchRole.COORDINATOR,
       name: 'coordinator',
       dataDir: join(dir, 'coordinator'),
+      ...group,
       optimized,
       ...profile('coordinator'),
       ...tlsDir,
@@ -368,6 +422,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     transport: config.transport,
     keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : config.keys,
     initiator,
+    decisionLog: config.log,
     durationS: window.elapsedMs / 1000,
     committedPerSec,
     abortedPerSec: perSec(window.aborted, window),
@@ -435,5 +490,23 @@ function compareWithPlaintext(results: BenchResult[]): BenchResult[] {
         totalCpuUsPerTx: r.totalCpuUsPerTx / plain.totalCpuUsPerTx,
       },
     };
+  });
+}
+
+/** Adds `vsLevelDb` to every etcd result whose configuration also ran on LevelDB. */
+function compareWithLevelDb(results: BenchResult[]): BenchResult[] {
+  return results.map((r) => {
+    if (r.decisionLog !== BenchLog.ETCD) return r;
+    const level = results.find(
+      (b) =>
+        b.decisionLog === BenchLog.LEVELDB &&
+        b.participants === r.participants &&
+        b.inflight === r.inflight &&
+        b.keys === r.keys &&
+        b.variant === r.variant &&
+        b.transport === r.transport,
+    );
+    if (!level) return r;
+    return { ...r, vsLevelDb: { committedPerSec: r.committedPerSec / level.committedPerSec, p50Ms: r.p50Ms / level.p50Ms, p99Ms: r.p99Ms / level.p99Ms } };
   });
 }
