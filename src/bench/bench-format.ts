@@ -31,6 +31,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'p99 ms', value: (r) => fixed(2)(r.p99Ms) },
   { title: 'coord µs/tx', value: (r) => fixed(0)(r.coordinatorCpuUsPerTx) },
   { title: 'parts µs/tx', value: (r) => fixed(0)(r.participantCpuUsPerTx) },
+  { title: 'etcd µs/tx', value: (r) => fixed(0)(r.etcdCpuUsPerTx) },
   { title: 'all µs/tx', value: (r) => fixed(0)(r.totalCpuUsPerTx) },
   { title: 'coord fsync/tx', value: (r) => fixed(3)(r.forcedWritesPerTx) },
   { title: 'log batches/tx', value: (r) => fixed(3)(r.coordinatorBatchesPerTx) },
@@ -76,7 +77,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     ...(withBaseline ? [] : ['× baseline']),
     ...(withTls ? [] : ['tls']),
     ...(withPlaintext ? [] : ['× plaintext']),
-    ...(withGroup ? [] : ['log', 'log batches/tx', '× leveldb']),
+    ...(withGroup ? [] : ['log', 'etcd µs/tx', 'log batches/tx', '× leveldb']),
   ]);
   const columns = COLUMNS.filter((c) => !hidden.has(c.title));
   return alignTable(columns, results, 3).join('\n');

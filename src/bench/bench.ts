@@ -39,6 +39,7 @@ import {
 import { formatSampleProgress, summarizeIntervals, takeSample, toInterval, type BenchInterval, type Sample } from './bench-intervals.js';
 import type { BenchFailover } from './failover.js';
 import { LoadGenerator, type LoadWindow } from './load.js';
+import { processesCpuUs } from './process-cpu.js';
 import { RssMeter } from './rss-meter.js';
 import type { EtcdCluster } from '../faults/etcd-cluster.js';
 
@@ -111,11 +112,17 @@ export interface BenchResult {
   /** CPU of the load generator (the initiator client) per committed tx, in µs. */
   readonly loadCpuUsPerTx: number;
   /**
-   * CPU of every process (coordinator, participants, load generator) per committed tx, in µs.
+   * CPU of every process (coordinator, participants, load generator, and for the `etcd` log the
+   * three etcd members) per committed tx, in µs.
    * On a machine where they all share the cores, cores × 10⁶ ÷ this is the most the system can
    * commit per second; it varies less with other work on the machine than throughput does.
    */
   readonly totalCpuUsPerTx: number;
+  /**
+   * CPU of the three etcd members together per committed tx, in µs, read from /proc (10 ms
+   * resolution; NaN where it cannot be read); null for the `leveldb` log.
+   */
+  readonly etcdCpuUsPerTx: number | null;
   /** Coordinator forced writes (synced batches) per committed tx. */
   readonly forcedWritesPerTx: number;
   /** Coordinator log batches (synced or not) per committed tx: etcd transactions for the `etcd` log. */
@@ -182,6 +189,8 @@ interface Measurement {
   readonly hostLoad: number;
   readonly coordinator: BenchNodeReport;
   readonly participants: readonly BenchNodeReport[];
+  /** CPU of the etcd members in the window, in µs (only for the `etcd` log; NaN when unreadable). */
+  readonly etcdCpuUs?: number;
   /** Only when the window was sampled. */
   readonly samples?: readonly Sample[];
 }
@@ -216,7 +225,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
       }
       opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
       const node = ++run;
-      const group = etcd && config.log === BenchLog.ETCD ? await groupSpec(etcd, node) : undefined;
+      const group = etcd && config.log === BenchLog.ETCD ? await groupSetup(etcd, node) : undefined;
       const m = await measure('verdict', config, opts, join(root, `run-${node}`), config.transport === BenchTransport.TLS ? tls : undefined, group);
       const result = toResult(config, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
@@ -238,10 +247,17 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   return failover ? compared.map((r) => (r.decisionLog === BenchLog.ETCD ? { ...r, failover } : r)) : compared;
 }
 
-/** What the coordinator child of an `etcd` measurement runs: the one member of a group of its own. */
-async function groupSpec(etcd: EtcdCluster, run: number): Promise<Pick<BenchNodeSpec, 'etcd' | 'etcdPrefix' | 'advertise'>> {
+/** An `etcd` measurement's coordinator group: the spec of its one member, and the etcd it runs on. */
+interface GroupSetup {
+  readonly spec: Pick<BenchNodeSpec, 'etcd' | 'etcdPrefix' | 'advertise'>;
+  /** Whose members' CPU counts in the measurement too. */
+  readonly etcd: EtcdCluster;
+}
+
+/** The coordinator group of the `run`-th measurement: one member, a key prefix of its own. */
+async function groupSetup(etcd: EtcdCluster, run: number): Promise<GroupSetup> {
   const { fixedPort } = await import('../faults/process-cluster.js');
-  return { etcd: etcd.hosts, etcdPrefix: `/bench-run-${run}/`, advertise: `127.0.0.1:${await fixedPort()}` };
+  return { spec: { etcd: etcd.hosts, etcdPrefix: `/bench-run-${run}/`, advertise: `127.0.0.1:${await fixedPort()}` }, etcd };
 }
 
 function label(c: BenchConfiguration): string {
@@ -279,7 +295,7 @@ async function measure(
   opts: ResolvedBenchOptions,
   dir: string,
   tls?: BenchTlsSetup,
-  group?: Pick<BenchNodeSpec, 'etcd' | 'etcdPrefix' | 'advertise'>,
+  group?: GroupSetup,
 ): Promise<Measurement> {
   const optimized = config.variant === BenchVariant.OPTIMIZED;
   const durationS = kind === 'echo' ? opts.ceilingDurationS : opts.durationS;
@@ -314,7 +330,7 @@ async function measure(
       role: kind === 'echo' ? BenchRole.ECHO_COORDINATOR : group ? BenchRole.GROUP_MEMBER : BenchRole.COORDINATOR,
       name: 'coordinator',
       dataDir: join(dir, 'coordinator'),
-      ...group,
+      ...group?.spec,
       optimized,
       ...profile('coordinator'),
       ...tlsDir,
@@ -351,6 +367,7 @@ async function measure(
     load.start();
     if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
     await Promise.all(children.map((c) => c.mark()));
+    const etcdCpuFrom = group ? processesCpuUs(group.etcd.pids) : 0;
     load.startRecording();
     const windowStart = performance.now();
     // The ceiling is a throughput reference; memory and tail over time are the protocol's.
@@ -374,6 +391,7 @@ async function measure(
       pending.push(sample);
     }
     const window = load.stopRecording();
+    const etcdCpuUs = group ? processesCpuUs(group.etcd.pids) - etcdCpuFrom : undefined;
     const hostLoad = loadavg()[0] ?? Number.NaN;
     const [[coordinatorReport, ...participantReports], samples] = await Promise.all([Promise.all(children.map((c) => c.report())), Promise.all(pending)]);
     if (!(await load.stop(DRAIN_TIMEOUT_MS))) throw new Error(`transactions still in flight ${DRAIN_TIMEOUT_MS} ms after the measurement`);
@@ -382,7 +400,14 @@ async function measure(
     client = undefined;
     await Promise.all(children.map((c) => c.stop()));
     ok = true;
-    return { window, hostLoad, coordinator: coordinatorReport, participants: participantReports, ...(sampling ? { samples } : {}) };
+    return {
+      window,
+      hostLoad,
+      coordinator: coordinatorReport,
+      participants: participantReports,
+      ...(etcdCpuUs !== undefined ? { etcdCpuUs } : {}),
+      ...(sampling ? { samples } : {}),
+    };
   } catch (e) {
     if (expired) throw new Error(`${kind} ${label(config)} ${config.variant} exceeded its ${budgetMs} ms budget and was killed`, { cause: e });
     throw e;
@@ -404,7 +429,7 @@ function perTx(value: number, committed: number): number {
 }
 
 function totalCpuUs(m: Measurement): number {
-  return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0);
+  return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0) + (m.etcdCpuUs ?? 0);
 }
 
 function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined, hotKeys: number | undefined): BenchResult {
@@ -435,6 +460,7 @@ function toResult(config: BenchConfiguration, initiator: BenchInitiator, m: Meas
     participantCpuUsPerTx: perTx(sum((r) => r.cpuUs), committed),
     loadCpuUsPerTx: perTx(window.cpuUs, committed),
     totalCpuUsPerTx: perTx(totalCpuUs(m), committed),
+    etcdCpuUsPerTx: m.etcdCpuUs !== undefined ? perTx(m.etcdCpuUs, committed) : null,
     forcedWritesPerTx: perTx(m.coordinator.log.syncedBatches, committed),
     coordinatorBatchesPerTx: perTx(m.coordinator.log.batches, committed),
     participantForcedWritesPerTx: perTx(sum((r) => r.log.syncedBatches), committed),

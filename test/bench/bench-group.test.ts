@@ -43,6 +43,10 @@ describe('verdict bench --group', () => {
       // The group's member counts etcd transactions as its log batches.
       assert.ok(Number.isFinite(r.coordinatorBatchesPerTx) && r.coordinatorBatchesPerTx > 0, `${where}: log batches per tx ${r.coordinatorBatchesPerTx}`);
     }
+    assert.equal(level.etcdCpuUsPerTx, null, 'no etcd in the LevelDB configuration');
+    const etcdCpu = etcd.etcdCpuUsPerTx ?? Number.NaN;
+    assert.ok(Number.isFinite(etcdCpu) && etcdCpu >= 0, `the etcd members' CPU is read (${etcdCpu} µs/tx)`);
+    assert.ok(etcd.totalCpuUsPerTx >= etcdCpu + etcd.coordinatorCpuUsPerTx, 'the total counts etcd too');
     assert.equal(level.vsLevelDb, undefined);
     assert.equal(level.failover, undefined, 'the failover belongs to the group');
     assert.equal(etcd.vsLevelDb?.committedPerSec, etcd.committedPerSec / level.committedPerSec);
