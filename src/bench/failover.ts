@@ -33,7 +33,7 @@ export interface BenchFailover {
   readonly members: number;
   /** Time without a serving leader after each kill, in ms, in kill order. */
   readonly timesMs: readonly number[];
-  /** The median of `timesMs`, in ms (NaN without kills). */
+  /** The median of `timesMs` (the lower of the middle two for an even count), in ms (NaN without kills). */
   readonly p50Ms: number;
   /** The longest of `timesMs`, in ms (NaN without kills). */
   readonly worstMs: number;
