@@ -1,6 +1,6 @@
 // The `bench` command's flags and action, shared by `npm run bench` (src/bench/cli.ts) and
 // `verdict bench` (add it to the program with `addBenchCommand`). The table (and, with
-// `--interval`, the samples over time) goes to stdout, progress to stderr, machine-readable
+// `--interval`, the samples over time; with `--group`, the failover line) goes to stdout, progress to stderr, machine-readable
 // results to `--json FILE`. The benchmark itself is imported only when the command runs, so that
 // `verdict --help` stays fast.
 

@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerdictClient } from '../client/client.js';
+import { ErrorCode, VerdictError } from '../errors.js';
 import type { BranchInput } from '../client/client-options.js';
 import { createThrowawayTls } from '../common/throwaway-tls.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
@@ -209,7 +210,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     if (opts.logs.includes(BenchLog.ETCD)) {
       opts.onProgress('starting a throwaway 3-member etcd cluster on 127.0.0.1');
       const { EtcdCluster } = await import('../faults/etcd-cluster.js');
-      etcd = await EtcdCluster.start();
+      // A machine without etcd is the user's to fix, not a bug: one line, as the CLI prints a VerdictError.
+      etcd = await EtcdCluster.start().catch((e: unknown) => {
+        throw new VerdictError(ErrorCode.UNAVAILABLE, `the coordinator group of --group needs etcd: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      });
     }
     const tls = opts.transports.includes(BenchTransport.TLS) ? await benchTls(join(root, 'tls'), Math.max(...opts.participants)) : undefined;
     const ceilings = new Map<string, Measurement>();

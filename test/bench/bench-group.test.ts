@@ -3,6 +3,9 @@
 // processes over two leader SIGKILLs. The report's shape and sanity are asserted, never its
 // performance: this machine is shared and noisy.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { Command, CommanderError } from 'commander';
@@ -130,6 +133,23 @@ describe('verdict bench --group', () => {
       assert.match(e.message.replace(/^error: /, ''), why);
     });
   }
+
+  it('says in one line that the group needs etcd when etcd does not start, and exits 1', { timeout: 60_000 }, async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'verdict-fake-etcd-'));
+    try {
+      writeFileSync(join(bin, 'etcd'), '#!/bin/sh\necho "this etcd refuses to start" >&2\nexit 1\n', { mode: 0o755 });
+      const cli = startCli(['bench', '--group', '--kills', '0', '--participants', '1', '--inflight', '1', '--duration', '1s', '--no-ceiling'], {
+        PATH: `${bin}${delimiter}${process.env['PATH'] ?? ''}`,
+      });
+      assert.deepEqual(await cli.exited, { code: 1, signal: null });
+      const last = cli.stderr().trimEnd().split('\n').at(-1) ?? '';
+      assert.match(last, /^verdict: the coordinator group of --group needs etcd: etcd could not be started: .*this etcd refuses to start$/);
+      assert.doesNotMatch(cli.stderr(), /unexpected error|\n {4}at /, 'no stack trace');
+      assert.equal(cli.stdout(), '');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
 
   it('prints a refused flag as one line and exits 1 (the real CLI)', { timeout: 60_000 }, async () => {
     const cli = startCli(['bench', '--kills', '3']);
