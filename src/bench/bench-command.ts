@@ -47,10 +47,11 @@ export interface BenchCommandOptions {
   readonly interval?: number;
   readonly tls?: boolean;
   readonly tlsCompare?: boolean;
+  /** LevelDB and then a coordinator group on a throwaway etcd, and the group's failover. */
   readonly group?: boolean;
-  /** Only when given (it needs --group). */
+  /** Leader SIGKILLs of the failover measurement; only when given (it needs --group). */
   readonly kills?: number;
-  /** In ms; only when given (it needs --group). */
+  /** The failover group's lease, in ms; only when given (it needs --group). */
   readonly leaseTtl?: number;
 }
 

@@ -228,9 +228,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         opts.onProgress(`${label({ ...config, transport: BenchTransport.PLAINTEXT })} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
       }
       opts.onProgress(`${label(config)} ${config.variant}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
-      const node = ++run;
-      const group = etcd && config.log === BenchLog.ETCD ? await groupSetup(etcd, node) : undefined;
-      const m = await measure('verdict', config, opts, join(root, `run-${node}`), config.transport === BenchTransport.TLS ? tls : undefined, group);
+      const runNo = ++run;
+      const group = etcd && config.log === BenchLog.ETCD ? await groupSetup(etcd, runNo) : undefined;
+      const m = await measure('verdict', config, opts, join(root, `run-${runNo}`), config.transport === BenchTransport.TLS ? tls : undefined, group);
       const result = toResult(config, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
       opts.onProgress(
