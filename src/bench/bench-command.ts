@@ -1,6 +1,6 @@
 // The `bench` command's flags and action, shared by `npm run bench` (src/bench/cli.ts) and
 // `verdict bench` (add it to the program with `addBenchCommand`). The table (and, with
-// `--interval`, the samples over time) goes to stdout, progress to stderr, machine-readable
+// `--interval`, the samples over time; with `--group`, the failover line) goes to stdout, progress to stderr, machine-readable
 // results to `--json FILE`. The benchmark itself is imported only when the command runs, so that
 // `verdict --help` stays fast.
 
@@ -13,11 +13,15 @@ import {
   BenchInitiator,
   BenchTls,
   DEFAULT_DURATION_S,
+  DEFAULT_FAILOVER_LEASE_TTL_S,
   DEFAULT_INFLIGHT_COUNTS,
+  DEFAULT_KILLS,
   DEFAULT_PARTICIPANT_COUNTS,
   DEFAULT_PAYLOAD_BYTES,
   DEFAULT_WARMUP_S,
   MAX_ROUNDS,
+  MAX_FAILOVER_LEASE_TTL_S,
+  MAX_KILLS,
   MIN_INTERVAL_S,
   resolveBenchOptions,
   type BenchOptions,
@@ -45,6 +49,12 @@ export interface BenchCommandOptions {
   readonly interval?: number;
   readonly tls?: boolean;
   readonly tlsCompare?: boolean;
+  /** LevelDB and then a coordinator group on a throwaway etcd, and the group's failover. */
+  readonly group?: boolean;
+  /** Leader SIGKILLs of the failover measurement; only when given (it needs --group). */
+  readonly kills?: number;
+  /** The failover group's lease, in ms; only when given (it needs --group). */
+  readonly leaseTtl?: number;
 }
 
 /** Adds the bench flags and action to `command` (a subcommand, or a standalone program). */
@@ -82,6 +92,19 @@ export function configureBenchCommand(command: Command): Command {
     )
     .addOption(new Option('--tls', 'run every connection over mutual TLS with throwaway certificates (the ceiling stays plaintext)').conflicts('tlsCompare'))
     .option('--tls-compare', 'run every configuration in plaintext and then over mutual TLS, in the same run, and show the ratio')
+    .addOption(
+      new Option(
+        '--group',
+        'also run every configuration on a coordinator group whose decision log is in a throwaway 3-member etcd on 127.0.0.1 (etcd on the PATH), ' +
+          'next to LevelDB in the same run, and measure its failover over --kills SIGKILLs of the leader of a 3-member group',
+      ).conflicts(['tls', 'tlsCompare', 'baseline']),
+    )
+    .option('--kills <n>', `with --group: leader SIGKILLs of the failover measurement, 0 to skip it (default: ${DEFAULT_KILLS})`, parseKills)
+    .option(
+      '--lease-ttl <duration>',
+      `with --group: the lease of the failover group's members, in whole seconds (default: ${formatDuration(DEFAULT_FAILOVER_LEASE_TTL_S * 1_000)})`,
+      durationParser({ minMs: 1_000, maxMs: MAX_FAILOVER_LEASE_TTL_S * 1_000 }),
+    )
     .option('--json <file>', 'also write the results as a JSON array to FILE')
     .option(
       '--interval <time>',
@@ -111,6 +134,12 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
       `--interval ${formatDuration(options.interval)} is more than half of --duration ${formatDuration(options.duration)}: there would be fewer than two samples`,
     );
   }
+  if (!options.group && (options.kills !== undefined || options.leaseTtl !== undefined)) {
+    throw new InvalidArgumentError(`${options.kills !== undefined ? '--kills' : '--lease-ttl'} measures the failover of a coordinator group: it needs --group`);
+  }
+  if (options.leaseTtl !== undefined && options.leaseTtl % 1_000 !== 0) {
+    throw new InvalidArgumentError(`--lease-ttl ${formatDuration(options.leaseTtl)} is not a whole number of seconds (etcd's unit)`);
+  }
   const benchOptions: BenchOptions = {
     ...(options.participants ? { participants: options.participants } : {}),
     ...(options.inflight ? { inflight: options.inflight } : {}),
@@ -127,6 +156,9 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     tls: options.tlsCompare ? BenchTls.COMPARE : options.tls ? BenchTls.ON : BenchTls.OFF,
     ...(options.cpuProf ? { cpuProfDir: options.cpuProf } : {}),
     ...(options.interval !== undefined ? { intervalS: options.interval / 1_000 } : {}),
+    ...(options.group ? { group: true } : {}),
+    ...(options.kills !== undefined ? { kills: options.kills } : {}),
+    ...(options.leaseTtl !== undefined ? { leaseTtlS: options.leaseTtl / 1_000 } : {}),
     onProgress: (line) => process.stderr.write(`bench: ${line}\n`),
   };
   // Flags that are fine alone but not together (--interval over half of --duration) are a usage
@@ -137,11 +169,13 @@ export async function runBenchCommand(options: BenchCommandOptions): Promise<Ben
     if (e instanceof RangeError) throw new InvalidArgumentError(`invalid flags: ${e.message}`);
     throw e;
   }
-  const [{ runBench }, { formatIntervals, formatRoundSummary, formatTable }] = await Promise.all([import('./bench.js'), import('./bench-format.js')]);
+  const [{ runBench }, { formatFailover, formatIntervals, formatRoundSummary, formatTable }] = await Promise.all([import('./bench.js'), import('./bench-format.js')]);
   const results = await runBench(benchOptions);
   process.stdout.write(`${formatTable(results)}\n`);
   const summary = formatRoundSummary(results);
   if (summary) process.stdout.write(`\n${summary}\n`);
+  const failover = formatFailover(results);
+  if (failover) process.stdout.write(`\n${failover}\n`);
   for (const r of results) {
     if (r.intervals) process.stdout.write(`\n${formatIntervals(r)}\n`);
   }
@@ -189,5 +223,11 @@ function parseRounds(value: string): number {
 function parseHotKeys(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`--hot-keys must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parseKills(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > MAX_KILLS) throw new InvalidArgumentError(`expected an integer from 0 to ${MAX_KILLS}`);
   return n;
 }

@@ -1,4 +1,5 @@
-// The bench's text output: one aligned row per configuration, and a table per sampled run.
+// The bench's text output: one aligned row per configuration, a table per sampled run, and the
+// failover line of a `--group` run.
 
 import type { BenchResult } from './bench.js';
 import type { BenchInterval } from './bench-intervals.js';
@@ -21,6 +22,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'variant', value: (r) => r.variant },
   { title: 'keys', value: (r) => r.keys },
   { title: 'tls', value: (r) => (r.transport === 'tls' ? 'mutual' : 'off') },
+  { title: 'log', value: (r) => r.decisionLog },
   { title: 'commit/s', value: (r) => fixed(0)(r.committedPerSec) },
   { title: 'abort/s', value: (r) => fixed(0)(r.abortedPerSec) },
   { title: 'abort %', value: (r) => percent(r.abortedPerSec / (r.committedPerSec + r.abortedPerSec)) },
@@ -30,8 +32,10 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: 'p99 ms', value: (r) => fixed(2)(r.p99Ms) },
   { title: 'coord µs/tx', value: (r) => fixed(0)(r.coordinatorCpuUsPerTx) },
   { title: 'parts µs/tx', value: (r) => fixed(0)(r.participantCpuUsPerTx) },
+  { title: 'etcd µs/tx', value: (r) => fixed(0)(r.etcdCpuUsPerTx) },
   { title: 'all µs/tx', value: (r) => fixed(0)(r.totalCpuUsPerTx) },
   { title: 'coord fsync/tx', value: (r) => fixed(3)(r.forcedWritesPerTx) },
+  { title: 'log batches/tx', value: (r) => fixed(3)(r.coordinatorBatchesPerTx) },
   { title: 'parts fsync/tx', value: (r) => fixed(3)(r.participantForcedWritesPerTx) },
   { title: 'msg/frame', value: (r) => fixed(1)(r.messagesPerFrame) },
   { title: 'RSS MB', value: (r) => fixed(0)(r.peakRssMb) },
@@ -42,6 +46,7 @@ const COLUMNS: readonly Column<BenchResult>[] = [
   { title: '× baseline', value: (r) => (r.vsBaseline ? `${fixed(2)(r.vsBaseline.committedPerSec)}×` : '-') },
   { title: '× lock-free', value: (r) => (r.vsLockFree ? `${fixed(2)(r.vsLockFree.committedPerSec)}×` : '-') },
   { title: '× plaintext', value: (r) => (r.vsPlaintext ? `${fixed(2)(r.vsPlaintext.committedPerSec)}×` : '-') },
+  { title: '× leveldb', value: (r) => (r.vsLevelDb ? `${fixed(2)(r.vsLevelDb.committedPerSec)}×` : '-') },
 ];
 
 const INTERVAL_COLUMNS: readonly Column<BenchInterval>[] = [
@@ -70,12 +75,15 @@ export function formatTable(results: readonly BenchResult[]): string {
   const withPlaintext = results.some((r) => r.vsPlaintext);
   const withLockFree = results.some((r) => r.vsLockFree);
   const withRounds = results.some((r) => r.round > 1);
+  // The decision log's columns only when a group ran: a LevelDB-only table stays as it was.
+  const withGroup = results.some((r) => r.decisionLog === 'etcd');
   const hidden = new Set([
     ...(withRounds ? [] : ['round']),
     ...(withBaseline ? [] : ['× baseline']),
     ...(withTls ? [] : ['tls']),
     ...(withLockFree ? [] : ['× lock-free']),
     ...(withPlaintext ? [] : ['× plaintext']),
+    ...(withGroup ? [] : ['log', 'etcd µs/tx', 'log batches/tx', '× leveldb']),
   ]);
   const columns = COLUMNS.filter((c) => !hidden.has(c.title));
   return alignTable(columns, results, withRounds ? 4 : 3).join('\n');
@@ -83,15 +91,15 @@ export function formatTable(results: readonly BenchResult[]): string {
 
 /**
  * With more than one round: a line per configuration with its mean commit/s over the rounds
- * (lowest–highest), and the mean of its per-round ratios to the lock-free, baseline or plaintext
- * run where it has them. '' for a run of one round.
+ * (lowest–highest), and the mean of its per-round ratios to the lock-free, baseline, plaintext
+ * or LevelDB run where it has them. '' for a run of one round.
  */
 export function formatRoundSummary(results: readonly BenchResult[]): string {
   const rounds = Math.max(0, ...results.map((r) => r.round));
   if (rounds < 2) return '';
   const groups = new Map<string, BenchResult[]>();
   for (const r of results) {
-    const key = `P=${r.participants} inflight=${r.inflight} ${r.variant} keys=${r.keys}${r.transport === 'tls' ? ' tls' : ''}`;
+    const key = `P=${r.participants} inflight=${r.inflight} ${r.variant} keys=${r.keys}${r.transport === 'tls' ? ' tls' : ''}${r.decisionLog === 'etcd' ? ' etcd' : ''}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   const spread = (values: readonly number[], digits: number, unit: string): string =>
@@ -102,6 +110,7 @@ export function formatRoundSummary(results: readonly BenchResult[]): string {
         ['lock-free', rows.flatMap((r) => (r.vsLockFree ? [r.vsLockFree.committedPerSec] : []))],
         ['baseline', rows.flatMap((r) => (r.vsBaseline ? [r.vsBaseline.committedPerSec] : []))],
         ['plaintext', rows.flatMap((r) => (r.vsPlaintext ? [r.vsPlaintext.committedPerSec] : []))],
+        ['leveldb', rows.flatMap((r) => (r.vsLevelDb ? [r.vsLevelDb.committedPerSec] : []))],
       ] as const
     ).flatMap(([name, values]) => (values.length > 0 ? [`, ${spread(values, 3, '×')} ${name}`] : []));
     return `${key}: ${spread(rows.map((r) => r.committedPerSec), 0, ' commit/s')}${ratios.join('')}`;
@@ -119,4 +128,18 @@ export function formatIntervals(result: BenchResult): string {
     `RSS growth coordinator ${signedPercent(result.rssGrowth)}, participants ${signedPercent(result.participantRssGrowth)}; ` +
     `p99 spread ${fixed(2)(result.p99Spread)}× (max/min interval p99)`;
   return [`P=${result.participants} inflight=${result.inflight} ${result.variant}, over time:`, ...alignTable(INTERVAL_COLUMNS, result.intervals, 0), summary].join('\n');
+}
+
+/**
+ * One line on the failover of a `--group` run (every `etcd` result carries the same measurement):
+ * the lease, the kills, p50 and worst time without a serving leader, and every time in kill
+ * order. '' when no failover was measured.
+ */
+export function formatFailover(results: readonly BenchResult[]): string {
+  const f = results.find((r) => r.failover)?.failover;
+  if (!f) return '';
+  return (
+    `failover (SIGKILL of the leader of a ${f.members}-member group, lease ${f.leaseTtlS} s; time until a member served as leader again): ` +
+    `p50 ${fixed(0)(f.p50Ms)} ms, worst ${fixed(0)(f.worstMs)} ms over ${f.timesMs.length} kills (${f.timesMs.map((t) => t.toFixed(0)).join(', ')} ms)`
+  );
 }

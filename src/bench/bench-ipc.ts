@@ -6,6 +6,11 @@
 export const BenchRole = {
   /** A real coordinator (decision log, state machine). */
   COORDINATOR: 'coordinator',
+  /**
+   * The one member of a coordinator group on etcd: it campaigns, leads, and runs a real
+   * coordinator whose decision log is in etcd. Ready once it leads.
+   */
+  GROUP_MEMBER: 'group-member',
   /** A real participant SDK with no-op hooks: votes YES, commit/abort do nothing. */
   PARTICIPANT: 'participant',
   /** The ceiling's echo coordinator: no state machine, no log. */
@@ -38,6 +43,12 @@ export interface BenchNodeSpec {
    * participant dials with its participant certificate from it. Plaintext when absent.
    */
   readonly tlsDir?: string;
+  /** Group members: the etcd client endpoints, `host:port` each. */
+  readonly etcd?: readonly string[];
+  /** Group members: the group's key prefix in etcd (one per measurement, so runs never meet). */
+  readonly etcdPrefix?: string;
+  /** Group members: the fixed `host:port` to bind and advertise (a member cannot advertise port 0). */
+  readonly advertise?: string;
 }
 
 /** Log write counters, as in `GroupCommitStats`. */

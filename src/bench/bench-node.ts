@@ -1,13 +1,15 @@
 // Child-process entry of `verdict bench` (forked with `--import tsx`): runs one node — a real
-// coordinator, a real participant with no-op hooks, or an echo node of the transport ceiling —
+// coordinator (on LevelDB, or as the one member of a coordinator group on etcd), a real participant with no-op hooks, or an echo node of the transport ceiling —
 // and reports its CPU, peak RSS and log counters (and, when sampled, its mean RSS since the last
 // sample) to the parent over the IPC channel. It exits when told to stop, and at once if the
 // parent goes away.
 
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
 import { clientTlsFromDir, serverTlsFilesIn } from '../common/throwaway-tls.js';
+import { CoordinatorGroupMember } from '../cluster/coordinator-group-member.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { Participant } from '../participant/participant.js';
 import type { ParticipantHooks } from '../participant/participant-options.js';
@@ -88,6 +90,35 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         log: () => c.stats.log,
         frames: () => ({ framesOut: c.stats.sessions.framesOut, messagesOut: c.stats.sessions.messagesOut }),
         close: () => c.close(),
+      };
+    }
+    case BenchRole.GROUP_MEMBER: {
+      // A child of its own, so that the warning every member logs when it gives up its lease at
+      // close can be silenced then: the bench closing its member is no news.
+      const memberLogger = logger.child({});
+      const m = await CoordinatorGroupMember.start({
+        etcd: spec.etcd ?? [],
+        nodeId: spec.name,
+        advertise: required(spec.advertise, 'advertise'),
+        etcdPrefix: required(spec.etcdPrefix, 'etcdPrefix'),
+        coordinator: { frameBatching: spec.optimized ?? true },
+        logger: memberLogger,
+      });
+      // The member's only member: it leads once its first term has started (the parent's start
+      // timeout bounds the wait). A term that ends mid-run shows as failed calls in the report.
+      if (m.state !== 'leading') await once(m, 'leading');
+      m.on('following', (why) => logger.warn({ why }, 'the bench group member stopped leading'));
+      return {
+        address: m.address,
+        log: () => m.coordinator?.stats.log ?? NO_LOG,
+        frames: () => {
+          const sessions = m.coordinator?.stats.sessions;
+          return sessions ? { framesOut: sessions.framesOut, messagesOut: sessions.messagesOut } : NO_FRAMES;
+        },
+        close: () => {
+          memberLogger.level = 'error';
+          return m.close();
+        },
       };
     }
     case BenchRole.PARTICIPANT: {

@@ -37,6 +37,17 @@ export const MAX_PARTICIPANTS = 64;
 export const MAX_INFLIGHT = 10_000;
 /** The most rounds accepted (a sanity bound). */
 export const MAX_ROUNDS = 100;
+/** Leader SIGKILLs of a `group` run's failover measurement by default. */
+export const DEFAULT_KILLS = 5;
+/** The most leader kills accepted (each costs about a lease and a process start). */
+export const MAX_KILLS = 100;
+/**
+ * The lease of the failover measurement's group, in whole seconds: short, so that a kill costs
+ * about a second (production's default is 5 s; failover takes about one lease).
+ */
+export const DEFAULT_FAILOVER_LEASE_TTL_S = 1;
+/** The longest failover lease accepted, in seconds (as `verdict coordinator --lease-ttl`). */
+export const MAX_FAILOVER_LEASE_TTL_S = 600;
 
 /** What runs the protocol in a measurement. */
 export const BenchVariant = {
@@ -84,6 +95,19 @@ export const BenchTls = {
 /** Which transports `runBench` measures. */
 export type BenchTls = (typeof BenchTls)[keyof typeof BenchTls];
 
+/** Where the coordinator of a measurement keeps its decision log. */
+export const BenchLog = {
+  /** A single coordinator with its LevelDB log on the local disk (the default deployment). */
+  LEVELDB: 'leveldb',
+  /**
+   * A coordinator group whose decision log is in a throwaway 3-member etcd on 127.0.0.1: the
+   * coordinator child is the group's one member, and leads.
+   */
+  ETCD: 'etcd',
+} as const;
+/** Where the coordinator of a measurement keeps its decision log. */
+export type BenchLog = (typeof BenchLog)[keyof typeof BenchLog];
+
 /** One measured configuration. */
 export interface BenchConfiguration {
   readonly participants: number;
@@ -91,6 +115,7 @@ export interface BenchConfiguration {
   readonly variant: BenchVariant;
   readonly keys: BenchKeys;
   readonly transport: BenchTransport;
+  readonly log: BenchLog;
 }
 
 /** How the load generator sends its commits. */
@@ -157,6 +182,17 @@ export interface BenchOptions {
    * and comparisons (`vsBaseline`, `vsPlaintext`, `vsLockFree`) pair results of the same round.
    */
   readonly rounds?: number;
+  /**
+   * When true, every configuration runs on LevelDB and then on a coordinator group whose
+   * decision log is in a throwaway 3-member etcd cluster on 127.0.0.1 (`etcd` must be on the
+   * PATH, or installable from a checkout), in the same run; and the group's failover time is
+   * measured over `kills` SIGKILLs of its leader. Plaintext and the optimized path only. Default false.
+   */
+  readonly group?: boolean;
+  /** With `group`: leader SIGKILLs of the failover measurement (0 skips it). Default 5. */
+  readonly kills?: number;
+  /** With `group`: the lease of the failover measurement's members, in whole seconds. Default 1. */
+  readonly leaseTtlS?: number;
   /** Progress lines (one per phase), e.g. to stderr. */
   readonly onProgress?: (line: string) => void;
 }
@@ -179,6 +215,12 @@ export interface ResolvedBenchOptions {
   /** The transports each configuration runs on, in order. */
   readonly transports: readonly BenchTransport[];
   readonly rounds: number;
+  /** The decision logs each configuration runs on, in order (`etcd` only with `group`). */
+  readonly logs: readonly BenchLog[];
+  /** Leader SIGKILLs of the failover measurement (0 without `group`). */
+  readonly kills: number;
+  /** The failover group's lease, in whole seconds. */
+  readonly leaseTtlS: number;
   readonly onProgress: (line: string) => void;
 }
 
@@ -209,6 +251,20 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   }
   const rounds = options.rounds ?? 1;
   if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) throw new RangeError(`rounds must be an integer from 1 to ${MAX_ROUNDS}, got ${rounds}`);
+  const group = options.group ?? false;
+  if (!group && (options.kills !== undefined || options.leaseTtlS !== undefined)) {
+    throw new RangeError('kills and leaseTtlS measure the failover of a coordinator group: they need group');
+  }
+  if (group && tls !== BenchTls.OFF) throw new RangeError('group runs plaintext only (a coordinator group serves plaintext for now): it cannot be combined with tls');
+  if (group && options.baseline === true) {
+    throw new RangeError('group cannot be combined with baseline: the etcd decision log always groups its writes, so its baseline would not be naive');
+  }
+  const kills = group ? (options.kills ?? DEFAULT_KILLS) : 0;
+  if (!Number.isSafeInteger(kills) || kills < 0 || kills > MAX_KILLS) throw new RangeError(`kills must be an integer from 0 to ${MAX_KILLS}, got ${kills}`);
+  const leaseTtlS = options.leaseTtlS ?? DEFAULT_FAILOVER_LEASE_TTL_S;
+  if (!Number.isSafeInteger(leaseTtlS) || leaseTtlS < 1 || leaseTtlS > MAX_FAILOVER_LEASE_TTL_S) {
+    throw new RangeError(`leaseTtlS must be a whole number of seconds from 1 to ${MAX_FAILOVER_LEASE_TTL_S}, got ${leaseTtlS}`);
+  }
   return {
     participants,
     inflight,
@@ -225,13 +281,16 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     intervalS,
     transports,
     rounds,
+    logs: group ? [BenchLog.LEVELDB, BenchLog.ETCD] : [BenchLog.LEVELDB],
+    kills,
+    leaseTtlS,
     onProgress: options.onProgress ?? (() => undefined),
   };
 }
 
 /**
- * The configurations of one round, in order: participants, then in-flight, then variant, keys and
- * transport (even rounds run them in reverse; see `BenchOptions.rounds`).
+ * The configurations of one round, in order: participants, then in-flight, then variant, keys,
+ * transport and decision log (even rounds run them in reverse; see `BenchOptions.rounds`).
  */
 export function benchConfigurations(options: ResolvedBenchOptions): BenchConfiguration[] {
   const variants: BenchVariant[] = options.baseline ? [BenchVariant.OPTIMIZED, BenchVariant.BASELINE] : [BenchVariant.OPTIMIZED];
@@ -242,7 +301,9 @@ export function benchConfigurations(options: ResolvedBenchOptions): BenchConfigu
   for (const participants of options.participants) {
     for (const inflight of options.inflight) {
       for (const variant of variants) {
-        for (const k of keys) for (const transport of options.transports) out.push({ participants, inflight, variant, keys: k, transport });
+        for (const k of keys) {
+          for (const transport of options.transports) for (const log of options.logs) out.push({ participants, inflight, variant, keys: k, transport, log });
+        }
       }
     }
   }

@@ -4,21 +4,25 @@
 // RSS. The same configuration runs once more against the bare echo (the transport ceiling), so
 // each result also says how much of the transport's capacity the protocol keeps. With an
 // interval, the window is also sampled over time (memory, tail latency), to show a long run stays
-// flat.
+// flat. With `group`, every configuration also runs on a coordinator group whose decision log is
+// in a throwaway 3-member etcd (the coordinator child is its one member), and the group's failover
+// time is measured over repeated SIGKILLs of the leader of three real member processes.
 
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VerdictClient } from '../client/client.js';
+import { ErrorCode, VerdictError } from '../errors.js';
 import type { BranchInput } from '../client/client-options.js';
 import { createThrowawayTls } from '../common/throwaway-tls.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
 import { BenchChild } from './bench-child.js';
-import { BenchRole, type BenchNodeReport } from './bench-ipc.js';
+import { BenchRole, type BenchNodeReport, type BenchNodeSpec } from './bench-ipc.js';
 import {
   BenchInitiator,
   BenchKeys,
+  BenchLog,
   BenchTransport,
   BenchVariant,
   benchSchedule,
@@ -34,8 +38,11 @@ import {
   type ResolvedBenchOptions,
 } from './bench-options.js';
 import { formatSampleProgress, summarizeIntervals, takeSample, toInterval, type BenchInterval, type Sample } from './bench-intervals.js';
+import type { BenchFailover } from './failover.js';
 import { LoadGenerator, type LoadWindow } from './load.js';
+import { processesCpuUs } from './process-cpu.js';
 import { RssMeter } from './rss-meter.js';
+import type { EtcdCluster } from '../faults/etcd-cluster.js';
 
 /** Slack on top of a measurement's planned phases before its watchdog kills it, in ms. */
 const WATCHDOG_SLACK_MS = 10_000;
@@ -76,6 +83,16 @@ export interface LockFreeComparison {
   readonly totalCpuUsPerTx: number;
 }
 
+/** Ratios of a coordinator group's result (decision log in etcd) to LevelDB's, same configuration, same run. */
+export interface LevelDbComparison {
+  /** Committed tx/s, etcd ÷ LevelDB (< 1: what the replicated log costs). */
+  readonly committedPerSec: number;
+  /** p50 latency, etcd ÷ LevelDB. */
+  readonly p50Ms: number;
+  /** p99 latency, etcd ÷ LevelDB. */
+  readonly p99Ms: number;
+}
+
 /** One configuration's measurement. */
 export interface BenchResult {
   /** Which round of the run measured it, from 1 (see `BenchOptions.rounds`). */
@@ -89,6 +106,8 @@ export interface BenchResult {
   readonly keys: string;
   /** How the load generator sent its commits (the ceiling's too). */
   readonly initiator: BenchInitiator;
+  /** Where the coordinator kept its decision log: LevelDB, or etcd (a one-member coordinator group). */
+  readonly decisionLog: BenchLog;
   /** Length of the measured window, in s. */
   readonly durationS: number;
   readonly committedPerSec: number;
@@ -106,14 +125,20 @@ export interface BenchResult {
   /** CPU of the load generator (the initiator client) per committed tx, in µs. */
   readonly loadCpuUsPerTx: number;
   /**
-   * CPU of every process (coordinator, participants, load generator) per committed tx, in µs.
+   * CPU of every process (coordinator, participants, load generator, and for the `etcd` log the
+   * three etcd members) per committed tx, in µs.
    * On a machine where they all share the cores, cores × 10⁶ ÷ this is the most the system can
    * commit per second; it varies less with other work on the machine than throughput does.
    */
   readonly totalCpuUsPerTx: number;
+  /**
+   * CPU of the three etcd members together per committed tx, in µs, read from /proc (10 ms
+   * resolution; NaN where it cannot be read); null for the `leveldb` log.
+   */
+  readonly etcdCpuUsPerTx: number | null;
   /** Coordinator forced writes (synced batches) per committed tx. */
   readonly forcedWritesPerTx: number;
-  /** Coordinator log batches (synced or not) per committed tx. */
+  /** Coordinator log batches (synced or not) per committed tx: etcd transactions for the `etcd` log. */
   readonly coordinatorBatchesPerTx: number;
   /** Forced writes of all participants together per committed tx (2 × P without group commit). */
   readonly participantForcedWritesPerTx: number;
@@ -149,6 +174,13 @@ export interface BenchResult {
   readonly vsPlaintext?: PlaintextComparison;
   /** For results whose participants lock, when the same configuration also ran lock-free (`lockFree`). */
   readonly vsLockFree?: LockFreeComparison;
+  /** For `etcd` results: the ratios to the LevelDB result of the same configuration. */
+  readonly vsLevelDb?: LevelDbComparison;
+  /**
+   * For `etcd` results when kills were asked for: the group's failover time. It is measured once
+   * per run, without load, after every configuration, so every `etcd` result carries the same one.
+   */
+  readonly failover?: BenchFailover;
   /** The window's samples, in time order (only with `BenchOptions.intervalS`). */
   readonly intervals?: readonly BenchInterval[];
   /**
@@ -172,6 +204,8 @@ interface Measurement {
   readonly hostLoad: number;
   readonly coordinator: BenchNodeReport;
   readonly participants: readonly BenchNodeReport[];
+  /** CPU of the etcd members in the window, in µs (only for the `etcd` log; NaN when unreadable). */
+  readonly etcdCpuUs?: number;
   /** Only when the window was sampled. */
   readonly samples?: readonly Sample[];
 }
@@ -184,7 +218,17 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), 'verdict-bench-'));
   const results: BenchResult[] = [];
+  let etcd: EtcdCluster | undefined;
+  let failover: BenchFailover | undefined;
   try {
+    if (opts.logs.includes(BenchLog.ETCD)) {
+      opts.onProgress('starting a throwaway 3-member etcd cluster on 127.0.0.1');
+      const { EtcdCluster } = await import('../faults/etcd-cluster.js');
+      // A machine without etcd is the user's to fix, not a bug: one line, as the CLI prints a VerdictError.
+      etcd = await EtcdCluster.start().catch((e: unknown) => {
+        throw new VerdictError(ErrorCode.UNAVAILABLE, `the coordinator group of --group needs etcd: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+      });
+    }
     const tls = opts.transports.includes(BenchTransport.TLS) ? await benchTls(join(root, 'tls'), Math.max(...opts.participants)) : undefined;
     const ceilings = new Map<string, Measurement>();
     let run = 0;
@@ -198,7 +242,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         opts.onProgress(`${label({ ...config, transport: BenchTransport.PLAINTEXT })} ceiling: ${perSec(echo.window.committed, echo.window).toFixed(0)} tx/s (host load ${echo.hostLoad.toFixed(1)})`);
       }
       opts.onProgress(`${label(config)} ${config.variant}${opts.rounds > 1 ? `, round ${round}` : ''}, ${opts.initiator} initiator: ${opts.warmupS} s + ${opts.durationS} s`);
-      const m = await measure('verdict', config, opts, join(root, `run-${++run}`), config.transport === BenchTransport.TLS ? tls : undefined);
+      const runNo = ++run;
+      const group = etcd && config.log === BenchLog.ETCD ? await groupSetup(etcd, runNo) : undefined;
+      const m = await measure('verdict', config, opts, join(root, `run-${runNo}`), config.transport === BenchTransport.TLS ? tls : undefined, group);
       const result = toResult(config, round, opts.initiator, m, ceilings.get(key), opts.hotKeys);
       results.push(result);
       opts.onProgress(
@@ -206,15 +252,35 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
           (result.errorsPerSec > 0 ? `, ${result.errorsPerSec.toFixed(1)} errors/s (${result.firstError})` : ''),
       );
     }
+    if (etcd && opts.kills > 0) {
+      opts.onProgress(`failover: a 3-member group (lease ${opts.leaseTtlS} s), ${opts.kills} SIGKILLs of its leader`);
+      const { measureFailover } = await import('./failover.js');
+      failover = await measureFailover(etcd, { kills: opts.kills, leaseTtlS: opts.leaseTtlS, dir: join(root, 'failover'), etcdPrefix: '/bench-failover/', onProgress: opts.onProgress });
+    }
   } finally {
+    await etcd?.stop();
     rmSync(root, { recursive: true, force: true });
   }
-  return compare(results);
+  const compared = compare(results);
+  return failover ? compared.map((r) => (r.decisionLog === BenchLog.ETCD ? { ...r, failover } : r)) : compared;
+}
+
+/** An `etcd` measurement's coordinator group: the spec of its one member, and the etcd it runs on. */
+interface GroupSetup {
+  readonly spec: Pick<BenchNodeSpec, 'etcd' | 'etcdPrefix' | 'advertise'>;
+  /** Whose members' CPU counts in the measurement too. */
+  readonly etcd: EtcdCluster;
+}
+
+/** The coordinator group of the `run`-th measurement: one member, a key prefix of its own. */
+async function groupSetup(etcd: EtcdCluster, run: number): Promise<GroupSetup> {
+  const { fixedPort } = await import('../faults/process-cluster.js');
+  return { spec: { etcd: etcd.hosts, etcdPrefix: `/bench-run-${run}/`, advertise: `127.0.0.1:${await fixedPort()}` }, etcd };
 }
 
 function label(c: BenchConfiguration): string {
   const keys = c.keys === BenchKeys.HOT ? ' hot keys' : c.keys === BenchKeys.NONE ? ' no locks' : '';
-  return `P=${c.participants} inflight=${c.inflight}${keys}${c.transport === BenchTransport.TLS ? ' TLS' : ''}`;
+  return `P=${c.participants} inflight=${c.inflight}${keys}${c.transport === BenchTransport.TLS ? ' TLS' : ''}${c.log === BenchLog.ETCD ? ' etcd' : ''}`;
 }
 
 /** The PKI of the TLS measurements, and what their load generator dials with. */
@@ -241,14 +307,21 @@ function participantName(i: number): string {
  * Starts a cluster of `kind` for `config`, loads it and measures it. Every child is stopped at
  * the end (killed on any failure); a watchdog kills everything if a phase hangs.
  */
-async function measure(kind: ClusterKind, config: BenchConfiguration, opts: ResolvedBenchOptions, dir: string, tls?: BenchTlsSetup): Promise<Measurement> {
+async function measure(
+  kind: ClusterKind,
+  config: BenchConfiguration,
+  opts: ResolvedBenchOptions,
+  dir: string,
+  tls?: BenchTlsSetup,
+  group?: GroupSetup,
+): Promise<Measurement> {
   const optimized = config.variant === BenchVariant.OPTIMIZED;
   const durationS = kind === 'echo' ? opts.ceilingDurationS : opts.durationS;
   // The measured window only: a whole-process --cpu-prof would be dominated, on a busy machine,
   // by the seconds tsx spends loading modules at start-up.
   const profile = (name: string): { cpuProfile?: string } =>
     kind === 'verdict' && opts.cpuProfDir
-      ? { cpuProfile: join(opts.cpuProfDir, `P${config.participants}-N${config.inflight}-${config.variant}-${name}.cpuprofile`) }
+      ? { cpuProfile: join(opts.cpuProfDir, `P${config.participants}-N${config.inflight}-${config.variant}${group ? '-etcd' : ''}-${name}.cpuprofile`) }
       : {};
   const children: BenchChild[] = [];
   let expired = false;
@@ -272,9 +345,10 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     const participants = names.map((name) => BenchChild.fork(`${kind} participant ${name}`));
     children.push(coordinator, ...participants);
     const address = await coordinator.start({
-      role: kind === 'verdict' ? BenchRole.COORDINATOR : BenchRole.ECHO_COORDINATOR,
+      role: kind === 'echo' ? BenchRole.ECHO_COORDINATOR : group ? BenchRole.GROUP_MEMBER : BenchRole.COORDINATOR,
       name: 'coordinator',
       dataDir: join(dir, 'coordinator'),
+      ...group?.spec,
       optimized,
       ...profile('coordinator'),
       ...tlsDir,
@@ -311,6 +385,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     load.start();
     if (opts.warmupS > 0) await sleep(opts.warmupS * 1000);
     await Promise.all(children.map((c) => c.mark()));
+    const etcdCpuFrom = group ? processesCpuUs(group.etcd.pids) : 0;
     load.startRecording();
     const windowStart = performance.now();
     // The ceiling is a throughput reference; memory and tail over time are the protocol's.
@@ -334,6 +409,7 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
       pending.push(sample);
     }
     const window = load.stopRecording();
+    const etcdCpuUs = group ? processesCpuUs(group.etcd.pids) - etcdCpuFrom : undefined;
     const hostLoad = loadavg()[0] ?? Number.NaN;
     const [[coordinatorReport, ...participantReports], samples] = await Promise.all([Promise.all(children.map((c) => c.report())), Promise.all(pending)]);
     if (!(await load.stop(DRAIN_TIMEOUT_MS))) throw new Error(`transactions still in flight ${DRAIN_TIMEOUT_MS} ms after the measurement`);
@@ -342,7 +418,14 @@ async function measure(kind: ClusterKind, config: BenchConfiguration, opts: Reso
     client = undefined;
     await Promise.all(children.map((c) => c.stop()));
     ok = true;
-    return { window, hostLoad, coordinator: coordinatorReport, participants: participantReports, ...(sampling ? { samples } : {}) };
+    return {
+      window,
+      hostLoad,
+      coordinator: coordinatorReport,
+      participants: participantReports,
+      ...(etcdCpuUs !== undefined ? { etcdCpuUs } : {}),
+      ...(sampling ? { samples } : {}),
+    };
   } catch (e) {
     if (expired) throw new Error(`${kind} ${label(config)} ${config.variant} exceeded its ${budgetMs} ms budget and was killed`, { cause: e });
     throw e;
@@ -364,7 +447,7 @@ function perTx(value: number, committed: number): number {
 }
 
 function totalCpuUs(m: Measurement): number {
-  return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0);
+  return m.window.cpuUs + m.coordinator.cpuUs + m.participants.reduce((acc, r) => acc + r.cpuUs, 0) + (m.etcdCpuUs ?? 0);
 }
 
 function toResult(config: BenchConfiguration, round: number, initiator: BenchInitiator, m: Measurement, ceiling: Measurement | undefined, hotKeys: number | undefined): BenchResult {
@@ -383,6 +466,7 @@ function toResult(config: BenchConfiguration, round: number, initiator: BenchIni
     transport: config.transport,
     keys: config.keys === BenchKeys.HOT ? `hot:${hotKeys ?? 1}` : config.keys,
     initiator,
+    decisionLog: config.log,
     durationS: window.elapsedMs / 1000,
     committedPerSec,
     abortedPerSec: perSec(window.aborted, window),
@@ -395,6 +479,7 @@ function toResult(config: BenchConfiguration, round: number, initiator: BenchIni
     participantCpuUsPerTx: perTx(sum((r) => r.cpuUs), committed),
     loadCpuUsPerTx: perTx(window.cpuUs, committed),
     totalCpuUsPerTx: perTx(totalCpuUs(m), committed),
+    etcdCpuUsPerTx: m.etcdCpuUs !== undefined ? perTx(m.etcdCpuUs, committed) : null,
     forcedWritesPerTx: perTx(m.coordinator.log.syncedBatches, committed),
     coordinatorBatchesPerTx: perTx(m.coordinator.log.batches, committed),
     participantForcedWritesPerTx: perTx(sum((r) => r.log.syncedBatches), committed),
@@ -416,24 +501,36 @@ function toResult(config: BenchConfiguration, round: number, initiator: BenchIni
  * The result measured in the same round as `r` whose configuration differs from it only in what
  * `other` says.
  */
-function counterpart(results: readonly BenchResult[], r: BenchResult, other: Partial<Pick<BenchResult, 'variant' | 'transport' | 'keys'>>): BenchResult | undefined {
-  const want = { variant: r.variant, transport: r.transport, keys: r.keys, ...other };
+function counterpart(
+  results: readonly BenchResult[],
+  r: BenchResult,
+  other: Partial<Pick<BenchResult, 'variant' | 'transport' | 'keys' | 'decisionLog'>>,
+): BenchResult | undefined {
+  const want = { variant: r.variant, transport: r.transport, keys: r.keys, decisionLog: r.decisionLog, ...other };
   return results.find(
     (b) =>
-      b.round === r.round && b.participants === r.participants && b.inflight === r.inflight && b.variant === want.variant && b.transport === want.transport && b.keys === want.keys,
+      b.round === r.round &&
+      b.participants === r.participants &&
+      b.inflight === r.inflight &&
+      b.variant === want.variant &&
+      b.transport === want.transport &&
+      b.keys === want.keys &&
+      b.decisionLog === want.decisionLog,
   );
 }
 
 /**
  * Adds the comparisons within a round: `vsBaseline` to every optimized result whose
  * configuration also ran as baseline, `vsPlaintext` to every TLS result that also ran in
- * plaintext, and `vsLockFree` to every locking result that also ran without locks.
+ * plaintext, `vsLockFree` to every locking result that also ran without locks, and `vsLevelDb`
+ * to every etcd result that also ran on LevelDB.
  */
 function compare(results: readonly BenchResult[]): BenchResult[] {
   return results.map((r) => {
     const base = r.variant === BenchVariant.OPTIMIZED ? counterpart(results, r, { variant: BenchVariant.BASELINE }) : undefined;
     const plain = r.transport === BenchTransport.TLS ? counterpart(results, r, { transport: BenchTransport.PLAINTEXT }) : undefined;
     const free = r.keys !== BenchKeys.NONE ? counterpart(results, r, { keys: BenchKeys.NONE }) : undefined;
+    const level = r.decisionLog === BenchLog.ETCD ? counterpart(results, r, { decisionLog: BenchLog.LEVELDB }) : undefined;
     return {
       ...r,
       ...(base && {
@@ -460,6 +557,7 @@ function compare(results: readonly BenchResult[]): BenchResult[] {
           totalCpuUsPerTx: r.totalCpuUsPerTx / free.totalCpuUsPerTx,
         },
       }),
+      ...(level && { vsLevelDb: { committedPerSec: r.committedPerSec / level.committedPerSec, p50Ms: r.p50Ms / level.p50Ms, p99Ms: r.p99Ms / level.p99Ms } }),
     };
   });
 }

@@ -98,6 +98,11 @@ export class EtcdCluster {
     return this.#members.map((m) => `127.0.0.1:${m.clientPort}`);
   }
 
+  /** The pids of the members running now (for reading their CPU time). */
+  get pids(): number[] {
+    return this.#members.flatMap((m) => (m.child?.pid !== undefined && m.child.exitCode === null && m.child.signalCode === null ? [m.child.pid] : []));
+  }
+
   /** How many members there are. */
   get size(): number {
     return this.#members.length;
