@@ -211,6 +211,9 @@ export async function runGroupMember(options: CoordinatorCommandOptions): Promis
   const [{ CoordinatorGroupMember }, { cliLogger }, { routeGrpcLogs }] = await Promise.all([import('../cluster/index.js'), import('./cli-logger.js'), import('./grpc-log.js')]);
   const logger = cliLogger(options.logLevel, 'info');
   routeGrpcLogs(logger);
+  // Node warns (DEP0123) when TLS dials an IP address, which grpc-js does for an etcd endpoint
+  // such as 127.0.0.1: stderr carries the member's logs and its one error line, never runtime notes.
+  process.noDeprecation = true;
   let resolveStopped!: (why: NodeJS.Signals) => void;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (resolveStopped = resolve));
   const stop = (why: NodeJS.Signals): void => {
