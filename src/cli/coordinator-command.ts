@@ -56,11 +56,15 @@ export interface CoordinatorCommandOptions extends CoordinatorTuningOptions {
   readonly advertise?: string;
   readonly etcdPrefix: string;
   readonly leaseTtl: number;
-  /** Cluster mode: TLS to etcd and etcd's user (the password comes from a file or VERDICT_ETCD_PASSWORD). */
+  /** Cluster mode: the CA of etcd's certificates (TLS to etcd). */
   readonly etcdCa?: string;
+  /** Cluster mode: this member's etcd client certificate. */
   readonly etcdCert?: string;
+  /** Cluster mode: the key of `etcdCert`. */
   readonly etcdKey?: string;
+  /** Cluster mode: etcd's user (the password comes from `etcdPasswordFile` or VERDICT_ETCD_PASSWORD). */
   readonly etcdUser?: string;
+  /** Cluster mode: the file holding the etcd user's password. */
   readonly etcdPasswordFile?: string;
   /** Which flags were given on the command line or in the config file (not defaults), for refusing conflicting ones. */
   readonly given?: ReadonlySet<string>;

@@ -56,8 +56,9 @@ export interface EtcdClusterOptions {
 export interface EtcdClusterTls {
   /** The CA that signed the members' certificates and accepts client certificates. */
   readonly caFile: string;
-  /** A client certificate and key the members accept. */
+  /** A client certificate the members accept (CN `verdict`). */
   readonly certFile: string;
+  /** The private key of `certFile`. */
   readonly keyFile: string;
   /** The directory of the PKI: `issueClient` puts more certificates there. */
   readonly dir: string;
