@@ -4,11 +4,12 @@
 // certificates. A follower refuses what the leader would refuse without naming the leader; a
 // participant impersonating another is refused by the leader and by a follower; the SDKs follow a
 // SIGKILLed leader with their credentials; a member without an etcd client certificate cannot
-// start; SIGHUP reloads a member's TLS files.
+// start; SIGHUP makes a member serve its rotated TLS files.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 
@@ -50,6 +51,19 @@ const answerOf = (e: ServiceError | Partial<ServiceError>): Answer => ({
   verdictCode: e.metadata?.get('verdict-code')[0]?.toString(),
   leader: e.metadata?.get('verdict-leader')[0]?.toString(),
 });
+
+/** The serial number of the certificate `address` presents in a fresh TLS handshake (HTTP/2, as gRPC dials). */
+function servedSerial(address: string): Promise<string> {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), servername: 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false }, () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.destroy();
+      resolve(serial);
+    });
+    socket.once('error', reject);
+  });
+}
 
 /** The refusal `answer` is, failing the test when the call was served instead. */
 function refusal(answer: Answer | 'answered' | 'welcomed', what: string): Answer {
@@ -203,10 +217,18 @@ describe('a coordinator group with mutual TLS and tokens, on etcd with client ce
     await run.workload.whenMore(3, PROGRESS_TIMEOUT_MS, committed);
   });
 
-  it('SIGHUP makes a member read its TLS files again', async () => {
-    const { follower } = await leaderAndFollower();
+  it('SIGHUP makes a member serve its TLS files as they are now; the others keep theirs until told', async () => {
+    const { leader, follower } = await leaderAndFollower();
+    const before = await servedSerial(follower.advertise);
+    assert.equal(before, await servedSerial(leader.advertise), 'every member serves the same certificate at first');
+    // A new certificate (and key) in the same files, as a rotation writes them.
+    await issueCertificate(tlsDir, { kind: 'coordinator', hosts: ['127.0.0.1', 'localhost'] });
+    const rotated = new X509Certificate(readFileSync(join(tlsDir, 'coordinator.pem'))).serialNumber;
+    assert.notEqual(rotated, before);
     follower.signal('SIGHUP');
     await poll(`${follower.nodeId} to log the reload`, 10_000, () => follower.logTail(50).includes('TLS certificates reloaded'));
+    assert.equal(await servedSerial(follower.advertise), rotated, 'the follower serves the new certificate');
+    assert.equal(await servedSerial(leader.advertise), before, 'the leader, not signalled, keeps the old one');
     const answer = refusal(await rawGet(follower.advertise, { tls: clientTlsFromDir(tlsDir, 'initiator', 'checkout') }), 'after SIGHUP');
     assert.equal(answer.verdictCode, 'NOT_LEADER', `${answer.code} ${answer.details}`);
   });
