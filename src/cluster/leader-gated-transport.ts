@@ -11,9 +11,10 @@
 // leader and, once callers must authenticate, applies every check a single coordinator makes
 // without a transaction's state (the caller's identity; initiators and admins only on
 // TransactionService; admins only on AdminService; a session's hello under the identity's own
-// name) and answers a refusal instead of NOT_LEADER. Nobody learns the leader's address, or that
-// this is a group, without a credential the leader would accept. Ownership and capabilities need
-// the transaction, so the leader checks them.
+// name) and answers a refusal instead of NOT_LEADER. Nobody learns the leader's address without a
+// credential the leader would accept. Ownership and capabilities need the transaction, so the
+// leader checks them. (Health and reflection stay open, as on a single coordinator: a probe may
+// see NOT_SERVING here, never where the leader is.)
 
 import { Server, ServerCredentials, status as Status, type ServerDuplexStream, type ServiceDefinition, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
@@ -23,9 +24,8 @@ import type { CallerContext, CoordinatorHandlers, ServerTransport, SessionServer
 import type { Authorizer } from '../coordinator/authorization.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { AdminServiceService } from '../gen/verdict/v1/admin.js';
-import { ParticipantServiceService } from '../gen/verdict/v1/participant.js';
+import { ParticipantServiceService, type SessionRequest } from '../gen/verdict/v1/participant.js';
 import { TransactionServiceService } from '../gen/verdict/v1/transaction.js';
-import type { SessionRequest } from '../gen/verdict/v1/participant.js';
 import type { ProtocolError } from '../protocol/types.js';
 
 /** What the gate asks before letting a call through. */
