@@ -30,6 +30,7 @@ export { DEFAULT_COORDINATOR_DATA_DIR, DEFAULT_LISTEN, type CoordinatorOptions }
 export type { DecisionStore, DecisionStoreStats, StoreOp, StoreRange } from './coordinator/decision-store.js';
 export { CoordinatorGroupMember, type GroupMemberEvents, type GroupMemberState } from './cluster/coordinator-group-member.js';
 export { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S, type GroupMemberOptions } from './cluster/group-member-options.js';
+export type { EtcdCredentials, EtcdTlsFiles } from './cluster/etcd-connection.js';
 export { LEADER_KEY as LEADER_METADATA_KEY } from './common/grpc-errors.js';
 export { ErrorCode, OutcomeUnknownError, TransactionAbortedError, VerdictError, type VerdictErrorOptions } from './errors.js';
 export { Participant, type InDoubtTransaction, type ParticipantEvents, type ParticipantState } from './participant/participant.js';

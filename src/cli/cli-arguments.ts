@@ -3,6 +3,7 @@
 // command takes durations in one syntax (`parseDuration`) and shows its defaults in it.
 
 import { InvalidArgumentError } from 'commander';
+import { parseEtcdEndpoint } from '../cluster/group-member-options.js';
 
 /** A `HOST:PORT` address (port 0 lets the system pick one). */
 export function parseAddress(value: string): string {
@@ -13,6 +14,13 @@ export function parseAddress(value: string): string {
     throw new InvalidArgumentError('expected HOST:PORT, e.g. 127.0.0.1:7070');
   }
   return value;
+}
+
+/** One etcd endpoint: `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT`. */
+export function parseEtcdEndpointArgument(value: string): string {
+  const endpoint = parseEtcdEndpoint(value);
+  if (!endpoint) throw new InvalidArgumentError('expected HOST:PORT, http://HOST:PORT or https://HOST:PORT');
+  return endpoint.scheme ? `${endpoint.scheme}://${parseAddress(endpoint.hostPort)}` : parseAddress(endpoint.hostPort);
 }
 
 /** An integer ≥ 1. */

@@ -1,10 +1,14 @@
 // `verdict coordinator`: runs the coordinator until SIGINT or SIGTERM. Prints exactly one line on
 // stdout, `listening on HOST:PORT`, once it serves (scripts and tests parse it); logs go to stderr.
 // With `--etcd` it runs one member of a coordinator group instead (see README "Running a
-// coordinator group"): the line comes once the port is bound, whether the member leads or not.
+// coordinator group"): the line comes once the port is bound, whether the member leads or not. A
+// member takes the single coordinator's security flags (TLS, tokens, --insecure; SIGHUP reloads
+// the TLS files) and its own for etcd (TLS, client certificate, user and password).
 // The coordinator itself (gRPC, LevelDB, etcd, pino) is imported only when the command runs.
 
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { EtcdCredentials, EtcdTlsFiles } from '../cluster/etcd-connection.js';
 import { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S } from '../cluster/group-member-options.js';
 import {
   DEFAULT_COORDINATOR_DATA_DIR,
@@ -22,7 +26,7 @@ import { ErrorCode, VerdictError } from '../errors.js';
 import { DEFAULT_COORDINATOR_MACHINE_CONFIG } from '../protocol/coordinator-machine.js';
 import { addTuningOptions, applyConfigFile, type CoordinatorTuningOptions } from './coordinator-config.js';
 import type { MetricsEndpoint } from './metrics-endpoint.js';
-import { durationParser, formatDuration, parseAddress, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
+import { durationParser, formatDuration, parseAddress, parseEtcdEndpointArgument, parseLogLevel, parsePositiveInt, type LogLevel } from './cli-arguments.js';
 
 /** Flags of `verdict coordinator`. */
 export interface CoordinatorCommandOptions extends CoordinatorTuningOptions {
@@ -52,6 +56,16 @@ export interface CoordinatorCommandOptions extends CoordinatorTuningOptions {
   readonly advertise?: string;
   readonly etcdPrefix: string;
   readonly leaseTtl: number;
+  /** Cluster mode: the CA of etcd's certificates (TLS to etcd). */
+  readonly etcdCa?: string;
+  /** Cluster mode: this member's etcd client certificate. */
+  readonly etcdCert?: string;
+  /** Cluster mode: the key of `etcdCert`. */
+  readonly etcdKey?: string;
+  /** Cluster mode: etcd's user (the password comes from `etcdPasswordFile` or VERDICT_ETCD_PASSWORD). */
+  readonly etcdUser?: string;
+  /** Cluster mode: the file holding the etcd user's password. */
+  readonly etcdPasswordFile?: string;
   /** Which flags were given on the command line or in the config file (not defaults), for refusing conflicting ones. */
   readonly given?: ReadonlySet<string>;
 }
@@ -60,6 +74,8 @@ export interface CoordinatorCommandOptions extends CoordinatorTuningOptions {
 const LEASE_TTL_BOUNDS_MS = { minMs: 1_000, maxMs: 600_000 } as const;
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** The environment variable that may carry the etcd password (never a flag: command lines are visible to every local user). */
+export const ETCD_PASSWORD_ENV = 'VERDICT_ETCD_PASSWORD';
 
 /** Adds `coordinator` to `program`. */
 export function addCoordinatorCommand(program: Command): void {
@@ -73,7 +89,7 @@ export function addCoordinatorCommand(program: Command): void {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM); reloaded on SIGHUP')
     .option('--tls-ca <file>', 'require client certificates signed by this CA; their SAN URI is the identity')
     .option('--tokens <file>', 'bearer tokens, one "verdict://<role>/<name> <token>" per line')
-    .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication')
+    .option('--insecure', 'allow a non-loopback --listen without TLS and client authentication (with --etcd: and plaintext etcd off loopback)')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics', parseAddress)
     .option('--max-live-transactions <n>', 'live transactions in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxLiveTransactions)
     .option('--max-reserved-tx-ids <n>', 'reserved transaction ids not yet used, in all', parsePositiveInt, DEFAULT_COORDINATOR_MACHINE_CONFIG.maxReservedTxIds)
@@ -90,7 +106,7 @@ export function addCoordinatorCommand(program: Command): void {
         .argParser(durationParser())
         .default(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs, formatDuration(DEFAULT_COORDINATOR_MACHINE_CONFIG.unregisteredGraceMs)),
     )
-    .option('--etcd <host:port,...>', 'run as one member of a coordinator group whose decision log is in this etcd cluster', parseEndpoints)
+    .option('--etcd <endpoint,...>', 'run as one member of a coordinator group whose decision log is in this etcd cluster (host:port, or http:// or https:// URLs)', parseEndpoints)
     .option('--node-id <id>', "with --etcd: this member's id, unique in the group")
     .option('--advertise <host:port>', 'with --etcd: the address clients reach this member at (followers name the leader by it)', parseAddress)
     .option('--etcd-prefix <prefix>', "with --etcd: the group's key prefix in etcd", DEFAULT_ETCD_PREFIX)
@@ -98,7 +114,12 @@ export function addCoordinatorCommand(program: Command): void {
       new Option('--lease-ttl <duration>', "with --etcd: the leader's lease, in whole seconds: how long a dead or paused leader can leave the group without one")
         .argParser(durationParser(LEASE_TTL_BOUNDS_MS))
         .default(DEFAULT_LEASE_TTL_S * 1000, formatDuration(DEFAULT_LEASE_TTL_S * 1000)),
-    );
+    )
+    .option('--etcd-ca <file>', "with --etcd: reach etcd over TLS, trusting this CA (PEM) for etcd's certificates")
+    .option('--etcd-cert <file>', 'with --etcd: the client certificate (PEM) this member presents to etcd (--client-cert-auth)')
+    .option('--etcd-key <file>', 'with --etcd: the private key of --etcd-cert (PEM)')
+    .option('--etcd-user <name>', `with --etcd: etcd's user; the password comes from --etcd-password-file or ${ETCD_PASSWORD_ENV}`)
+    .option('--etcd-password-file <file>', "with --etcd-user: a file holding the etcd user's password");
   addTuningOptions(command);
   command.action(async (flags: CoordinatorCommandOptions, self: Command) => {
     const options = await applyConfigFile(flags, self);
@@ -107,36 +128,79 @@ export function addCoordinatorCommand(program: Command): void {
   });
 }
 
-/** `host:port,host:port,...` (at least one). */
+/** `endpoint,endpoint,...` (at least one; see `parseEtcdEndpointArgument`). */
 function parseEndpoints(value: string): string[] {
   const list = value.split(',').map((v) => v.trim());
   if (list.length === 0 || list.some((v) => v === '')) throw new InvalidArgumentError('expected HOST:PORT[,HOST:PORT...]');
-  return list.map(parseAddress);
+  return list.map(parseEtcdEndpointArgument);
 }
 
-/** Flags that configure a single coordinator's own log or security, refused with --etcd. */
-const NOT_IN_CLUSTER_MODE = [
-  ['data', '--data'],
-  ['tlsCert', '--tls-cert'],
-  ['tlsKey', '--tls-key'],
-  ['tlsCa', '--tls-ca'],
-  ['tokens', '--tokens'],
-  ['insecure', '--insecure'],
+/** Flags that only a group member takes. */
+const ONLY_IN_CLUSTER_MODE = [
+  ['etcdCa', '--etcd-ca'],
+  ['etcdCert', '--etcd-cert'],
+  ['etcdKey', '--etcd-key'],
+  ['etcdUser', '--etcd-user'],
+  ['etcdPasswordFile', '--etcd-password-file'],
 ] as const;
 
+const bad = (message: string): never => {
+  throw new VerdictError(ErrorCode.INVALID_ARGUMENT, message);
+};
+
+/** What a group member takes from the flags besides the tuning and its security as a server. */
+interface GroupFlags {
+  readonly etcd: readonly string[];
+  readonly nodeId: string;
+  readonly advertise: string;
+  readonly leaseTtlS: number;
+  readonly etcdTls?: EtcdTlsFiles;
+  readonly etcdAuth?: EtcdCredentials;
+}
+
 /** The group member's options from the flags; conflicting or missing flags are refused with one line. */
-function groupOptions(options: CoordinatorCommandOptions): { etcd: readonly string[]; nodeId: string; advertise: string; leaseTtlS: number } {
-  const bad = (message: string): never => {
-    throw new VerdictError(ErrorCode.INVALID_ARGUMENT, message);
-  };
+function groupOptions(options: CoordinatorCommandOptions): GroupFlags {
   if (!options.etcd) return bad('--node-id and --advertise run a member of a coordinator group: they need --etcd');
-  for (const [key, flag] of NOT_IN_CLUSTER_MODE) {
-    if (options.given?.has(key)) bad(`${flag} cannot be used with --etcd: a coordinator group keeps its decision log in etcd${key === 'data' ? '' : ', and serves plaintext on loopback for now'}`);
-  }
+  if (options.given?.has('data')) bad('--data cannot be used with --etcd: a coordinator group keeps its decision log in etcd');
   if (options.nodeId === undefined) bad("--etcd needs --node-id (this member's id, unique in the group)");
   if (options.advertise === undefined) bad('--etcd needs --advertise (the host:port clients reach this member at)');
   if (options.leaseTtl % 1000 !== 0) bad(`--lease-ttl ${formatDuration(options.leaseTtl)} is not a whole number of seconds (etcd's unit)`);
-  return { etcd: options.etcd, nodeId: options.nodeId as string, advertise: options.advertise as string, leaseTtlS: options.leaseTtl / 1000 };
+  const { etcdCa, etcdCert, etcdKey } = options;
+  if ((etcdCert === undefined) !== (etcdKey === undefined)) bad('--etcd-cert and --etcd-key go together');
+  if (etcdCert !== undefined && etcdCa === undefined) bad("--etcd-cert needs --etcd-ca (the CA that signed etcd's certificates)");
+  const etcdTls = etcdCa === undefined ? undefined : { caFile: etcdCa, ...(etcdCert !== undefined && etcdKey !== undefined ? { certFile: etcdCert, keyFile: etcdKey } : {}) };
+  const etcdAuth = etcdCredentials(options);
+  return {
+    etcd: options.etcd,
+    nodeId: options.nodeId as string,
+    advertise: options.advertise as string,
+    leaseTtlS: options.leaseTtl / 1000,
+    ...(etcdTls ? { etcdTls } : {}),
+    ...(etcdAuth ? { etcdAuth } : {}),
+  };
+}
+
+/** etcd's user and password: the password from --etcd-password-file or VERDICT_ETCD_PASSWORD (exactly one), never from a flag. */
+function etcdCredentials(options: CoordinatorCommandOptions): EtcdCredentials | undefined {
+  const env = process.env[ETCD_PASSWORD_ENV];
+  const file = options.etcdPasswordFile;
+  if (options.etcdUser === undefined) {
+    if (file !== undefined) bad('--etcd-password-file needs --etcd-user');
+    return undefined;
+  }
+  if (file !== undefined && env) bad(`--etcd-password-file and ${ETCD_PASSWORD_ENV} conflict: give one`);
+  let password: string;
+  if (file !== undefined) {
+    try {
+      // One trailing newline is the file's, not the password's.
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      return bad(`--etcd-password-file: ${(e as Error).message}`);
+    }
+  } else if (env) password = env;
+  else return bad(`--etcd-user ${options.etcdUser} needs its password in --etcd-password-file or ${ETCD_PASSWORD_ENV}`);
+  if (password === '') bad(`the etcd password of --etcd-user ${options.etcdUser} is empty`);
+  return { username: options.etcdUser, password };
 }
 
 /**
@@ -146,10 +210,14 @@ function groupOptions(options: CoordinatorCommandOptions): { etcd: readonly stri
  */
 export async function runGroupMember(options: CoordinatorCommandOptions): Promise<void> {
   const group = groupOptions(options);
+  const security = securityOptions(options);
   checkTuning(options);
   const [{ CoordinatorGroupMember }, { cliLogger }, { routeGrpcLogs }] = await Promise.all([import('../cluster/index.js'), import('./cli-logger.js'), import('./grpc-log.js')]);
   const logger = cliLogger(options.logLevel, 'info');
   routeGrpcLogs(logger);
+  // Node warns (DEP0123) when TLS dials an IP address, which grpc-js does for an etcd endpoint
+  // such as 127.0.0.1: stderr carries the member's logs and its one error line, never runtime notes.
+  process.noDeprecation = true;
   let resolveStopped!: (why: NodeJS.Signals) => void;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (resolveStopped = resolve));
   const stop = (why: NodeJS.Signals): void => {
@@ -157,20 +225,31 @@ export async function runGroupMember(options: CoordinatorCommandOptions): Promis
     resolveStopped(why);
   };
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
+  let member: Awaited<ReturnType<typeof CoordinatorGroupMember.start>> | undefined;
+  const reload = (): void => {
+    try {
+      member?.reloadCertificates();
+    } catch (e) {
+      logger.error({ err: e }, 'SIGHUP: the TLS files were not reloaded; the old ones stay in use');
+    }
+  };
   try {
-    const member = await CoordinatorGroupMember.start({
+    member = await CoordinatorGroupMember.start({
       ...group,
+      ...security,
       ...(options.given?.has('listen') ? { listen: options.listen } : {}),
       etcdPrefix: options.etcdPrefix,
       logger,
       coordinator: tuning(options),
     });
+    if (options.tlsCert) process.on('SIGHUP', reload);
     console.log(`listening on ${member.address}`);
     const why = await stopped;
     logger.info({ signal: why }, 'shutting down');
     await member.close();
   } finally {
     for (const signal of SHUTDOWN_SIGNALS) process.removeListener(signal, stop);
+    process.removeListener('SIGHUP', reload);
   }
 }
 
@@ -228,6 +307,7 @@ function tuning(options: CoordinatorCommandOptions): Omit<CoordinatorOptions, 'l
  * on its own after an internal failure.
  */
 export async function runCoordinator(options: CoordinatorCommandOptions): Promise<void> {
+  for (const [key, flag] of ONLY_IN_CLUSTER_MODE) if (options.given?.has(key) || options[key] !== undefined) bad(`${flag} needs --etcd (it configures a coordinator group's connection to etcd)`);
   const [{ Coordinator }, { cliLogger }, { routeGrpcLogs }] = await Promise.all([import('../coordinator/index.js'), import('./cli-logger.js'), import('./grpc-log.js')]);
   const logger = cliLogger(options.logLevel, 'info');
   routeGrpcLogs(logger);

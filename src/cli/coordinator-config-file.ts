@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ErrorCode, VerdictError } from '../errors.js';
-import { LOG_LEVELS, parseAddress, parseDuration } from './cli-arguments.js';
+import { LOG_LEVELS, parseAddress, parseDuration, parseEtcdEndpointArgument } from './cli-arguments.js';
 import { DURATION_BOUNDS } from './coordinator-config.js';
 
 /** A zod string checked by a CLI parser (the file takes the flag's syntax). */
@@ -56,11 +56,17 @@ export const COORDINATOR_CONFIG_SCHEMA = z.strictObject({
   gcInterval: durationOf('gcInterval').optional(),
   groupCommit: z.boolean().optional(),
   frameBatching: z.boolean().optional(),
-  etcd: z.array(parsed(parseAddress)).min(1).optional(),
+  etcd: z.array(parsed(parseEtcdEndpointArgument)).min(1).optional(),
   nodeId: z.string().min(1).optional(),
   advertise: parsed(parseAddress).optional(),
   etcdPrefix: z.string().min(1).optional(),
   leaseTtl: parsed((v) => parseDuration(v, { minMs: 1_000, maxMs: 600_000 })).optional(),
+  etcdCa: z.string().min(1).optional(),
+  etcdCert: z.string().min(1).optional(),
+  etcdKey: z.string().min(1).optional(),
+  etcdUser: z.string().min(1).optional(),
+  // The password itself is no key: a config file is read by more people than a secrets file.
+  etcdPasswordFile: z.string().min(1).optional(),
 });
 /** What a config file may set. */
 export type CoordinatorConfigFile = z.output<typeof COORDINATOR_CONFIG_SCHEMA>;

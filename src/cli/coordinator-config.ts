@@ -32,7 +32,7 @@ export const DURATION_BOUNDS: Readonly<Record<string, DurationBounds>> = {
 };
 
 /** Keys of the config file that name files or directories (resolved against the file's directory). */
-const PATH_KEYS: ReadonlySet<string> = new Set(['data', 'tlsCert', 'tlsKey', 'tlsCa', 'tokens']);
+const PATH_KEYS: ReadonlySet<string> = new Set(['data', 'tlsCert', 'tlsKey', 'tlsCa', 'tokens', 'etcdCa', 'etcdCert', 'etcdKey', 'etcdPasswordFile']);
 
 /** The tuning flags' values (durations in ms). */
 export interface CoordinatorTuningOptions {

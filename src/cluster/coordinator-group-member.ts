@@ -8,22 +8,30 @@
 // OUTCOME_UNKNOWN), the lease is revoked, and it campaigns again as a follower. Nothing of a term
 // survives into the next one; a new term starts exactly like a restart (epoch bumped with a
 // compare-and-swap, open records loaded and re-driven), and no local file is ever read.
+//
+// Security is the member's, not a term's: its TLS files and tokens are read once at start (the
+// TLS files again on `reloadCertificates()`), its port serves them whether it leads or not, and
+// each term's coordinator gets them with a fresh capability key (security.ts `renewedSecurity`).
 
 import { EventEmitter } from 'node:events';
 import { systemClock, type Clock } from '../common/clock.js';
 import { defaultLogger, type Logger } from '../common/logger.js';
 import { Coordinator } from '../coordinator/coordinator.js';
-import { coordinatorServerOptions } from '../coordinator/coordinator-options.js';
+import { coordinatorServerOptions, DEFAULT_LISTEN } from '../coordinator/coordinator-options.js';
+import { coordinatorSecurity, renewedSecurity, type CoordinatorSecurity } from '../coordinator/security.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import type { EtcdClient } from './etcd-client.js';
+import { etcdClientOptions, firstLine } from './etcd-connection.js';
 import { EtcdDecisionStore, type LeaderFence } from './etcd-decision-store.js';
-import { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S, type GroupMemberOptions } from './group-member-options.js';
+import { DEFAULT_ETCD_PREFIX, DEFAULT_LEASE_TTL_S, parseEtcdEndpoint, type GroupMemberOptions } from './group-member-options.js';
 import type { GroupMemberSeams, MemberTransport } from './group-member-seams.js';
 import { LeaderGatedTransport } from './leader-gated-transport.js';
 import { EtcdLeadership } from './leadership.js';
 
 /** How long calls get to finish when a member closes, in ms. */
 const CLOSE_GRACE_MS = 2_000;
+/** Deadline of the one etcd read a member makes at start to check it can use etcd, in ms (default of `etcdCallTimeoutMs`). */
+const ETCD_CHECK_TIMEOUT_MS = 5_000;
 const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
 const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -57,19 +65,20 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   readonly #log: Logger;
   readonly #leadership: EtcdLeadership;
   readonly #transport: MemberTransport;
+  readonly #security: CoordinatorSecurity;
   #state: GroupMemberState = 'following';
   #coordinator: Coordinator | undefined;
   #term = 0;
   #address = '';
   #closing: Promise<void> | undefined;
 
-  private constructor(options: GroupMemberOptions, client: EtcdClient & { close(): void }, transport?: GroupMemberSeams['transport']) {
+  private constructor(options: GroupMemberOptions, security: CoordinatorSecurity, client: EtcdClient & { close(): void }, transport?: GroupMemberSeams['transport']) {
     super();
     this.#options = options;
+    this.#security = security;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? defaultLogger('verdict')).child({ component: 'group-member', nodeId: options.nodeId });
-    const prefix = options.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
-    this.#prefix = prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.#prefix = prefixOf(options);
     this.#client = client;
     this.#leadership = new EtcdLeadership({
       client: this.#client,
@@ -82,18 +91,25 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
       ...(options.campaignIntervalMs !== undefined ? { campaignIntervalMs: options.campaignIntervalMs } : {}),
     });
     const gate = { isLeader: () => this.#state === 'leading' && this.#leadership.isLeader(), leaderAddress: () => this.#leadership.leaderAddress };
-    this.#transport = transport ? transport(gate) : new LeaderGatedTransport(options.listen ?? options.advertise, gate, coordinatorServerOptions(options.coordinator));
+    this.#transport = transport
+      ? transport(gate)
+      : new LeaderGatedTransport(options.listen ?? options.advertise, gate, coordinatorServerOptions(options.coordinator), { credentials: security.credentials, authorizer: security.authorizer });
   }
 
   /**
-   * Validates the options, binds the port and starts campaigning. Fails with INVALID_ARGUMENT or
-   * UNAVAILABLE (port in use). `seams` replace the etcd client and the gRPC server (the simulator's).
+   * Validates the options, reads the TLS files and tokens (refusing to serve off loopback without
+   * TLS and client authentication, unless `insecure`), checks that etcd answers one read with the
+   * connection settings given, binds the port and starts campaigning. Fails with INVALID_ARGUMENT,
+   * or UNAVAILABLE (etcd refused the connection or did not answer; port in use). `seams` replace
+   * the etcd client and the gRPC server (the simulator's).
    */
   static async start(options: GroupMemberOptions, seams?: GroupMemberSeams): Promise<CoordinatorGroupMember> {
     checkOptions(options);
-    // Loaded here, not with the package: the etcd client compiles its protos at import (about 0.5 s).
-    const client = seams?.client ?? new (await import('etcd3')).Etcd3({ hosts: options.etcd.map((h) => `http://${h}`) });
-    const member = new CoordinatorGroupMember(options, client, seams?.transport);
+    // Before anything connects: a refused configuration changes nothing. (A transport seam has no
+    // address of its own to police, as for a single coordinator.)
+    const security = coordinatorSecurity(seams?.transport ? DEFAULT_LISTEN : (options.listen ?? options.advertise), options);
+    const client = seams?.client ?? (await CoordinatorGroupMember.#connect(options));
+    const member = new CoordinatorGroupMember(options, security, client, seams?.transport);
     try {
       member.#address = await member.#transport.bind();
     } catch (e) {
@@ -105,6 +121,42 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     await member.#leadership.start();
     member.#log.info({ address: member.#address, advertise: options.advertise, prefix: member.#prefix }, 'coordinator group member started');
     return member;
+  }
+
+  /**
+   * An etcd3 client with the options' endpoints, TLS and credentials, once it has answered one read
+   * (of the leader key): a certificate etcd refuses, a wrong password or an unreachable etcd fail
+   * the start here, with etcd's reason, rather than leave a member campaigning in vain.
+   */
+  static async #connect(options: GroupMemberOptions): Promise<EtcdClient & { close(): void }> {
+    const settings = etcdClientOptions({
+      etcd: options.etcd,
+      ...(options.etcdTls ? { tls: options.etcdTls } : {}),
+      ...(options.etcdAuth ? { auth: options.etcdAuth } : {}),
+      ...(options.insecure ? { insecure: true } : {}),
+    });
+    // Loaded here, not with the package: the etcd client compiles its protos at import (about 0.5 s).
+    const client = new (await import('etcd3')).Etcd3(settings);
+    const timeoutMs = options.etcdCallTimeoutMs ?? ETCD_CHECK_TIMEOUT_MS;
+    try {
+      await client.get(`${prefixOf(options)}leader`).options({ deadline: new Date((options.clock ?? systemClock).now() + timeoutMs) }).buffer();
+    } catch (e) {
+      client.close();
+      throw new VerdictError(ErrorCode.UNAVAILABLE, `cannot use etcd at ${settings.hosts.toString()}: ${firstLine((e as Error).message)}`, { cause: e });
+    }
+    return client;
+  }
+
+  /**
+   * Reads the TLS certificate, key and CA files again (SIGHUP in the CLI): new connections to this
+   * member get them, leading or not; open ones keep theirs. Throws INVALID_ARGUMENT and keeps the
+   * old ones when the files are unusable, or when the member serves no TLS.
+   */
+  reloadCertificates(): void {
+    const certificates = this.#security.certificates;
+    if (!certificates) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, 'this member does not serve TLS: there are no certificates to reload');
+    certificates.reload();
+    this.#log.info({ reloads: certificates.reloads }, 'TLS certificates reloaded');
   }
 
   /** The `host:port` bound. */
@@ -147,7 +199,7 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     });
     let coordinator: Coordinator;
     try {
-      coordinator = await Coordinator.start({ ...o.coordinator, decisionStore: store, transport: this.#transport, logger: this.#log, clock: this.#clock });
+      coordinator = await Coordinator.start({ ...o.coordinator, decisionStore: store, transport: this.#transport, security: renewedSecurity(this.#security), logger: this.#log, clock: this.#clock });
     } catch (e) {
       this.#log.error({ err: e }, 'starting the coordinator of a new term failed');
       if (term === this.#term) await this.#stepDown(`starting the coordinator failed: ${(e as Error).message}`);
@@ -202,7 +254,7 @@ function checkOptions(o: GroupMemberOptions): void {
     throw new VerdictError(ErrorCode.INVALID_ARGUMENT, message);
   };
   if (o.etcd.length === 0) bad('at least one etcd endpoint is needed');
-  for (const h of o.etcd) if (!HOST_PORT.test(h)) bad(`etcd endpoint ${JSON.stringify(h)} is not host:port`);
+  for (const h of o.etcd) if (!parseEtcdEndpoint(h)) bad(`etcd endpoint ${JSON.stringify(h)} is not host:port, http://host:port or https://host:port`);
   if (!NODE_ID.test(o.nodeId)) bad(`node id ${JSON.stringify(o.nodeId)} must be 1-64 letters, digits, '.', '_' or '-'`);
   if (!HOST_PORT.test(o.advertise) || o.advertise.endsWith(':0')) bad(`advertised address ${JSON.stringify(o.advertise)} must be host:port with a fixed port`);
   if (o.listen !== undefined && !HOST_PORT.test(o.listen)) bad(`listen address ${JSON.stringify(o.listen)} is not host:port`);
@@ -210,4 +262,10 @@ function checkOptions(o: GroupMemberOptions): void {
   if (!Number.isInteger(ttl) || ttl < 1) bad(`the lease TTL must be a whole number of seconds ≥ 1, not ${ttl}`);
   const prefix = o.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
   if (!prefix.startsWith('/') || /[\0\n]/.test(prefix)) bad(`the etcd prefix ${JSON.stringify(prefix)} must start with '/'`);
+}
+
+/** The group's etcd prefix, with its trailing `/`. */
+function prefixOf(o: GroupMemberOptions): string {
+  const prefix = o.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
+  return prefix.endsWith('/') ? prefix : `${prefix}/`;
 }

@@ -1,2 +1,3 @@
 export * from './coordinator-group-member.js';
 export * from './group-member-options.js';
+export type { EtcdCredentials, EtcdTlsFiles } from './etcd-connection.js';

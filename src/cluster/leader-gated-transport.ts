@@ -6,17 +6,27 @@
 // its handlers in with `serve` and takes them out with `close`; the port stays bound. The gRPC
 // health service says SERVING only while a term's coordinator is served (a probe finds the
 // leader), and reflection describes the services as on a single coordinator.
+//
+// A follower authenticates before it names the leader: it serves the same TLS credentials as the
+// leader and, once callers must authenticate, applies every check a single coordinator makes
+// without a transaction's state (the caller's identity; initiators and admins only on
+// TransactionService; admins only on AdminService; a session's hello under the identity's own
+// name) and answers a refusal instead of NOT_LEADER. Nobody learns the leader's address without a
+// credential the leader would accept. Ownership and capabilities need the transaction, so the
+// leader checks them. (Health and reflection stay open, as on a single coordinator: a probe may
+// see NOT_SERVING here, never where the leader is.)
 
 import { Server, ServerCredentials, status as Status, type ServerDuplexStream, type ServiceDefinition, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
-import { notLeaderStatus } from '../common/grpc-errors.js';
+import { notLeaderStatus, toStatus } from '../common/grpc-errors.js';
 import { addHealthAndReflection, setHealth } from '../coordinator/grpc-server-transport.js';
-import type { CoordinatorHandlers, ServerTransport } from '../common/transport.js';
+import type { CallerContext, CoordinatorHandlers, ServerTransport, SessionServerStream } from '../common/transport.js';
+import type { Authorizer } from '../coordinator/authorization.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { AdminServiceService } from '../gen/verdict/v1/admin.js';
-import { ParticipantServiceService } from '../gen/verdict/v1/participant.js';
+import { ParticipantServiceService, type SessionRequest } from '../gen/verdict/v1/participant.js';
 import { TransactionServiceService } from '../gen/verdict/v1/transaction.js';
-
+import type { ProtocolError } from '../protocol/types.js';
 
 /** What the gate asks before letting a call through. */
 export interface LeaderGate {
@@ -25,6 +35,17 @@ export interface LeaderGate {
   /** The leader's `host:port`, when known. */
   leaderAddress(): string | undefined;
 }
+
+/** How a member's server is secured: what it serves, and who a follower lets learn the leader. */
+export interface MemberServerSecurity {
+  /** The server credentials (TLS, reloadable) or plaintext. */
+  readonly credentials: ServerCredentials;
+  /** The member's authorizer: a follower's checks before NOT_LEADER (none while authentication is off). */
+  readonly authorizer?: Authorizer;
+}
+
+/** A check a follower makes before it answers NOT_LEADER: the refusal, or nothing. */
+type FollowerCheck = (call: CallerContext) => ProtocolError | undefined;
 
 function unimplemented(method: string): Partial<StatusObject> {
   return { code: Status.UNIMPLEMENTED, details: `the coordinator does not serve ${method}` };
@@ -35,6 +56,7 @@ export class LeaderGatedTransport implements ServerTransport {
   readonly #listen: string;
   readonly #server: Server;
   readonly #credentials: ServerCredentials;
+  readonly #authorizer: Authorizer | undefined;
   readonly #gate: LeaderGate;
   readonly #health: HealthImplementation;
   #handlers: CoordinatorHandlers | undefined;
@@ -43,17 +65,19 @@ export class LeaderGatedTransport implements ServerTransport {
   /** Calls answered NOT_LEADER. */
   notLeaderAnswers = 0;
 
-  /** `listen`: `host:port` to bind; `gate`: the member's leadership. */
-  constructor(listen: string, gate: LeaderGate, serverOptions: Record<string, number> = {}, credentials: ServerCredentials = ServerCredentials.createInsecure()) {
+  /** `listen`: `host:port` to bind; `gate`: the member's leadership; `security`: default plaintext, no checks. */
+  constructor(listen: string, gate: LeaderGate, serverOptions: Record<string, number> = {}, security: MemberServerSecurity = { credentials: ServerCredentials.createInsecure() }) {
     this.#listen = listen;
     this.#gate = gate;
-    this.#credentials = credentials;
+    this.#credentials = security.credentials;
+    this.#authorizer = security.authorizer?.required ? security.authorizer : undefined;
     this.#server = new Server(serverOptions);
-    // Every method of both services, taken from the service definitions: a method added to the
-    // wire contract is gated here without anyone remembering to.
-    this.#server.addService(TransactionServiceService, this.#gated(TransactionServiceService));
+    const authz = this.#authorizer;
+    // Every method of the three services, taken from the service definitions: a method added to
+    // the wire contract is gated here without anyone remembering to.
+    this.#server.addService(TransactionServiceService, this.#gated(TransactionServiceService, (h) => h, authz && ((call) => authz.initiator(call).error)));
     this.#server.addService(ParticipantServiceService, this.#gated(ParticipantServiceService));
-    this.#server.addService(AdminServiceService, this.#gated(AdminServiceService, (h) => h.admin));
+    this.#server.addService(AdminServiceService, this.#gated(AdminServiceService, (h) => h.admin, authz && ((call) => authz.adminProblem(call))));
     this.#health = addHealthAndReflection(this.#server);
   }
 
@@ -74,26 +98,60 @@ export class LeaderGatedTransport implements ServerTransport {
     });
   }
 
-  /** For each method of `service`: the current term's handler of that name while leading, else NOT_LEADER. */
-  #gated(service: ServiceDefinition, pick: (h: CoordinatorHandlers) => unknown = (h) => h): UntypedServiceImplementation {
+  /**
+   * For each method of `service`: the current term's handler of that name while leading, else
+   * NOT_LEADER, after `check` (a follower's refusal comes first). A session stream is checked by
+   * its hello (`#followerSession`).
+   */
+  #gated(service: ServiceDefinition, pick: (h: CoordinatorHandlers) => unknown = (h) => h, check?: FollowerCheck): UntypedServiceImplementation {
     const out: UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
       const handler = (h: CoordinatorHandlers): ((...args: unknown[]) => void) | undefined => (pick(h) as Record<string, ((...args: unknown[]) => void) | undefined> | undefined)?.[name];
+      const follower = (call: CallerContext): Partial<StatusObject> => {
+        const refused = check?.(call);
+        return refused ? toStatus(refused) : this.#notLeader();
+      };
       out[name] = method.requestStream
         ? (stream: ServerDuplexStream<unknown, unknown>) => {
             const h = this.#current();
             const serve = h && handler(h);
             if (serve) serve(stream);
-            else stream.emit('error', h ? unimplemented(name) : this.#notLeader());
+            else if (h) stream.emit('error', unimplemented(name));
+            else if (service === ParticipantServiceService) this.#followerSession(stream as unknown as SessionServerStream);
+            else stream.emit('error', follower(stream));
           }
-        : (call: unknown, callback: (e: Partial<StatusObject>) => void) => {
+        : (call: CallerContext, callback: (e: Partial<StatusObject>) => void) => {
             const h = this.#current();
             const serve = h && handler(h);
             if (serve) serve(call, callback);
-            else callback(h ? unimplemented(name) : this.#notLeader());
+            else callback(h ? unimplemented(name) : follower(call));
           };
     }
     return out;
+  }
+
+  /**
+   * A session opened with a follower. Without authentication: NOT_LEADER at once. With it: an
+   * unauthenticated caller is refused at once; an authenticated one is answered after its first
+   * frame, refused when its hello names a participant its identity may not be (as the leader
+   * would refuse it), NOT_LEADER otherwise.
+   */
+  #followerSession(stream: SessionServerStream): void {
+    const authz = this.#authorizer;
+    if (!authz) return void stream.emit('error', this.#notLeader());
+    const who = authz.identify(stream);
+    if (who.error) return void stream.emit('error', toStatus(who.error));
+    let answered = false;
+    const answer = (refused: ProtocolError | undefined): void => {
+      if (answered) return;
+      answered = true;
+      stream.emit('error', refused ? toStatus(refused) : this.#notLeader());
+    };
+    stream.on('data', (frame: SessionRequest) => {
+      const name = frame.hello?.participant;
+      answer(name === undefined ? undefined : authz.helloProblem(stream, name));
+    });
+    stream.on('end', () => answer(undefined));
   }
 
   #current(): CoordinatorHandlers | undefined {

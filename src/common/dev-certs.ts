@@ -59,14 +59,29 @@ export async function createCa(dir: string, options: { days?: number; commonName
   return out;
 }
 
-/** What a certificate is for. */
+/**
+ * What a certificate is for: the coordinator (server, by host), a Verdict identity (client, by SAN
+ * URI), or, for the services Verdict uses (etcd), a plain `server` for hosts that also
+ * authenticates as a client (etcd's members dial each other and themselves with it) and a plain
+ * `client` named by its CN (a group member's etcd client certificate).
+ */
 export type CertificateSubject =
   | { readonly kind: 'coordinator'; readonly hosts: readonly string[] }
+  | { readonly kind: 'server'; readonly name: string; readonly hosts: readonly string[] }
+  | { readonly kind: 'client'; readonly name: string }
   | { readonly kind: IdentityRole; readonly name: string };
 
-/** The base file name of a subject's certificate: `coordinator`, `participant-bank-a`, … */
+/** The base file name of a subject's certificate: `coordinator`, `participant-bank-a`, `server-etcd`, `client-c1`, … */
 export function certificateBaseName(subject: CertificateSubject): string {
   return subject.kind === 'coordinator' ? 'coordinator' : `${subject.kind}-${subject.name}`;
+}
+
+function hostsSan(hosts: readonly string[]): string {
+  if (hosts.length === 0) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, 'a server certificate needs at least one host');
+  for (const h of hosts) {
+    if (!/^[A-Za-z0-9.:-]+$/.test(h)) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `host ${JSON.stringify(h)} is not a DNS name or an IP address`);
+  }
+  return hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
 }
 
 /** Issues a certificate for `subject` signed by the CA in `dir`, into `dir`. */
@@ -75,13 +90,15 @@ export async function issueCertificate(dir: string, subject: CertificateSubject,
   let usage: string;
   let commonName: string;
   if (subject.kind === 'coordinator') {
-    if (subject.hosts.length === 0) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, 'the coordinator certificate needs at least one host');
-    for (const h of subject.hosts) {
-      if (!/^[A-Za-z0-9.:-]+$/.test(h)) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `host ${JSON.stringify(h)} is not a DNS name or an IP address`);
-    }
-    san = subject.hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
+    san = hostsSan(subject.hosts);
     usage = 'serverAuth';
     commonName = subject.hosts[0] ?? 'coordinator';
+  } else if (subject.kind === 'server' || subject.kind === 'client') {
+    const problem = participantNameProblem(subject.name);
+    if (problem) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, problem.replace('participant name', 'name'));
+    san = subject.kind === 'server' ? hostsSan(subject.hosts) : '';
+    usage = subject.kind === 'server' ? 'serverAuth,clientAuth' : 'clientAuth';
+    commonName = subject.name;
   } else {
     const problem = participantNameProblem(subject.name);
     if (problem) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, problem.replace('participant name', 'name'));
@@ -101,7 +118,7 @@ export async function issueCertificate(dir: string, subject: CertificateSubject,
   const csr = join(dir, `.${base}.${randomBytes(4).toString('hex')}.csr`);
   const ext = `${csr}.ext`;
   try {
-    await writeFile(ext, `subjectAltName=${san}\nextendedKeyUsage=${usage}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n`);
+    await writeFile(ext, `${san ? `subjectAltName=${san}\n` : ''}extendedKeyUsage=${usage}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n`);
     await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', out.key, '-out', csr, '-subj', `/CN=${commonName}`]);
     await chmod(out.key, 0o600);
     await openssl([

@@ -51,6 +51,11 @@ export class Authorizer {
     this.#required = options.required || options.tokens !== undefined;
   }
 
+  /** An authorizer with the same rules and tokens, and a new capability key. */
+  renewed(): Authorizer {
+    return new Authorizer({ required: this.#required, tokens: this.#tokens });
+  }
+
   /** Whether callers must authenticate. */
   get required(): boolean {
     return this.#required;

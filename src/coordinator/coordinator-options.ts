@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.js';
 import type { ServerTransport } from '../common/transport.js';
 import type { CoordinatorEffect, CoordinatorInput, CoordinatorRecord, TxState } from '../protocol/coordinator-events.js';
 import type { CoordinatorMachineConfig } from '../protocol/coordinator-machine.js';
+import type { CoordinatorSecurity } from './security.js';
 import type { CoordinatorSecurityOptions } from './security-options.js';
 
 /** Default listen address. */
@@ -124,6 +125,12 @@ export interface CoordinatorOptions extends CoordinatorSecurityOptions {
   readonly decisionStore?: DecisionStore;
   /** The transport seam: how the coordinator is reached. Default: a gRPC server on `listen`. */
   readonly transport?: ServerTransport;
+  /**
+   * Security already built (see `coordinatorSecurity`) and shared with `transport`, instead of
+   * `tls`, `tokensFile` and `insecure`: a coordinator group member builds it once for its port, so
+   * that its terms authenticate exactly as its server does and a reload reaches both.
+   */
+  readonly security?: CoordinatorSecurity;
   /** Sees every protocol step (diagnostics, tracing, the simulator's checker); must not throw. */
   readonly observer?: CoordinatorObserver;
   /**

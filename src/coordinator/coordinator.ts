@@ -221,7 +221,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   static async start(options: CoordinatorOptions = {}): Promise<Coordinator> {
     checkFailpointEnv();
     // Before the log opens: a refused configuration changes nothing.
-    const security = coordinatorSecurity(options.transport ? DEFAULT_LISTEN : (options.listen ?? DEFAULT_LISTEN), options);
+    const security = options.security ?? coordinatorSecurity(options.transport ? DEFAULT_LISTEN : (options.listen ?? DEFAULT_LISTEN), options);
     const clock = options.clock ?? systemClock;
     const log = (options.logger ?? defaultLogger('verdict')).child({ component: 'coordinator' });
     // The port first: an address in use must leave the log (and its epoch) untouched.

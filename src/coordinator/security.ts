@@ -38,3 +38,12 @@ export function coordinatorSecurity(listen: string, options: CoordinatorSecurity
     credentials: certificates ? certificates.credentials(tokens === undefined) : ServerCredentials.createInsecure(),
   };
 }
+
+/**
+ * The same certificates, tokens and credentials with a fresh authorizer (a new capability key): a
+ * coordinator group member builds its security once, for its port and its SIGHUP reloads, and
+ * gives each term's coordinator a renewed copy, so that no capability outlives its term.
+ */
+export function renewedSecurity(security: CoordinatorSecurity): CoordinatorSecurity {
+  return { ...security, authorizer: security.authorizer.renewed() };
+}

@@ -34,14 +34,18 @@ export class MemberProcess extends ManagedProcess {
   /** The member's own directory, its working directory: all the local disk it could use. */
   readonly home: string;
 
-  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string) {
+  /**
+   * `extraArgs` go after the member's own flags: its security (`--tls-*`, `--tokens`) and the etcd
+   * connection's (`--etcd-ca`, `--etcd-cert`, `--etcd-key`: `EtcdCluster.tlsArgs`).
+   */
+  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string, extraArgs: readonly string[] = []) {
     const home = join(dir, `${nodeId}-home`);
     mkdirSync(home, { recursive: true });
     super({
       cwd: home,
       name: nodeId,
       entry: CLI_ENTRY,
-      args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info'],
+      args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info', ...extraArgs],
       logFile: join(dir, `${nodeId}.log`),
       ready: untilListening,
     });

@@ -1,4 +1,5 @@
-// `verdict coordinator` in cluster mode refuses flags that conflict or are missing with one line on
+// `verdict coordinator` in cluster mode refuses flags that conflict or are missing, files it cannot
+// read and an insecure setup (plaintext off loopback, to clients or to etcd) with one line on
 // stderr and exit code 1, before it touches etcd or binds a port.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -10,7 +11,17 @@ const GROUP = ['coordinator', '--etcd', '127.0.0.1:1', '--node-id', 'c1', '--adv
 describe('verdict coordinator --etcd: flags', () => {
   const cases: [string, string[], RegExp][] = [
     ['--data with --etcd', [...GROUP, '--data', '/tmp/x'], /^verdict: --data cannot be used with --etcd/],
-    ['--tls-cert with --etcd', [...GROUP, '--tls-cert', 'a.pem', '--tls-key', 'b.pem'], /^verdict: --tls-cert cannot be used with --etcd/],
+    ['--tls-cert without --tls-key', [...GROUP, '--tls-cert', 'a.pem'], /^verdict: --tls-cert and --tls-key go together/],
+    ['a TLS file that cannot be read', [...GROUP, '--tls-cert', '/nonexistent/a.pem', '--tls-key', '/nonexistent/b.pem'], /^verdict: cannot read the TLS files: .*nonexistent/],
+    ['a non-loopback --listen without TLS', [...GROUP, '--listen', '0.0.0.0:0'], /^verdict: refusing to serve 0\.0\.0\.0:0 without TLS and client authentication/],
+    ['plaintext etcd off loopback', ['coordinator', '--etcd', '10.255.255.1:2379', '--node-id', 'c1', '--advertise', '127.0.0.1:7999'], /^verdict: refusing to reach etcd at 10\.255\.255\.1:2379 without TLS/],
+    ['etcd TLS files with http:// endpoints', ['coordinator', '--etcd', 'http://127.0.0.1:1', '--etcd-ca', 'ca.pem', '--node-id', 'c1', '--advertise', '127.0.0.1:7999'], /^verdict: etcd TLS files .* given with http:\/\/ endpoints/],
+    ['--etcd-cert without --etcd-key', [...GROUP, '--etcd-ca', 'ca.pem', '--etcd-cert', 'c.pem'], /^verdict: --etcd-cert and --etcd-key go together/],
+    ['--etcd-cert without --etcd-ca', [...GROUP, '--etcd-cert', 'c.pem', '--etcd-key', 'c.key'], /^verdict: --etcd-cert needs --etcd-ca/],
+    ['an etcd CA file that cannot be read', [...GROUP, '--etcd-ca', '/nonexistent/ca.pem'], /^verdict: cannot read the etcd TLS file \/nonexistent\/ca\.pem/],
+    ['--etcd-ca without --etcd', ['coordinator', '--etcd-ca', 'ca.pem'], /^verdict: --etcd-ca needs --etcd/],
+    ['--etcd-user without a password', [...GROUP, '--etcd-user', 'verdict'], /^verdict: --etcd-user verdict needs its password in --etcd-password-file or VERDICT_ETCD_PASSWORD/],
+    ['--etcd-password-file without --etcd-user', [...GROUP, '--etcd-password-file', 'pw.txt'], /^verdict: --etcd-password-file needs --etcd-user/],
     ['--node-id without --etcd', ['coordinator', '--node-id', 'c1'], /^verdict: --node-id and --advertise run a member of a coordinator group: they need --etcd/],
     ['--etcd without --node-id', ['coordinator', '--etcd', '127.0.0.1:1', '--advertise', '127.0.0.1:7999'], /^verdict: --etcd needs --node-id/],
     ['--etcd without --advertise', ['coordinator', '--etcd', '127.0.0.1:1', '--node-id', 'c1'], /^verdict: --etcd needs --advertise/],

@@ -4,7 +4,9 @@
 // address and follow the leader through NOT_LEADER answers, as users' services do.
 
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { serverTlsFilesIn } from '../../src/common/throwaway-tls.js';
 import { VerdictClient } from '../../src/client/index.js';
 import { checkHistory, type HistoryCheckResult } from '../../src/faults/history-check.js';
 import { fixedPort, poll, ProcessCluster, waitAllEnded } from '../../src/faults/process-cluster.js';
@@ -26,6 +28,13 @@ export interface GroupRunOptions {
   readonly members?: number;
   readonly leaseTtl?: string;
   readonly seed?: number;
+  /**
+   * Mutual TLS everywhere, with the banks' throwaway PKI (in `dir/tls`): the members serve it, the
+   * banks and the workload present their certificates.
+   */
+  readonly tls?: boolean;
+  /** More flags for every member (e.g. `--tokens FILE`). */
+  readonly memberArgs?: readonly string[];
 }
 
 /** Coordinators, banks, a relay and a workload; `finish` checks the whole history. */
@@ -56,25 +65,32 @@ export class GroupRun {
       concurrency: 4,
       txTimeoutMs: 2_000,
       callTimeoutMs: 5_000,
+      security: banks.clientSecurity,
     });
   }
 
   /** Starts the members, waits for a leader, starts the banks behind the relay and waits until they are connected. */
   static async start(options: GroupRunOptions): Promise<GroupRun> {
     mkdirSync(options.dir, { recursive: true });
-    const members: MemberProcess[] = [];
-    for (let i = 0; i < (options.members ?? 3); i++) {
-      members.push(new MemberProcess(options.dir, `c${i + 1}`, `127.0.0.1:${await fixedPort()}`, options.etcd.endpoints, options.prefix, options.leaseTtl ?? '1s'));
-    }
+    const advertised: string[] = [];
+    for (let i = 0; i < (options.members ?? 3); i++) advertised.push(`127.0.0.1:${await fixedPort()}`);
     const banks = await ProcessCluster.create({
       dir: options.dir,
       banks: 3,
       accountsPerBank: ACCOUNTS,
       initialBalance: BALANCE,
       inquiryIntervalMs: 200,
-      bankCoordinator: members.map((m) => m.advertise).join(','),
+      bankCoordinator: advertised.join(','),
+      ...(options.tls ? { tls: true } : {}),
     });
-    const client = new Etcd3({ hosts: options.etcd.hosts.map((h) => `http://${h}`) });
+    const server = serverTlsFilesIn(join(options.dir, 'tls'));
+    const args = [
+      ...options.etcd.tlsArgs,
+      ...(options.tls ? ['--tls-cert', server.certFile, '--tls-key', server.keyFile, '--tls-ca', server.caFile] : []),
+      ...(options.memberArgs ?? []),
+    ];
+    const members = advertised.map((a, i) => new MemberProcess(options.dir, `c${i + 1}`, a, options.etcd.endpoints, options.prefix, options.leaseTtl ?? '1s', args));
+    const client = new Etcd3(options.etcd.clientOptions());
     try {
       await Promise.all(members.map((m) => m.start()));
       const run = new GroupRun(options, members, banks, client);
@@ -105,7 +121,7 @@ export class GroupRun {
     await poll(`a member${not ? ` other than ${not.nodeId}` : ''} to lead and serve`, timeoutMs, async () => {
       const leader = await this.leader();
       if (!leader || leader === not || !leader.alive) return false;
-      const client = new VerdictClient(leader.advertise, { callTimeoutMs: 1_000 });
+      const client = new VerdictClient(leader.advertise, { callTimeoutMs: 1_000, ...this.banks.clientSecurity });
       try {
         // A well-formed id of epoch 1 that was never issued: TX_NOT_FOUND or ABORTED, never NOT_LEADER.
         await client.get('tx-1-999999999');
@@ -144,10 +160,18 @@ export class GroupRun {
   async finish(settleTimeoutMs = 60_000): Promise<HistoryCheckResult> {
     await this.workload.stop();
     const txIds = this.workload.attempts.flatMap((a) => (a.txId ? [a.txId] : []));
-    await waitAllEnded(this.addresses, txIds, this.#views, settleTimeoutMs, 'every transaction to end at the leader and nothing to be in doubt at any bank', async () => {
-      const statuses = await this.banks.statuses().catch(() => undefined);
-      return statuses !== undefined && [...statuses.values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
-    });
+    await waitAllEnded(
+      this.addresses,
+      txIds,
+      this.#views,
+      settleTimeoutMs,
+      'every transaction to end at the leader and nothing to be in doubt at any bank',
+      async () => {
+        const statuses = await this.banks.statuses().catch(() => undefined);
+        return statuses !== undefined && [...statuses.values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
+      },
+      this.banks.clientSecurity,
+    );
     await this.banks.stop();
     return checkHistory({
       attempts: this.workload.attempts,

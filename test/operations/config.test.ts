@@ -119,4 +119,17 @@ describe('verdict coordinator --config', () => {
     assert.deepEqual(await settled.exited, { code: 1, signal: null });
     assert.equal(settled.stderr(), 'verdict: --retry-initial 11s is longer than --retry-max 10s\n');
   });
+
+  it("takes a group member's etcd keys, paths against the file, and checks its endpoints", async () => {
+    const group = { nodeId: 'c1', advertise: '127.0.0.1:7999', logLevel: 'warn' };
+    const relative = startCli(['coordinator', '--config', file({ ...group, etcd: ['https://127.0.0.1:1'], etcdCa: 'etcd-ca.pem' })]);
+    running.push(relative);
+    assert.equal((await relative.exited).code, 1);
+    assert.equal(relative.stderr(), `verdict: cannot read the etcd TLS file ${join(dir.path, 'etcd-ca.pem')}: ENOENT: no such file or directory, open '${join(dir.path, 'etcd-ca.pem')}'\n`);
+    const badEndpoint = file({ ...group, etcd: ['ftp://127.0.0.1:1'] });
+    const refused = startCli(['coordinator', '--config', badEndpoint]);
+    running.push(refused);
+    assert.equal((await refused.exited).code, 1);
+    assert.match(refused.stderr(), /^verdict: --config .*: field "etcd\.0": expected HOST:PORT, http:\/\/HOST:PORT or https:\/\/HOST:PORT\n$/);
+  });
 });
