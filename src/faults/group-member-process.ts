@@ -31,22 +31,29 @@ export class MemberProcess extends ManagedProcess {
   readonly nodeId: string;
   readonly advertise: string;
 
+  /** The address it binds: `advertise`, unless a proxy in front of it is what it advertises. */
+  readonly listen: string;
+
   /** The member's own directory, its working directory: all the local disk it could use. */
   readonly home: string;
 
-  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string) {
+  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string, listen?: string) {
     const home = join(dir, `${nodeId}-home`);
     mkdirSync(home, { recursive: true });
     super({
       cwd: home,
       name: nodeId,
       entry: CLI_ENTRY,
-      args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info'],
+      args: [
+        'coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info',
+        ...(listen !== undefined ? ['--listen', listen] : []),
+      ],
       logFile: join(dir, `${nodeId}.log`),
       ready: untilListening,
     });
     this.nodeId = nodeId;
     this.advertise = advertise;
+    this.listen = listen ?? advertise;
     this.home = home;
   }
 }
