@@ -59,6 +59,8 @@ export interface ChaosGroupReport {
   /** `leader-kill` and `leader-pause` faults injected. */
   readonly leaderKills: number;
   readonly leaderPauses: number;
+  /** Every end of a member's incarnation (SIGKILLs by leader kills among them), oldest first. */
+  readonly exits: readonly { readonly member: string; readonly incarnation: number; readonly signal: string | null; readonly cause: string; readonly at: number }[];
   /** Each leader fault whose takeover was seen: who led, who served next, and how long nobody served. */
   readonly takeovers: readonly { readonly kind: FaultKind; readonly from: string; readonly to: string; readonly withoutLeaderMs: number }[];
 }

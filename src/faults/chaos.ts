@@ -27,7 +27,7 @@ import {
   type HistoryLine,
   type Violation,
 } from './chaos-report.js';
-import { FAULT_KINDS, LEADER_FAULTS, LEADER_TARGET, buildSchedule, type FaultKind } from './chaos-schedule.js';
+import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_FAULTS, LEADER_TARGET, buildSchedule, type FaultKind } from './chaos-schedule.js';
 import { CoordinatorGroup, summarizeLeaders } from './coordinator-group.js';
 import { FaultProxy } from './fault-proxy.js';
 import { checkHistory } from './history-check.js';
@@ -168,7 +168,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
   const t0 = Date.now();
   checkGroupOptions(options);
   const durationMs = options.durationMs ?? DEFAULT_CHAOS_DURATION_MS;
-  const kinds = options.faults ?? FAULT_KINDS;
+  const kinds = options.faults ?? (options.group === undefined ? FAULT_KINDS : ALL_FAULT_KINDS);
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'verdict-chaos-'));
   const dir = join(outDir, 'data');
   mkdirSync(dir, { recursive: true });
@@ -361,6 +361,10 @@ export function groupReport(group: CoordinatorGroup, records: readonly FaultReco
     failovers: leaders.failovers,
     leaderKills: leaderFaults.filter((r) => r.kind === 'leader-kill').length,
     leaderPauses: leaderFaults.filter((r) => r.kind === 'leader-pause').length,
+    exits: group.members
+      .flatMap((m) => m.exits)
+      .sort((a, b) => a.at - b.at)
+      .map((e) => ({ member: e.process, incarnation: e.incarnation, signal: e.signal, cause: e.cause, at: e.at })),
     takeovers: leaderFaults.flatMap((r) => (r.failover && r.member ? [{ kind: r.kind, from: r.member, to: r.failover.to, withoutLeaderMs: r.failover.withoutLeaderMs }] : [])),
   };
 }

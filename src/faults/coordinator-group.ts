@@ -140,8 +140,8 @@ export class CoordinatorGroup implements LeaderResolver {
   }
 
   /** `LeaderResolver`: the next member to lead and serve, other than `not`. */
-  async next(not: string, signal: AbortSignal): Promise<string> {
-    return (await this.waitServing(not, signal)).nodeId;
+  async next(not: string): Promise<string> {
+    return (await this.waitServing(not)).nodeId;
   }
 
   /** Starts recording every change of the leader key (read every LEADER_WATCH_INTERVAL_MS). */
