@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { ChaosReport } from '../../src/faults/chaos-report.js';
-import { parseFaultKinds } from '../../src/faults/chaos-schedule.js';
+import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_TARGET, buildSchedule, parseFaultKinds } from '../../src/faults/chaos-schedule.js';
+import { groupScheduleTargets } from '../../src/faults/chaos.js';
 import { assertNoViolations, runChaos } from '../../src/testing/index.js';
 import { tempDir } from '../support/cluster.js';
 import { ledgerInvariant, ledgerParticipant, ledgerTransaction } from './broken-participants.js';
@@ -62,6 +63,27 @@ function children(): string[] {
   }
   return out;
 }
+
+describe('the schedule of a group run', () => {
+  const banks = ['bank-1', 'bank-2', 'bank-3'];
+  const failpoints = Object.fromEntries(banks.map((b) => [b, ['participant.before-ack=crash']]));
+
+  it('aims the coordinator\'s faults and every link fault at the leader, failpoints at banks only, and places the leader faults', () => {
+    const events = buildSchedule({ seed: 9, durationMs: 60_000, kinds: ALL_FAULT_KINDS, failpoints, ...groupScheduleTargets(banks) });
+    assert.deepEqual(new Set(events.map((e) => e.kind)), new Set(ALL_FAULT_KINDS));
+    for (const e of events) {
+      if (e.kind === 'leader-kill' || e.kind === 'leader-pause' || !['kill', 'pause', 'failpoint'].includes(e.kind)) assert.equal(e.target, LEADER_TARGET, JSON.stringify(e));
+      else if (e.kind === 'failpoint') assert.ok(banks.includes(e.target), JSON.stringify(e));
+      else assert.ok(e.target === LEADER_TARGET || banks.includes(e.target), JSON.stringify(e));
+    }
+  });
+
+  it('never places a leader fault in a run without a group', () => {
+    const events = buildSchedule({ seed: 9, durationMs: 60_000, kinds: ALL_FAULT_KINDS, failpoints, processes: ['coordinator', ...banks], links: banks, hub: 'coordinator' });
+    assert.ok(events.length > 0);
+    assert.ok(events.every((e) => (FAULT_KINDS as readonly string[]).includes(e.kind)));
+  });
+});
 
 describe('chaos against a coordinator group (real processes, real etcd)', () => {
   it('verdict chaos --group: the leader is killed twice and paused, another member takes over each time, and the history check passes', { timeout: 90_000 }, () => {
