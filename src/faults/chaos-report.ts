@@ -65,6 +65,13 @@ export interface ChaosGroupReport {
   readonly takeovers: readonly { readonly kind: FaultKind; readonly from: string; readonly to: string; readonly withoutLeaderMs: number }[];
 }
 
+/** Summarises a leader watch: the members named in turn, and how many times another took over. */
+export function summarizeLeaders(changes: ChaosGroupReport['leaderChanges']): { readonly sequence: readonly string[]; readonly failovers: number } {
+  const sequence: string[] = [];
+  for (const c of changes) if (c.leader !== undefined && c.leader !== sequence[sequence.length - 1]) sequence.push(c.leader);
+  return { sequence, failovers: Math.max(0, sequence.length - 1) };
+}
+
 /** What a chaos run did and found. */
 export interface ChaosReport {
   /** `bank`: the demo banks as processes; `harness`: a user's participants in the test process. */

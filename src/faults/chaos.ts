@@ -23,12 +23,13 @@ import {
   formatProgress,
   writeChaosReport,
   type ChaosGroupReport,
+  summarizeLeaders,
   type ChaosReport,
   type HistoryLine,
   type Violation,
 } from './chaos-report.js';
 import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_FAULTS, LEADER_TARGET, buildSchedule, type FaultKind } from './chaos-schedule.js';
-import { CoordinatorGroup, summarizeLeaders } from './coordinator-group.js';
+import type { CoordinatorGroup } from './coordinator-group.js';
 import { FaultProxy } from './fault-proxy.js';
 import { checkHistory } from './history-check.js';
 import type { ManagedProcess } from './managed-process.js';
@@ -192,7 +193,8 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
   try {
     if (options.group !== undefined) {
       progress?.(`starting a 3-member etcd and a coordinator group of ${options.group} in ${dir}`);
-      group = await CoordinatorGroup.start({ dir, members: options.group });
+      // etcd's client loads only for a group run.
+      group = await (await import('./coordinator-group.js')).CoordinatorGroup.start({ dir, members: options.group });
     } else {
       for (const name of names) proxies.set(name, await FaultProxy.start({ target: address, name }));
     }

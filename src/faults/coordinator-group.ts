@@ -183,10 +183,3 @@ export class CoordinatorGroup implements LeaderResolver {
     await this.etcd.stop().catch(() => undefined);
   }
 }
-
-/** Summarises a leader watch: the members named in turn, and how many times another took over. */
-export function summarizeLeaders(changes: readonly LeaderChange[]): { readonly sequence: readonly string[]; readonly failovers: number } {
-  const sequence: string[] = [];
-  for (const c of changes) if (c.leader !== undefined && c.leader !== sequence[sequence.length - 1]) sequence.push(c.leader);
-  return { sequence, failovers: Math.max(0, sequence.length - 1) };
-}

@@ -31,7 +31,7 @@ import { FaultInjector, type FailpointResult, type FaultTarget } from '../faults
 import { formatProgress, writeChaosReport, type ChaosReport, type HistoryLine, type Violation } from '../faults/chaos-report.js';
 import { COORDINATOR_CRASH_POINTS, checkGroupOptions, groupReport, processTarget } from '../faults/chaos.js';
 import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_TARGET, buildSchedule, type FaultKind } from '../faults/chaos-schedule.js';
-import { CoordinatorGroup } from '../faults/coordinator-group.js';
+import type { CoordinatorGroup } from '../faults/coordinator-group.js';
 import { DEFAULT_GROUP_MEMBERS } from '../faults/coordinator-group-options.js';
 import type { ManagedProcess } from '../faults/managed-process.js';
 import { armFailpointsFrom, disarmFailpoint, parseFailpointSpec } from '../common/failpoints.js';
@@ -362,7 +362,8 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
   let group: CoordinatorGroup | undefined;
   let ticker: NodeJS.Timeout | undefined;
   try {
-    if (members !== undefined) group = await CoordinatorGroup.start({ dir, members });
+    // etcd's client loads only for a group run.
+    if (members !== undefined) group = await (await import('../faults/coordinator-group.js')).CoordinatorGroup.start({ dir, members });
     else await coordinator.start();
     for (const spec of options.participants) {
       if (group) {
