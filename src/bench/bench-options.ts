@@ -255,7 +255,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   if (!group && (options.kills !== undefined || options.leaseTtlS !== undefined)) {
     throw new RangeError('kills and leaseTtlS measure the failover of a coordinator group: they need group');
   }
-  if (group && tls !== BenchTls.OFF) throw new RangeError('group runs plaintext only (a coordinator group serves plaintext for now): it cannot be combined with tls');
+  if (group && tls !== BenchTls.OFF) throw new RangeError('group cannot be combined with tls yet: the bench runs its coordinator group in plaintext on loopback');
   if (group && options.baseline === true) {
     throw new RangeError('group cannot be combined with baseline: the etcd decision log always groups its writes, so its baseline would not be naive');
   }

@@ -1,13 +1,14 @@
 // Carries out a chaos schedule: at each event's time it kills, pauses or arms a failpoint in a
-// process, or faults a participant's link through its proxy, and undoes the fault after its hold
-// time. Processes are reached through a small interface, so that the same injector drives real
+// process, or faults a link through its proxy, and undoes the fault after its hold time. In a
+// coordinator group run the target `leader` is resolved when the fault starts (the member etcd
+// names), and leader faults wait until another member serves before they undo themselves. Processes are reached through a small interface, so that the same injector drives real
 // child processes (`verdict chaos`) and participants running inside a user's test process (the
 // testing harness). `heal()` cuts every fault short and brings everything back.
 
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChaosEvent, FaultKind } from './chaos-schedule.js';
-import { FAULT_KINDS, describeEvent } from './chaos-schedule.js';
+import { ALL_FAULT_KINDS, LEADER_FAULTS, LEADER_TARGET, PROCESS_FAULTS, describeEvent } from './chaos-schedule.js';
 import type { FaultProxy } from './fault-proxy.js';
 
 /** Downtime of a process after a failpoint crashed it, in ms. */
@@ -36,11 +37,23 @@ export interface FaultTarget {
   failpoint(spec: string, windowMs: number, signal: AbortSignal): Promise<FailpointResult>;
 }
 
+/** Who leads a coordinator group, for faults aimed at its leader. */
+export interface LeaderResolver {
+  /** The name of the member that leads and runs now (undefined: none does). */
+  current(): Promise<string | undefined>;
+  /** Resolves with the name of a member other than `not` once it leads and serves; rejects when none does in time. */
+  next(not: string): Promise<string>;
+}
+
 /** One fault as it was carried out. */
 export interface FaultRecord {
   readonly seq: number;
   readonly kind: FaultKind;
   readonly target: string;
+  /** The member a `leader` target stood for when the fault started. */
+  member?: string;
+  /** Leader faults: the member that led and served next, and when, in ms after the run's start. */
+  failover?: { readonly to: string; readonly atMs: number; readonly withoutLeaderMs: number };
   /** Ms after the run's start when it was injected. */
   readonly atMs: number;
   /** When it was undone, ms after the start. */
@@ -60,8 +73,10 @@ export interface FaultInjectorEvents {
 export interface FaultInjectorOptions {
   readonly events: readonly ChaosEvent[];
   readonly processes: ReadonlyMap<string, FaultTarget>;
-  /** Proxies by participant name. */
+  /** Proxies by link name (a participant's, or in a group run a member's). */
   readonly links: ReadonlyMap<string, FaultProxy>;
+  /** Resolves the `leader` target (a coordinator group run); without it, `leader` names nothing. */
+  readonly leaders?: LeaderResolver;
 }
 
 /** Runs a schedule against processes and links. */
@@ -97,7 +112,7 @@ export class FaultInjector extends EventEmitter<FaultInjectorEvents> {
 
   /** Injected faults by kind. */
   get counts(): Record<FaultKind, number> {
-    const counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+    const counts = Object.fromEntries(ALL_FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
     for (const r of this.#records) if (r.status === 'injected') counts[r.kind]++;
     return counts;
   }
@@ -166,13 +181,19 @@ export class FaultInjector extends EventEmitter<FaultInjectorEvents> {
       this.emit('fault', record);
     };
     try {
-      if (event.kind === 'kill' || event.kind === 'pause' || event.kind === 'failpoint') {
-        const target = this.#options.processes.get(event.target);
+      let name = event.target;
+      if (name === LEADER_TARGET) {
+        const leader = await this.#options.leaders?.current();
+        if (leader === undefined) return skip('no member leads');
+        name = record.member = leader;
+      }
+      if (PROCESS_FAULTS.has(event.kind)) {
+        const target = this.#options.processes.get(name);
         if (!target) return skip('no such process');
         if (!target.alive || target.paused) return skip('target not running');
         await this.#processFault(event, target, record);
       } else {
-        const proxy = this.#options.links.get(event.target);
+        const proxy = this.#options.links.get(name);
         if (!proxy) return skip('no such link');
         this.emit('fault', record);
         const direction = event.direction ?? 'both';
@@ -220,6 +241,20 @@ export class FaultInjector extends EventEmitter<FaultInjectorEvents> {
         await this.#hold(event.holdMs);
         target.resume();
         return;
+      case 'leader-kill':
+        await target.kill();
+        this.emit('fault', record);
+        await this.#failover(target.name, record);
+        await this.#hold(event.holdMs);
+        await this.#restart(target);
+        return;
+      case 'leader-pause':
+        target.pause();
+        this.emit('fault', record);
+        await this.#failover(target.name, record);
+        await this.#hold(event.holdMs);
+        target.resume();
+        return;
       case 'failpoint': {
         this.emit('fault', record);
         const result = await target.failpoint(event.failpoint ?? '', event.holdMs, this.#healing.signal);
@@ -232,6 +267,23 @@ export class FaultInjector extends EventEmitter<FaultInjectorEvents> {
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * Waits until a member other than `from` leads and serves, and records it. Healing does not cut
+   * this short: the takeover is the fault's point, and heal() waits for it.
+   */
+  async #failover(from: string, record: FaultRecord): Promise<void> {
+    const leaders = this.#options.leaders;
+    if (!leaders || !LEADER_FAULTS.has(record.kind)) return;
+    const startedAt = Date.now();
+    try {
+      const to = await leaders.next(from);
+      record.failover = { to, atMs: this.#now(), withoutLeaderMs: Date.now() - startedAt };
+      record.note = `${to} leads and serves after ${Date.now() - startedAt} ms`;
+    } catch (e) {
+      this.#problem(`no member took over from ${from}: ${(e as Error).message}`);
     }
   }
 

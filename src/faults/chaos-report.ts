@@ -3,7 +3,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChaosEvent, FaultKind } from './chaos-schedule.js';
+import { GROUP_FAULT_KINDS, type ChaosEvent, type FaultKind } from './chaos-schedule.js';
 import type { FaultRecord } from './chaos-injector.js';
 
 /** The names the checker gives what it finds. */
@@ -46,6 +46,32 @@ export interface ChaosTxCounts {
   readonly finalAborted: number;
 }
 
+/** A group run's coordinator group: who led, and what the leader faults did. */
+export interface ChaosGroupReport {
+  /** The members' names (`c1` … `cN`). */
+  readonly members: readonly string[];
+  /** Every change of the leader key seen during the run (ms after the fault phase began). */
+  readonly leaderChanges: readonly { readonly atMs: number; readonly leader: string | undefined }[];
+  /** The members etcd named leader, in turn. */
+  readonly leaders: readonly string[];
+  /** Times another member took over as leader. */
+  readonly failovers: number;
+  /** `leader-kill` and `leader-pause` faults injected. */
+  readonly leaderKills: number;
+  readonly leaderPauses: number;
+  /** Every end of a member's incarnation (SIGKILLs by leader kills among them), oldest first. */
+  readonly exits: readonly { readonly member: string; readonly incarnation: number; readonly signal: string | null; readonly cause: string; readonly at: number }[];
+  /** Each leader fault whose takeover was seen: who led, who served next, and how long nobody served. */
+  readonly takeovers: readonly { readonly kind: FaultKind; readonly from: string; readonly to: string; readonly withoutLeaderMs: number }[];
+}
+
+/** Summarises a leader watch: the members named in turn, and how many times another took over. */
+export function summarizeLeaders(changes: ChaosGroupReport['leaderChanges']): { readonly sequence: readonly string[]; readonly failovers: number } {
+  const sequence: string[] = [];
+  for (const c of changes) if (c.leader !== undefined && c.leader !== sequence[sequence.length - 1]) sequence.push(c.leader);
+  return { sequence, failovers: Math.max(0, sequence.length - 1) };
+}
+
 /** What a chaos run did and found. */
 export interface ChaosReport {
   /** `bank`: the demo banks as processes; `harness`: a user's participants in the test process. */
@@ -72,6 +98,8 @@ export interface ChaosReport {
   readonly timings: { readonly startMs: number; readonly faultsMs: number; readonly healMs: number; readonly checkMs: number };
   /** The run's data and logs. */
   readonly dir: string;
+  /** Present when the run was against a coordinator group. */
+  readonly group?: ChaosGroupReport;
   /** Files written for this report, when any. */
   files?: { readonly report: string; readonly history: string };
 }
@@ -123,23 +151,34 @@ export function formatChaosReport(r: ChaosReport): string {
       `later resolved: ${r.txs.unknownResolved.committed} committed, ${r.txs.unknownResolved.aborted} aborted, ${r.txs.unknownResolved.unresolved} never begun or unresolved`,
     ],
   ];
-  const faultRows: [string, string, string?][] = Object.entries(r.faultCounts).map(([k, n]) => [`faults: ${k}`, String(n)]);
+  // Leader faults only in a group run (a single-coordinator report reads as it always did).
+  const faultRows: [string, string, string?][] = Object.entries(r.faultCounts)
+    .filter(([k]) => r.group !== undefined || !(GROUP_FAULT_KINDS as readonly string[]).includes(k))
+    .map(([k, n]) => [`faults: ${k}`, String(n)]);
   const byKind = countViolations(r.violations);
   const tail: [string, string, string?][] = [
     ['recoveries', String(r.recoveries), 'killed or crashed processes brought back'],
     ['max time in doubt', secs(r.maxInDoubtMs)],
     ['violations', String(r.violations.length), Object.entries(byKind).map(([k, n]) => `${k}: ${n}`).join(', ')],
   ];
-  const all = [...rows, ...faultRows, ...tail];
+  const groupRows: [string, string, string?][] = r.group
+    ? [
+        ['leader kills', String(r.group.leaderKills)],
+        ['leader pauses', String(r.group.leaderPauses)],
+        ['failovers seen', String(r.group.failovers), `leaders in turn: ${r.group.leaders.join(' → ') || 'none seen'}`],
+      ]
+    : [];
+  const all = [...rows, ...faultRows, ...groupRows, ...tail];
   const width = Math.max(...all.map(([, v]) => v.length));
   const line = ([k, v, note]: [string, string, string?]): string => `  ${k.padEnd(20)}${v.padStart(width)}${note ? `  ${note}` : ''}`;
   const out = [
-    `verdict chaos: seed ${r.seed}, ${secs(r.durationMs)} of faults (${r.faultKinds.join(',')}) on ${r.participants.length} participants [${r.mode}${r.tls ? ', mutual TLS' : ''}], ${secs(r.elapsedMs)} in all`,
+    `verdict chaos: seed ${r.seed}, ${secs(r.durationMs)} of faults (${r.faultKinds.join(',')}) on ${r.participants.length} participants [${r.mode}${r.group ? `, coordinator group of ${r.group.members.length}` : ''}${r.tls ? ', mutual TLS' : ''}], ${secs(r.elapsedMs)} in all`,
     '',
     ...rows.map(line),
     '',
     ...faultRows.map(line),
     '',
+    ...(r.group ? [...groupRows.map(line), ...r.group.takeovers.map((t) => `    ${t.kind} ${t.from}: ${t.to} served after ${t.withoutLeaderMs} ms`), ''] : []),
     ...tail.map(line),
     '',
   ];

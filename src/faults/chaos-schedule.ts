@@ -7,13 +7,28 @@
 import { Prng } from '../sim/prng.js';
 import type { ProxyDirection } from './fault-proxy.js';
 
-/** The kinds of fault a chaos run injects. */
+/** The kinds of fault a chaos run injects (`all` with a single coordinator). */
 export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'drop', 'reset', 'failpoint'] as const;
+/**
+ * Kinds that only a run against a coordinator group injects: `leader-kill` SIGKILLs the member
+ * etcd names leader and restarts it once another member serves; `leader-pause` SIGSTOPs it until
+ * another member serves (past its lease), then SIGCONTs it.
+ */
+export const GROUP_FAULT_KINDS = ['leader-kill', 'leader-pause'] as const;
+/** Every kind, those of a group run included. */
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, ...GROUP_FAULT_KINDS] as const;
 /** A kind of fault. */
-export type FaultKind = (typeof FAULT_KINDS)[number];
+export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
-/** Kinds that act on a process; the others act on a participant's link to the coordinator. */
-export const PROCESS_FAULTS: ReadonlySet<FaultKind> = new Set(['kill', 'pause', 'failpoint']);
+/** Kinds that act on a process; the others act on a link. */
+export const PROCESS_FAULTS: ReadonlySet<FaultKind> = new Set(['kill', 'pause', 'failpoint', 'leader-kill', 'leader-pause']);
+/** Kinds that need a coordinator group. */
+export const LEADER_FAULTS: ReadonlySet<FaultKind> = new Set(GROUP_FAULT_KINDS);
+/**
+ * The target name that stands for "the member etcd names leader at the fault's start" in a group
+ * run: the injector resolves it when the fault begins.
+ */
+export const LEADER_TARGET = 'leader';
 
 /** When the first fault may come, in ms after the workload started. */
 export const FIRST_FAULT_MS = 500;
@@ -21,6 +36,12 @@ export const FIRST_FAULT_MS = 500;
 export const DEFAULT_GAP_MS: Range = [300, 1_200];
 /** Time a target is left alone after a fault that ends in a restart (a tsx child starts in ~1–2 s), in ms. */
 export const RESTART_ALLOWANCE_MS = 2_500;
+/**
+ * Extra time a leader is left alone after a leader fault: the group needs about one lease (1 s in
+ * chaos runs) plus a campaign and the new term's recovery before another member serves (1.0–1.5 s
+ * measured), in ms.
+ */
+export const FAILOVER_ALLOWANCE_MS = 2_000;
 /** Time a target is left alone after any other fault, in ms. */
 export const SETTLE_ALLOWANCE_MS = 300;
 /** Most faults in progress at once. */
@@ -38,6 +59,9 @@ export const HOLD_MS: Readonly<Record<FaultKind, Range>> = {
   drop: [300, 2_000],
   reset: [0, 0],
   failpoint: [1_500, 4_000],
+  // After another member serves: how long the old leader stays down, or stays stopped.
+  'leader-kill': [200, 1_500],
+  'leader-pause': [0, 500],
 };
 /** Extra latency of a delayed link, in ms. */
 export const DELAY_MS: Range = [20, 400];
@@ -81,6 +105,8 @@ export interface ScheduleOptions {
   readonly maxConcurrent?: number;
   /** A process that gets HUB_SHARE of the process faults (the coordinator: one of it, many participants). */
   readonly hub?: string;
+  /** Targets of a kind, instead of `processes` or `links` (e.g. a group's `leader` for leader faults). */
+  readonly targetsByKind?: Readonly<Partial<Record<FaultKind, readonly string[]>>>;
 }
 
 /** Builds the schedule of `options.seed`: the same options always give the same events. */
@@ -117,8 +143,8 @@ export function buildSchedule(options: ScheduleOptions): ChaosEvent[] {
       const fromHit = rng.int(1, MAX_FROM_HIT);
       event.failpoint = fromHit > 1 ? `${spec}@${fromHit}` : spec;
     }
-    const restarts = kind === 'kill' || (kind === 'failpoint' && /=crash/.test(event.failpoint ?? ''));
-    const end = t + holdMs + (restarts ? RESTART_ALLOWANCE_MS : SETTLE_ALLOWANCE_MS);
+    const restarts = kind === 'kill' || kind === 'leader-kill' || (kind === 'failpoint' && /=crash/.test(event.failpoint ?? ''));
+    const end = t + holdMs + (restarts ? RESTART_ALLOWANCE_MS : SETTLE_ALLOWANCE_MS) + (LEADER_FAULTS.has(kind) ? FAILOVER_ALLOWANCE_MS : 0);
     busyUntil.set(`${family}:${target}`, end);
     ends.push(end);
     events.push(event);
@@ -137,12 +163,17 @@ export function describeEvent(e: ChaosEvent): string {
   return `${(e.atMs / 1000).toFixed(2)}s ${e.kind} ${e.target} ${extra.join(' ')}`.trimEnd();
 }
 
-/** Parses a comma-separated list of fault kinds; throws RangeError naming an unknown one. */
-export function parseFaultKinds(list: string): FaultKind[] {
+/**
+ * Parses a comma-separated list of fault kinds (`all`: every kind the run can inject; with
+ * `group`, the leader faults too); throws RangeError naming an unknown kind, or a leader fault
+ * without `group`.
+ */
+export function parseFaultKinds(list: string, options: { readonly group?: boolean } = {}): FaultKind[] {
   const out: FaultKind[] = [];
   for (const raw of list.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (raw === 'all') return [...FAULT_KINDS];
-    if (!(FAULT_KINDS as readonly string[]).includes(raw)) throw new RangeError(`unknown fault kind ${JSON.stringify(raw)} (expected ${FAULT_KINDS.join(', ')})`);
+    if (raw === 'all') return options.group === true ? [...ALL_FAULT_KINDS] : [...FAULT_KINDS];
+    if (!(ALL_FAULT_KINDS as readonly string[]).includes(raw)) throw new RangeError(`unknown fault kind ${JSON.stringify(raw)} (expected ${ALL_FAULT_KINDS.join(', ')})`);
+    if (options.group !== true && LEADER_FAULTS.has(raw as FaultKind)) throw new RangeError(`fault kind ${raw} needs a coordinator group (--group)`);
     if (!out.includes(raw as FaultKind)) out.push(raw as FaultKind);
   }
   if (out.length === 0) throw new RangeError('no fault kind given');
@@ -150,7 +181,10 @@ export function parseFaultKinds(list: string): FaultKind[] {
 }
 
 function candidates(kind: FaultKind, options: ScheduleOptions): readonly string[] {
-  if (kind === 'failpoint') return options.processes.filter((p) => (options.failpoints[p]?.length ?? 0) > 0);
+  const chosen = options.targetsByKind?.[kind];
+  if (kind === 'failpoint') return (chosen ?? options.processes).filter((p) => (options.failpoints[p]?.length ?? 0) > 0);
+  if (chosen) return chosen;
+  if (LEADER_FAULTS.has(kind)) return [];
   return PROCESS_FAULTS.has(kind) ? options.processes : options.links;
 }
 

@@ -2,7 +2,9 @@
 // through its own fault proxy, a transfer workload, and a seeded schedule of faults (kill -9 and
 // restart, SIGSTOP/SIGCONT, partitions, delays, dropped bytes, resets, failpoints). Then it heals,
 // waits for quiescence, stops everything politely and checks the history: atomicity, no loss,
-// termination, hooks run once, and the bank's own invariant (money is conserved).
+// termination, hooks run once, and the bank's own invariant (money is conserved). With `group`, a
+// coordinator group on a throwaway etcd replaces the coordinator: faults aimed at the coordinator
+// hit the member that leads, links are the members' links, and leader kills and pauses join in.
 
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,16 +17,19 @@ import type { ClientSecurityOptions } from '../common/tls.js';
 import { ParticipantLog } from '../participant/participant-log.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { DEFAULT_CHAOS_DURATION_MS, DEFAULT_CHAOS_PARTICIPANTS } from './chaos-options.js';
-import { FaultInjector, type FailpointResult, type FaultTarget } from './chaos-injector.js';
+import { FaultInjector, type FailpointResult, type FaultRecord, type FaultTarget } from './chaos-injector.js';
 import {
   classifyHistoryViolation,
   formatProgress,
   writeChaosReport,
+  type ChaosGroupReport,
+  summarizeLeaders,
   type ChaosReport,
   type HistoryLine,
   type Violation,
 } from './chaos-report.js';
-import { FAULT_KINDS, buildSchedule, type FaultKind } from './chaos-schedule.js';
+import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_FAULTS, LEADER_TARGET, buildSchedule, type FaultKind } from './chaos-schedule.js';
+import type { CoordinatorGroup } from './coordinator-group.js';
 import { FaultProxy } from './fault-proxy.js';
 import { checkHistory } from './history-check.js';
 import type { ManagedProcess } from './managed-process.js';
@@ -89,6 +94,41 @@ export interface ChaosOptions {
    * their own. The fault proxies carry the encrypted bytes as they carry any others.
    */
   readonly tls?: boolean;
+  /**
+   * Run against a coordinator group of this many members (`verdict coordinator --etcd`, real
+   * processes on a throwaway 3-member etcd) instead of one coordinator. Not with `tls`.
+   */
+  readonly group?: number;
+}
+
+/**
+ * Refuses options a run cannot honour, with one line: leader faults without a group, TLS with one
+ * (a chaos group runs in plaintext), a group of fewer than 2 members.
+ */
+export function checkGroupOptions(options: { readonly group?: number | undefined; readonly tls?: boolean | undefined; readonly faults?: readonly FaultKind[] | undefined }): void {
+  if (options.group === undefined) {
+    const leaderKinds = (options.faults ?? []).filter((k) => LEADER_FAULTS.has(k));
+    if (leaderKinds.length > 0) throw new RangeError(`fault kind ${leaderKinds.join(', ')} needs a coordinator group (--group)`);
+    return;
+  }
+  if (!Number.isInteger(options.group) || options.group < 2) throw new RangeError(`a coordinator group needs at least 2 members (got ${options.group})`);
+  if (options.tls === true) throw new RangeError('--tls cannot be used with --group yet: chaos runs its coordinator group in plaintext on loopback');
+}
+
+/** The schedule's targets in a group run: the leader in place of the coordinator, the members' links. */
+export function groupScheduleTargets(participants: readonly string[]): {
+  processes: string[];
+  links: string[];
+  hub: string;
+  targetsByKind: Partial<Record<FaultKind, readonly string[]>>;
+} {
+  return {
+    processes: [LEADER_TARGET, ...participants],
+    links: [LEADER_TARGET],
+    hub: LEADER_TARGET,
+    // A member restarted with a failpoint armed comes back as a follower: only participants get them.
+    targetsByKind: { 'leader-kill': [LEADER_TARGET], 'leader-pause': [LEADER_TARGET], failpoint: [...participants] },
+  };
 }
 
 /** A managed child process as a fault target. */
@@ -127,8 +167,9 @@ export function processTarget(p: ManagedProcess): FaultTarget {
 /** Runs the chaos scenario on the bank demo and returns its report (files written to `outDir`). */
 export async function runChaosCluster(options: ChaosOptions): Promise<ChaosReport> {
   const t0 = Date.now();
+  checkGroupOptions(options);
   const durationMs = options.durationMs ?? DEFAULT_CHAOS_DURATION_MS;
-  const kinds = options.faults ?? FAULT_KINDS;
+  const kinds = options.faults ?? (options.group === undefined ? FAULT_KINDS : ALL_FAULT_KINDS);
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'verdict-chaos-'));
   const dir = join(outDir, 'data');
   mkdirSync(dir, { recursive: true });
@@ -138,7 +179,9 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
   const tls = options.tls === true ? await createThrowawayTls(join(dir, 'tls')) : undefined;
   if (tls) await Promise.all(names.map((name) => tls.issue('participant', name)));
   const security = tls ? await tls.client('initiator', CLUSTER_INITIATOR) : {};
+  const single = options.group === undefined;
   const coordinator = new CoordinatorProcess({ address, dataDir: join(dir, 'coordinator'), logFile: join(dir, 'coordinator.log'), ...(tls ? { tls: tls.serverFiles } : {}) });
+  let group: CoordinatorGroup | undefined;
   const proxies = new Map<string, FaultProxy>();
   const banks: BankProcess[] = [];
   const history: HistoryLine[] = [];
@@ -148,9 +191,17 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
   const progress = options.onProgress;
   let ticker: NodeJS.Timeout | undefined;
   try {
-    for (const name of names) proxies.set(name, await FaultProxy.start({ target: address, name }));
+    if (options.group !== undefined) {
+      progress?.(`starting a 3-member etcd and a coordinator group of ${options.group} in ${dir}`);
+      // etcd's client loads only for a group run.
+      group = await (await import('./coordinator-group.js')).CoordinatorGroup.start({ dir, members: options.group });
+    } else {
+      for (const name of names) proxies.set(name, await FaultProxy.start({ target: address, name }));
+    }
+    // In a group, every bank is given every member's address (its proxy) and follows the leader.
+    const bankCoordinator = (name: string): string => (group ? group.addresses.join(',') : (proxies.get(name) as FaultProxy).address);
     for (const name of names) {
-      const bank = new BankProcess(name, dir, (proxies.get(name) as FaultProxy).address, {
+      const bank = new BankProcess(name, dir, bankCoordinator(name), {
         accounts: CHAOS_ACCOUNTS_PER_BANK,
         initialBalance: CHAOS_INITIAL_BALANCE,
         inquiryIntervalMs: DEFAULT_INQUIRY_INTERVAL_MS,
@@ -165,34 +216,34 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
       });
       banks.push(bank);
     }
-    progress?.(`starting a coordinator and ${bankCount} banks in ${dir}`);
-    await coordinator.start();
+    progress?.(`starting ${single ? 'a coordinator and ' : ''}${bankCount} banks in ${dir}`);
+    if (single) await coordinator.start();
     await Promise.all(banks.map((b) => b.start()));
     await waitConnected(banks);
     const startMs = Date.now() - t0;
 
+    const coordinatorAddress = group ? group.addresses : address;
     const workload = new TransferWorkload({
-      address,
+      address: coordinatorAddress,
       banks: names.map((name) => ({ name, accounts: Array.from({ length: CHAOS_ACCOUNTS_PER_BANK }, (_, i) => String(i + 1)) })),
       seed: options.seed,
       totalMoney: bankCount * CHAOS_ACCOUNTS_PER_BANK * CHAOS_INITIAL_BALANCE,
       concurrency: options.concurrency ?? CHAOS_CONCURRENCY,
       security,
     });
-    const targets = new Map<string, FaultTarget>([coordinator, ...banks].map((p) => [p.name, processTarget(p)]));
+    const servers: ManagedProcess[] = group ? [...group.members] : [coordinator];
+    const targets = new Map<string, FaultTarget>([...servers, ...banks].map((p) => [p.name, processTarget(p)]));
     const schedule = buildSchedule({
       seed: options.seed,
       durationMs,
       kinds,
-      processes: [coordinator.name, ...names],
-      links: names,
-      hub: coordinator.name,
+      ...(group ? groupScheduleTargets(names) : { processes: [coordinator.name, ...names], links: names, hub: coordinator.name }),
       failpoints: Object.fromEntries([
         [coordinator.name, COORDINATOR_CRASH_POINTS.map((p) => `${p}=crash`)],
         ...names.map((n) => [n, PARTICIPANT_CRASH_POINTS.map((p) => `${p}=crash`)]),
       ]),
     });
-    const injector = new FaultInjector({ events: schedule, processes: targets, links: proxies });
+    const injector = new FaultInjector({ events: schedule, processes: targets, links: group ? group.proxies : proxies, ...(group ? { leaders: group } : {}) });
     injector.on('fault', (r) => history.push({ type: 'fault', at: Date.now(), ...r }));
 
     let phase = 'faults';
@@ -215,6 +266,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     };
     if (progress) ticker = setInterval(() => void tick(), PROGRESS_INTERVAL_MS);
 
+    group?.watch();
     workload.start();
     injector.start();
     await new Promise((resolve) => setTimeout(resolve, durationMs));
@@ -233,7 +285,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     phase = 'settling';
     const views = new Map<string, TxView>();
     try {
-      await waitSettled(address, banks, workload, views, options.settleTimeoutMs ?? DEFAULT_CHAOS_SETTLE_MS, security);
+      await waitSettled(coordinatorAddress, banks, workload, views, options.settleTimeoutMs ?? DEFAULT_CHAOS_SETTLE_MS, security);
     } catch (e) {
       violations.push({ kind: 'termination', message: `the cluster did not settle: ${(e as Error).message}` });
     }
@@ -242,8 +294,10 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     if (ticker) clearInterval(ticker);
     ticker = undefined;
     for (const b of banks) await b.stop();
-    await coordinator.stop();
-    for (const p of [coordinator, ...banks]) {
+    await group?.unwatch();
+    if (group) await group.stop();
+    else await coordinator.stop();
+    for (const p of [...servers, ...banks]) {
       for (const exit of p.exits) {
         if (exit.cause === 'unexpected') violations.push({ kind: 'process', message: `${exit.process} incarnation ${exit.incarnation} exited unexpectedly (${exit.signal ?? `code ${exit.code}`}${exit.reason ? `: ${exit.reason}` : ''}); see ${p.logFile}` });
       }
@@ -286,6 +340,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
       elapsedMs: Date.now() - t0,
       timings: { startMs, faultsMs: t1 - t0 - startMs, healMs: t2 - t1, checkMs: Date.now() - t2 },
       dir,
+      ...(group ? { group: groupReport(group, injector.records) } : {}),
     };
     writeChaosReport(outDir, report, history);
     return report;
@@ -293,7 +348,27 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     if (ticker) clearInterval(ticker);
     await Promise.all([coordinator, ...banks].map((p) => (p.alive ? p.kill().catch(() => undefined) : undefined)));
     await Promise.all([...proxies.values()].map((p) => p.close()));
+    await group?.close();
   }
+}
+
+/** What a group run's report says about the group: its members, the leaders etcd named in turn, the leader faults carried out. */
+export function groupReport(group: CoordinatorGroup, records: readonly FaultRecord[]): ChaosGroupReport {
+  const leaders = summarizeLeaders(group.leaderChanges);
+  const leaderFaults = records.filter((r) => LEADER_FAULTS.has(r.kind) && r.status === 'injected');
+  return {
+    members: group.members.map((m) => m.name),
+    leaderChanges: group.leaderChanges,
+    leaders: leaders.sequence,
+    failovers: leaders.failovers,
+    leaderKills: leaderFaults.filter((r) => r.kind === 'leader-kill').length,
+    leaderPauses: leaderFaults.filter((r) => r.kind === 'leader-pause').length,
+    exits: group.members
+      .flatMap((m) => m.exits)
+      .sort((a, b) => a.at - b.at)
+      .map((e) => ({ member: e.process, incarnation: e.incarnation, signal: e.signal, cause: e.cause, at: e.at })),
+    takeovers: leaderFaults.flatMap((r) => (r.failover && r.member ? [{ kind: r.kind, from: r.member, to: r.failover.to, withoutLeaderMs: r.failover.withoutLeaderMs }] : [])),
+  };
 }
 
 /** Waits until every bank reports a session, all to the same coordinator epoch. */
@@ -307,7 +382,7 @@ async function waitConnected(banks: readonly BankProcess[]): Promise<void> {
 
 /** Polls until every tx id of the workload ended at the coordinator and no bank holds anything. */
 async function waitSettled(
-  address: string,
+  address: string | readonly string[],
   banks: readonly BankProcess[],
   workload: TransferWorkload,
   views: Map<string, TxView>,

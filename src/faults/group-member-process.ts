@@ -31,26 +31,35 @@ export class MemberProcess extends ManagedProcess {
   readonly nodeId: string;
   readonly advertise: string;
 
+  /** The address it binds: `advertise`, unless a proxy in front of it is what it advertises. */
+  readonly listen: string;
+
   /** The member's own directory, its working directory: all the local disk it could use. */
   readonly home: string;
 
   /**
    * `extraArgs` go after the member's own flags: its security (`--tls-*`, `--tokens`) and the etcd
-   * connection's (`--etcd-ca`, `--etcd-cert`, `--etcd-key`: `EtcdCluster.tlsArgs`).
+   * connection's (`--etcd-ca`, `--etcd-cert`, `--etcd-key`: `EtcdCluster.tlsArgs`). `listen`, when
+   * given, is the address it binds (default: `advertise`).
    */
-  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string, extraArgs: readonly string[] = []) {
+  constructor(dir: string, nodeId: string, advertise: string, etcd: string, prefix: string, leaseTtl: string, extraArgs: readonly string[] = [], listen?: string) {
     const home = join(dir, `${nodeId}-home`);
     mkdirSync(home, { recursive: true });
     super({
       cwd: home,
       name: nodeId,
       entry: CLI_ENTRY,
-      args: ['coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info', ...extraArgs],
+      args: [
+        'coordinator', '--etcd', etcd, '--node-id', nodeId, '--advertise', advertise, '--etcd-prefix', prefix, '--lease-ttl', leaseTtl, '--log-level', 'info',
+        ...(listen !== undefined ? ['--listen', listen] : []),
+        ...extraArgs,
+      ],
       logFile: join(dir, `${nodeId}.log`),
       ready: untilListening,
     });
     this.nodeId = nodeId;
     this.advertise = advertise;
+    this.listen = listen ?? advertise;
     this.home = home;
   }
 }

@@ -44,8 +44,11 @@ export interface HookFactoryContext {
 /** What `ChaosParticipant.start` receives at every (re)start: where and how to run the participant. */
 export interface ParticipantStartContext {
   readonly name: string;
-  /** The address to dial: the participant's own fault proxy in front of the coordinator. */
-  readonly coordinator: string;
+  /**
+   * What to dial: the participant's own fault proxy in front of the coordinator, or with `group`
+   * every member's address (pass it on as the SDK's `coordinator`).
+   */
+  readonly coordinator: string | readonly string[];
   /** The participant's data directory (the SDK's log). */
   readonly dataDir: string;
   /** 1 at the first start, then one more at every restart after a (emulated) crash. */
@@ -137,11 +140,12 @@ export interface RunChaosOptions {
   readonly duration?: number;
   /** Seeds the fault schedule and the workload (default: random; it is in the report). */
   readonly seed?: number;
-  /** Fault kinds (default: every kind). */
+  /** Fault kinds (default: every kind; `leader-kill` and `leader-pause` only with `group`). */
   readonly faults?: readonly FaultKind[];
   /**
    * What may be faulted: `coordinator` and participant names (a participant's process faults and
-   * its link). Default: everything.
+   * its link; with `group`, `coordinator` or `leader` stands for the member that leads and its
+   * link). Default: everything.
    */
   readonly targets?: readonly string[];
   /**
@@ -164,4 +168,15 @@ export interface RunChaosOptions {
    * `verdict://initiator/workload`.
    */
   readonly tls?: boolean;
+  /**
+   * Run against a coordinator group instead of one coordinator: `true` for 3 members, or a number
+   * (at least 2). A throwaway 3-member etcd is started on 127.0.0.1 (etcd must be installed), the
+   * members (`verdict coordinator --etcd`, 1 s lease) run as real processes each behind a fault
+   * proxy it advertises, and your participants and the workload get every member's address. Faults
+   * aimed at the coordinator hit the member that leads; `leader-kill` and `leader-pause` (in the
+   * default kinds) SIGKILL or SIGSTOP the leader until another member serves; link faults act on
+   * the leader's link; a participant is never paused on its own, and failpoints arm only in your
+   * participants. Not with `tls`. The report's `group` says who led in turn.
+   */
+  readonly group?: true | number;
 }

@@ -12,6 +12,11 @@
 // participants arm `error` actions (the SDK must run the hook again), and they hold for every
 // participant in this process at once. The coordinator is really SIGKILLed, SIGSTOPped and
 // crashed at failpoints.
+//
+// With `group`, a coordinator group on a throwaway etcd replaces the coordinator (as in `verdict
+// chaos --group`): the participants and the workload get every member's address and follow the
+// leader; faults aimed at the coordinator hit the member that leads, links are the members'
+// links, leader kills and pauses join in, and a participant cannot be paused on its own.
 
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,8 +29,11 @@ import { ErrorCode, VerdictError } from '../errors.js';
 import { checkChaosHistory, type ChaosTx, type FinishedRecord, type InitiatorView } from '../faults/chaos-check.js';
 import { FaultInjector, type FailpointResult, type FaultTarget } from '../faults/chaos-injector.js';
 import { formatProgress, writeChaosReport, type ChaosReport, type HistoryLine, type Violation } from '../faults/chaos-report.js';
-import { COORDINATOR_CRASH_POINTS, processTarget } from '../faults/chaos.js';
-import { FAULT_KINDS, buildSchedule } from '../faults/chaos-schedule.js';
+import { COORDINATOR_CRASH_POINTS, checkGroupOptions, groupReport, processTarget } from '../faults/chaos.js';
+import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_TARGET, buildSchedule, type FaultKind } from '../faults/chaos-schedule.js';
+import type { CoordinatorGroup } from '../faults/coordinator-group.js';
+import { DEFAULT_GROUP_MEMBERS } from '../faults/coordinator-group-options.js';
+import type { ManagedProcess } from '../faults/managed-process.js';
 import { armFailpointsFrom, disarmFailpoint, parseFailpointSpec } from '../common/failpoints.js';
 import { FaultProxy } from '../faults/fault-proxy.js';
 import { CLUSTER_INITIATOR, CoordinatorProcess, fixedPort, poll, waitAllEnded } from '../faults/process-cluster.js';
@@ -68,7 +76,10 @@ class HostedParticipant implements FaultTarget {
   readonly name: string;
   readonly dataDir: string;
   readonly #spec: ChaosParticipant;
-  readonly #proxy: FaultProxy;
+  /** The participant's own proxy; none in a group run (the members' proxies carry its traffic). */
+  readonly #proxy: FaultProxy | undefined;
+  /** What it dials: its proxy, or every member of the group. */
+  readonly #coordinator: string | readonly string[];
   readonly #recorder: Recorder;
   #participant: Participant | undefined;
   /** Stops the current incarnation (the participant, or what `start` returned). */
@@ -78,11 +89,12 @@ class HostedParticipant implements FaultTarget {
 
   readonly #security: ClientSecurityOptions;
 
-  constructor(spec: ChaosParticipant, dir: string, proxy: FaultProxy, recorder: Recorder, security: ClientSecurityOptions) {
+  constructor(spec: ChaosParticipant, dir: string, link: FaultProxy | readonly string[], recorder: Recorder, security: ClientSecurityOptions) {
     this.name = spec.name;
     this.dataDir = join(dir, spec.name);
     this.#spec = spec;
-    this.#proxy = proxy;
+    this.#proxy = link instanceof FaultProxy ? link : undefined;
+    this.#coordinator = link instanceof FaultProxy ? link.address : link;
     this.#recorder = recorder;
     this.#security = security;
   }
@@ -124,7 +136,7 @@ class HostedParticipant implements FaultTarget {
     const protocol = { inquiryIntervalMs: HARNESS_INQUIRY_INTERVAL_MS };
     let participant: Participant;
     if (this.#spec.start) {
-      const started = await this.#spec.start({ name: this.name, coordinator: this.#proxy.address, dataDir: this.dataDir, incarnation, protocol, security: this.#security, logger });
+      const started = await this.#spec.start({ name: this.name, coordinator: this.#coordinator, dataDir: this.dataDir, incarnation, protocol, security: this.#security, logger });
       participant = started.participant;
       this.#stop = () => started.close();
     } else {
@@ -133,7 +145,7 @@ class HostedParticipant implements FaultTarget {
       if (!hooks) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, `participant ${this.name} has neither hooks, createHooks nor start`);
       participant = await Participant.start({
         name: this.name,
-        coordinator: this.#proxy.address,
+        coordinator: this.#coordinator,
         dataDir: this.dataDir,
         hooks: this.#recorder.wrap(this.name, hooks),
         protocol,
@@ -149,11 +161,13 @@ class HostedParticipant implements FaultTarget {
 
   /** The emulated crash: connections reset, the Participant dropped without waiting on anything. */
   async kill(): Promise<void> {
-    this.#proxy.resetAll();
+    this.#proxy?.resetAll();
     await this.#stop?.();
   }
 
   pause(): void {
+    // A group run never schedules it: the participant's traffic shares the members' proxies.
+    if (!this.#proxy) throw new Error(`${this.name} has no link of its own to hold in a group run`);
     this.#paused = true;
     this.#proxy.set({ kind: 'blackhole' }, 'both');
   }
@@ -161,7 +175,7 @@ class HostedParticipant implements FaultTarget {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#proxy.heal();
+    this.#proxy?.heal();
   }
 
   async failpoint(spec: string, windowMs: number, signal: AbortSignal): Promise<FailpointResult> {
@@ -244,7 +258,7 @@ class Workload {
   readonly #commitWaiters = new Set<() => void>();
 
   constructor(
-    private readonly address: string,
+    private readonly address: string | readonly string[],
     private readonly seed: number,
     private readonly names: readonly string[],
     private readonly options: RunChaosOptions,
@@ -332,7 +346,9 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
   if (new Set(names).size !== names.length) throw new VerdictError(ErrorCode.INVALID_ARGUMENT, 'participant names must be distinct');
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const durationMs = options.duration ?? DEFAULT_HARNESS_DURATION_MS;
-  const kinds = options.faults ?? FAULT_KINDS;
+  const members = options.group === undefined ? undefined : options.group === true ? DEFAULT_GROUP_MEMBERS : options.group;
+  checkGroupOptions({ group: members, tls: options.tls, faults: options.faults });
+  const kinds = options.faults ?? (members === undefined ? FAULT_KINDS : ALL_FAULT_KINDS);
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'verdict-chaos-harness-'));
   mkdirSync(dir, { recursive: true });
   const address = `127.0.0.1:${await fixedPort()}`;
@@ -343,10 +359,17 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
   const proxies = new Map<string, FaultProxy>();
   const hosted: HostedParticipant[] = [];
   const violations: Violation[] = [];
+  let group: CoordinatorGroup | undefined;
   let ticker: NodeJS.Timeout | undefined;
   try {
-    await coordinator.start();
+    // etcd's client loads only for a group run.
+    if (members !== undefined) group = await (await import('../faults/coordinator-group.js')).CoordinatorGroup.start({ dir, members });
+    else await coordinator.start();
     for (const spec of options.participants) {
+      if (group) {
+        hosted.push(new HostedParticipant(spec, dir, group.addresses, recorder, {}));
+        continue;
+      }
       const proxy = await FaultProxy.start({ target: address, name: spec.name });
       proxies.set(spec.name, proxy);
       hosted.push(new HostedParticipant(spec, dir, proxy, recorder, tls ? await tls.client('participant', spec.name) : {}));
@@ -361,22 +384,25 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     const participantPoints = chosen
       ? chosen.filter((p) => p.startsWith('participant.') && !UNSAFE_IN_PROCESS.has(p)).map((p) => `${p}=error`)
       : [...HARNESS_PARTICIPANT_FAILPOINTS];
+    const failpoints = Object.fromEntries([
+      [coordinator.name, coordinatorPoints],
+      ...names.map((n) => [n, participantPoints]),
+    ]);
     const schedule = buildSchedule({
       seed,
       durationMs,
       kinds,
-      processes: [coordinator.name, ...names].filter(faultable),
-      links: names.filter(faultable),
-      hub: coordinator.name,
-      failpoints: Object.fromEntries([
-        [coordinator.name, coordinatorPoints],
-        ...names.map((n) => [n, participantPoints]),
-      ]),
+      failpoints,
+      ...(group
+        ? groupTargets(names.filter(faultable), faultable(coordinator.name) || faultable(LEADER_TARGET))
+        : { processes: [coordinator.name, ...names].filter(faultable), links: names.filter(faultable), hub: coordinator.name }),
     });
-    const targets = new Map<string, FaultTarget>([[coordinator.name, processTarget(coordinator)], ...hosted.map((h) => [h.name, h] as const)]);
-    const injector = new FaultInjector({ events: schedule, processes: targets, links: proxies });
+    const servers: ManagedProcess[] = group ? [...group.members] : [coordinator];
+    const targets = new Map<string, FaultTarget>([...servers.map((p) => [p.name, processTarget(p)] as const), ...hosted.map((h) => [h.name, h] as const)]);
+    const injector = new FaultInjector({ events: schedule, processes: targets, links: group ? group.proxies : proxies, ...(group ? { leaders: group } : {}) });
     injector.on('fault', (r) => recorder.history.push({ type: 'fault', at: Date.now(), ...r }));
-    const workload = new Workload(address, seed, names, options, initiator);
+    const coordinatorAddress = group ? group.addresses : address;
+    const workload = new Workload(coordinatorAddress, seed, names, options, initiator);
 
     let phase = 'faults';
     if (options.onProgress) {
@@ -395,6 +421,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
       }, 1_000);
     }
 
+    group?.watch();
     workload.start();
     injector.start();
     await delay(durationMs);
@@ -412,7 +439,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     phase = 'settling';
     const views = new Map<string, TxView>();
     try {
-      await waitSettled(address, hosted, workload.txs, views, options.settleTimeoutMs ?? DEFAULT_HARNESS_SETTLE_MS, initiator);
+      await waitSettled(coordinatorAddress, hosted, workload.txs, views, options.settleTimeoutMs ?? DEFAULT_HARNESS_SETTLE_MS, initiator);
     } catch (e) {
       violations.push({ kind: 'termination', message: `the run did not settle: ${(e as Error).message}` });
     }
@@ -437,9 +464,13 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
       if (spec.effects && store) effects.set(spec.name, await spec.effects({ name: spec.name, store }));
     }
     for (const h of hosted) await h.close();
-    await coordinator.stop();
-    for (const exit of coordinator.exits) {
-      if (exit.cause === 'unexpected') violations.push({ kind: 'process', message: `the coordinator (incarnation ${exit.incarnation}) exited unexpectedly; see ${coordinator.logFile}` });
+    await group?.unwatch();
+    if (group) await group.stop();
+    else await coordinator.stop();
+    for (const server of servers) {
+      for (const exit of server.exits) {
+        if (exit.cause === 'unexpected') violations.push({ kind: 'process', message: `${group ? `member ${server.name}` : 'the coordinator'} (incarnation ${exit.incarnation}) exited unexpectedly; see ${server.logFile}` });
+      }
     }
 
     // What every participant durably holds.
@@ -499,6 +530,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
       elapsedMs: Date.now() - t0,
       timings: { startMs, faultsMs: t1 - t0 - startMs, healMs: t2 - t1, checkMs: Date.now() - t2 },
       dir,
+      ...(group ? { group: groupReport(group, injector.records) } : {}),
     };
     const lines: HistoryLine[] = [...recorder.history, ...history.map((t) => ({ type: 'tx', at: t.startedAt, ...t }))];
     writeChaosReport(dir, report, lines);
@@ -509,7 +541,27 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     await Promise.all(hosted.map((h) => h.close().catch(() => undefined)));
     if (coordinator.alive) await coordinator.kill().catch(() => undefined);
     await Promise.all([...proxies.values()].map((p) => p.close()));
+    await group?.close();
   }
+}
+
+/**
+ * The schedule's targets in a group run: the leader in place of the coordinator (when it may be
+ * faulted), the members' links, and no pause of a participant (its traffic has no link of its own).
+ */
+function groupTargets(participants: readonly string[], leader: boolean): {
+  processes: string[];
+  links: string[];
+  hub?: string;
+  targetsByKind: Partial<Record<FaultKind, readonly string[]>>;
+} {
+  const leaders = leader ? [LEADER_TARGET] : [];
+  return {
+    processes: [...leaders, ...participants],
+    links: leaders,
+    ...(leader ? { hub: LEADER_TARGET } : {}),
+    targetsByKind: { pause: leaders, 'leader-kill': leaders, 'leader-pause': leaders, failpoint: [...participants] },
+  };
 }
 
 /** Waits until every participant holds a session, all to the same coordinator epoch. */
@@ -522,7 +574,7 @@ async function waitConnected(hosted: readonly HostedParticipant[]): Promise<void
 
 /** Polls until every transaction ended at the coordinator and nothing is in doubt anywhere. */
 async function waitSettled(
-  address: string,
+  address: string | readonly string[],
   hosted: readonly HostedParticipant[],
   txs: readonly ChaosTx[],
   views: Map<string, TxView>,

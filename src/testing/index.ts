@@ -11,6 +11,9 @@
  *   seed: 42,
  * });
  * assertNoViolations(report);
+ *
+ * // The same against a coordinator group on a throwaway etcd, its leader killed and paused:
+ * await runChaos({ participants, group: true, faults: ['leader-kill', 'leader-pause', 'kill', 'delay'] });
  * ```
  *
  * @module
@@ -29,7 +32,7 @@ export {
   type RunChaosOptions,
   type TransactionContext,
 } from './harness-options.js';
-export { FAULT_KINDS, type FaultKind } from '../faults/chaos-schedule.js';
-export { VIOLATION_KINDS, formatChaosReport, type ChaosReport, type Violation, type ViolationKind } from '../faults/chaos-report.js';
+export { ALL_FAULT_KINDS, FAULT_KINDS, GROUP_FAULT_KINDS, type FaultKind } from '../faults/chaos-schedule.js';
+export { VIOLATION_KINDS, formatChaosReport, type ChaosGroupReport, type ChaosReport, type Violation, type ViolationKind } from '../faults/chaos-report.js';
 export { FAILPOINTS, armFailpoint, disarmFailpoint, type FailpointAction, type FailpointName } from '../common/failpoints.js';
 export { FaultProxy, type LinkMode, type ProxyDirection } from '../faults/fault-proxy.js';

@@ -7,13 +7,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { serverTlsFilesIn } from '../../src/common/throwaway-tls.js';
-import { VerdictClient } from '../../src/client/index.js';
 import { checkHistory, type HistoryCheckResult } from '../../src/faults/history-check.js';
 import { fixedPort, poll, ProcessCluster, waitAllEnded } from '../../src/faults/process-cluster.js';
 import { TransferWorkload } from '../../src/faults/transfer-workload.js';
 import type { TxView } from '../../src/protocol/coordinator-events.js';
 import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
 import { MemberProcess, readLeader } from '../../src/faults/group-member-process.js';
+import { waitLeaderServing } from '../../src/faults/coordinator-group.js';
 
 /** Accounts per bank and opening balance. */
 const ACCOUNTS = 4;
@@ -112,30 +112,9 @@ export class GroupRun {
     return this.members.find((m) => m.nodeId === value?.nodeId);
   }
 
-  /**
-   * Waits until a member other than `not` serves as leader (answers a status query through the
-   * relay with something other than UNAVAILABLE); resolves with it.
-   */
-  async waitServing(not?: MemberProcess, timeoutMs = 30_000): Promise<MemberProcess> {
-    let found: MemberProcess | undefined;
-    await poll(`a member${not ? ` other than ${not.nodeId}` : ''} to lead and serve`, timeoutMs, async () => {
-      const leader = await this.leader();
-      if (!leader || leader === not || !leader.alive) return false;
-      const client = new VerdictClient(leader.advertise, { callTimeoutMs: 1_000, ...this.banks.clientSecurity });
-      try {
-        // A well-formed id of epoch 1 that was never issued: TX_NOT_FOUND or ABORTED, never NOT_LEADER.
-        await client.get('tx-1-999999999');
-        found = leader;
-        return true;
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code !== 'UNAVAILABLE' && code !== 'NOT_LEADER' && code !== 'OUTCOME_UNKNOWN') found = leader;
-        return found !== undefined;
-      } finally {
-        client.close();
-      }
-    });
-    return found as MemberProcess;
+  /** Waits until a member other than `not` leads per etcd and serves (answers a status query as leader); resolves with it. */
+  waitServing(not?: MemberProcess, timeoutMs = 30_000): Promise<MemberProcess> {
+    return waitLeaderServing(() => this.leader(), { ...(not ? { not: not.nodeId } : {}), timeoutMs, security: this.banks.clientSecurity });
   }
 
   /** Waits until every bank has a session with a coordinator of epoch ≥ `epoch`; returns the lowest epoch seen. */

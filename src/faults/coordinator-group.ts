@@ -1,0 +1,186 @@
+// A coordinator group for chaos runs and the testing harness: a throwaway 3-member etcd cluster on
+// 127.0.0.1, N `verdict coordinator --etcd` members as real processes, each behind a fault proxy
+// that it advertises (so a NOT_LEADER hint names the proxy, and every SDK connection to a member
+// crosses it), a reader of who leads as etcd says, a record of every change of leader, and a
+// close() that kills every process and removes etcd's data, whatever state the run ended in.
+
+import { mkdirSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
+import { VerdictClient } from '../client/client.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
+import type { LeaderResolver } from './chaos-injector.js';
+import { EtcdCluster } from './etcd-cluster.js';
+import { FaultProxy } from './fault-proxy.js';
+import { MemberProcess, readLeader } from './group-member-process.js';
+import type { ExitRecord } from './managed-process.js';
+import { fixedPort } from './process-cluster.js';
+import { POLL_INTERVAL_MS } from './process-cluster-options.js';
+import {
+  CHAOS_GROUP_LEASE_TTL,
+  DEFAULT_GROUP_MEMBERS,
+  GROUP_SERVING_TIMEOUT_MS,
+  LEADER_WATCH_INTERVAL_MS,
+  type CoordinatorGroupOptions,
+  type LeaderChange,
+} from './coordinator-group-options.js';
+
+/** Deadline of the probe that asks a leader whether it serves, in ms. */
+const SERVING_PROBE_TIMEOUT_MS = 1_000;
+/** A well-formed id of epoch 1 that is never issued: a serving leader answers TX_NOT_FOUND or ABORTED, never NOT_LEADER. */
+const PROBE_TX_ID = 'tx-1-999999999';
+
+/** Waits until a member other than `not` leads per etcd, runs and serves a probe; resolves with it. */
+export async function waitLeaderServing(
+  leader: () => Promise<MemberProcess | undefined>,
+  options: { readonly not?: string; readonly timeoutMs?: number; readonly signal?: AbortSignal; readonly security?: ClientSecurityOptions } = {},
+): Promise<MemberProcess> {
+  const timeoutMs = options.timeoutMs ?? GROUP_SERVING_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const member = await leader();
+    if (member && member.nodeId !== options.not && member.state === 'running' && (await serves(member, options.security))) return member;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a member${options.not ? ` other than ${options.not}` : ''} to lead and serve`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
+
+/** Whether `member` answers a status query as leader (on its own address, not through its proxy). */
+async function serves(member: MemberProcess, security: ClientSecurityOptions | undefined): Promise<boolean> {
+  const client = new VerdictClient(member.listen, { callTimeoutMs: SERVING_PROBE_TIMEOUT_MS, ...security });
+  try {
+    await client.get(PROBE_TX_ID);
+    return true;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return code !== 'UNAVAILABLE' && code !== 'NOT_LEADER' && code !== 'OUTCOME_UNKNOWN';
+  } finally {
+    client.close();
+  }
+}
+
+/** A running coordinator group on its own etcd, each member behind its own fault proxy. */
+export class CoordinatorGroup implements LeaderResolver {
+  readonly etcd: EtcdCluster;
+  /** The group's key prefix in etcd. */
+  readonly prefix: string;
+  readonly members: readonly MemberProcess[];
+  /** Each member's proxy, by member name: a member's link. */
+  readonly proxies: ReadonlyMap<string, FaultProxy>;
+  readonly #client: Etcd3;
+  readonly #changes: LeaderChange[] = [];
+  #watching: Promise<void> | undefined;
+  #watchStop = false;
+
+  private constructor(etcd: EtcdCluster, prefix: string, members: MemberProcess[], proxies: Map<string, FaultProxy>) {
+    this.etcd = etcd;
+    this.prefix = prefix;
+    this.members = members;
+    this.proxies = proxies;
+    this.#client = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
+  }
+
+  /**
+   * Starts etcd, a proxy per member and the members, and waits until one leads and serves. On
+   * failure everything started is stopped again before it throws.
+   */
+  static async start(options: CoordinatorGroupOptions): Promise<CoordinatorGroup> {
+    mkdirSync(options.dir, { recursive: true });
+    const etcd = await EtcdCluster.start();
+    const proxies = new Map<string, FaultProxy>();
+    let group: CoordinatorGroup | undefined;
+    try {
+      const members: MemberProcess[] = [];
+      for (let i = 1; i <= (options.members ?? DEFAULT_GROUP_MEMBERS); i++) {
+        const nodeId = `c${i}`;
+        // A fixed port: the member rebinds it after every restart, behind the same proxy.
+        const listen = `127.0.0.1:${await fixedPort()}`;
+        const proxy = await FaultProxy.start({ target: listen, name: nodeId });
+        proxies.set(nodeId, proxy);
+        members.push(new MemberProcess(options.dir, nodeId, proxy.address, etcd.endpoints, '/verdict-chaos/', options.leaseTtl ?? CHAOS_GROUP_LEASE_TTL, [], listen));
+      }
+      group = new CoordinatorGroup(etcd, '/verdict-chaos/', members, proxies);
+      await Promise.all(members.map((m) => m.start()));
+      await group.waitServing();
+      return group;
+    } catch (e) {
+      if (group) await group.close();
+      else {
+        await Promise.all([...proxies.values()].map((p) => p.close()));
+        await etcd.stop();
+      }
+      throw e;
+    }
+  }
+
+  /** Every member's advertised address (its proxy): what participants and initiators are given. */
+  get addresses(): string[] {
+    return this.members.map((m) => m.advertise);
+  }
+
+  /** Every change of leader the watch saw, oldest first. */
+  get leaderChanges(): readonly LeaderChange[] {
+    return this.#changes;
+  }
+
+  /** The member holding the leader key, per etcd (undefined: none, or etcd did not answer). */
+  async leader(): Promise<MemberProcess | undefined> {
+    const value = await readLeader(this.#client, this.prefix);
+    return this.members.find((m) => m.nodeId === value?.nodeId);
+  }
+
+  /** Waits until a member other than `not` leads and serves; resolves with it. */
+  waitServing(not?: string, signal?: AbortSignal): Promise<MemberProcess> {
+    return waitLeaderServing(() => this.leader(), { ...(not !== undefined ? { not } : {}), ...(signal ? { signal } : {}) });
+  }
+
+  /** `LeaderResolver`: the member that leads and runs now. */
+  async current(): Promise<string | undefined> {
+    const leader = await this.leader();
+    return leader?.state === 'running' ? leader.nodeId : undefined;
+  }
+
+  /** `LeaderResolver`: the next member to lead and serve, other than `not`. */
+  async next(not: string): Promise<string> {
+    return (await this.waitServing(not)).nodeId;
+  }
+
+  /** Starts recording every change of the leader key (read every LEADER_WATCH_INTERVAL_MS). */
+  watch(): void {
+    if (this.#watching) return;
+    const t0 = Date.now();
+    let last: string | undefined | null = null;
+    this.#watching = (async () => {
+      while (!this.#watchStop) {
+        const value = await readLeader(this.#client, this.prefix);
+        const leader = value?.nodeId;
+        if (leader !== last) {
+          this.#changes.push({ atMs: Date.now() - t0, leader });
+          last = leader;
+        }
+        await new Promise((resolve) => setTimeout(resolve, LEADER_WATCH_INTERVAL_MS));
+      }
+    })();
+  }
+
+  /** Stops the watch (its record stays). */
+  async unwatch(): Promise<void> {
+    this.#watchStop = true;
+    await this.#watching;
+  }
+
+  /** Resumes paused members and stops every member politely; resolves with their exit records. */
+  async stop(): Promise<ExitRecord[]> {
+    for (const m of this.members) if (m.state === 'paused') m.resume();
+    return Promise.all(this.members.filter((m) => m.alive).map((m) => m.stop()));
+  }
+
+  /** SIGKILLs what still runs, closes the proxies and the etcd client, and stops etcd (idempotent; never throws). */
+  async close(): Promise<void> {
+    await this.unwatch().catch(() => undefined);
+    await Promise.all(this.members.map((m) => (m.alive ? m.kill().catch(() => undefined) : undefined)));
+    await Promise.all([...this.proxies.values()].map((p) => p.close().catch(() => undefined)));
+    this.#client.close();
+    await this.etcd.stop().catch(() => undefined);
+  }
+}
