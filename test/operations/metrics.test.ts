@@ -115,7 +115,18 @@ describe('participant metrics', () => {
       const registry = new Registry();
       const [a, b] = [uniqueName('pm-a'), uniqueName('pm-b')];
       await cluster.participant(a, 'yes', { metrics: { registry } });
-      await cluster.participant(b, (_tx, payload) => (payload === 'no' ? 'no' : 'yes'), { metrics: { registry } });
+      const aYesVotes = async (): Promise<number | undefined> => sample(await registry.metrics(), 'verdict_participant_votes_total', `{participant="${a}",vote="yes"}`);
+      // b's NO waits until a has voted: otherwise the abort can reach a before its prepare ran,
+      // and a never votes in the second transaction.
+      await cluster.participant(
+        b,
+        async (_tx, payload) => {
+          if (payload !== 'no') return 'yes';
+          await waitFor('a to vote yes in the second transaction', async () => ((await aYesVotes()) === 2 ? true : undefined));
+          return 'no';
+        },
+        { metrics: { registry } },
+      );
       await cluster.client.transact([{ participant: a }, { participant: b }]);
       await assert.rejects(cluster.client.transact([{ participant: a }, { participant: b, payload: Buffer.from('no') }]), TransactionAbortedError);
       const text = await waitFor('both participants to finish both transactions', async () => {
