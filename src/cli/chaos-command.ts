@@ -64,7 +64,7 @@ export function addChaosCommand(program: Command): void {
     .option('--faults <kinds>', `comma-separated fault kinds (${ALL_FAULT_KINDS.join(',')}, or all; leader-* need --group)`, 'all')
     .option('--out <dir>', 'directory for report.json, history.jsonl and the run\'s data (default: a fresh temp directory)')
     .option('--quiet', 'no progress line; only the final table')
-    .option('--tls', 'mutual TLS on every connection, with throwaway certificates')
+    .option('--tls', 'mutual TLS on every connection, with throwaway certificates (with --group, every member serves it)')
     .option('--group [members]', `against a coordinator group of this many members (default ${DEFAULT_GROUP_MEMBERS}) on a throwaway 3-member etcd, with leader kills and pauses`, parseGroupSize)
     .action((options: Partial<ChaosCommandOptions>) => chaos(options));
 }
