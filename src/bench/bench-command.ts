@@ -97,7 +97,7 @@ export function configureBenchCommand(command: Command): Command {
         '--group',
         'also run every configuration on a coordinator group whose decision log is in a throwaway 3-member etcd on 127.0.0.1 (etcd on the PATH), ' +
           'next to LevelDB in the same run, and measure its failover over --kills SIGKILLs of the leader of a 3-member group',
-      ).conflicts(['tls', 'tlsCompare', 'baseline']),
+      ).conflicts('baseline'),
     )
     .option('--kills <n>', `with --group: leader SIGKILLs of the failover measurement, 0 to skip it (default: ${DEFAULT_KILLS})`, parseKills)
     .option(

@@ -103,6 +103,8 @@ async function startNode(spec: BenchNodeSpec): Promise<BenchNode> {
         etcdPrefix: required(spec.etcdPrefix, 'etcdPrefix'),
         coordinator: { frameBatching: spec.optimized ?? true },
         logger: memberLogger,
+        // The same PKI and files as the LevelDB coordinator: the configurations differ by their log only.
+        ...(spec.tlsDir ? { tls: serverTlsFilesIn(spec.tlsDir) } : {}),
       });
       // The member's only member: it leads once its first term has started (the parent's start
       // timeout bounds the wait). A term that ends mid-run shows as failed calls in the report.

@@ -186,7 +186,9 @@ export interface BenchOptions {
    * When true, every configuration runs on LevelDB and then on a coordinator group whose
    * decision log is in a throwaway 3-member etcd cluster on 127.0.0.1 (`etcd` must be on the
    * PATH, or installable from a checkout), in the same run; and the group's failover time is
-   * measured over `kills` SIGKILLs of its leader. Plaintext and the optimized path only. Default false.
+   * measured over `kills` SIGKILLs of its leader. The optimized path only. With `tls`, the group's
+   * member serves mutual TLS from the run's throwaway PKI as the LevelDB coordinator does (and
+   * with `tls: 'on'` the failover group's members too). Default false.
    */
   readonly group?: boolean;
   /** With `group`: leader SIGKILLs of the failover measurement (0 skips it). Default 5. */
@@ -255,7 +257,6 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   if (!group && (options.kills !== undefined || options.leaseTtlS !== undefined)) {
     throw new RangeError('kills and leaseTtlS measure the failover of a coordinator group: they need group');
   }
-  if (group && tls !== BenchTls.OFF) throw new RangeError('group cannot be combined with tls yet: the bench runs its coordinator group in plaintext on loopback');
   if (group && options.baseline === true) {
     throw new RangeError('group cannot be combined with baseline: the etcd decision log always groups its writes, so its baseline would not be naive');
   }

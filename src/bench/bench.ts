@@ -253,9 +253,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
       );
     }
     if (etcd && opts.kills > 0) {
-      opts.onProgress(`failover: a 3-member group (lease ${opts.leaseTtlS} s), ${opts.kills} SIGKILLs of its leader`);
+      // Over TLS when every configuration ran over it; measured once, so plaintext when both did.
+      const failoverTls = tls && !opts.transports.includes(BenchTransport.PLAINTEXT) ? { tls: { memberArgs: tls.memberArgs, security: tls.initiator } } : {};
+      opts.onProgress(`failover: a 3-member group (lease ${opts.leaseTtlS} s${failoverTls.tls ? ', mutual TLS' : ''}), ${opts.kills} SIGKILLs of its leader`);
       const { measureFailover } = await import('./failover.js');
-      failover = await measureFailover(etcd, { kills: opts.kills, leaseTtlS: opts.leaseTtlS, dir: join(root, 'failover'), etcdPrefix: '/bench-failover/', onProgress: opts.onProgress });
+      failover = await measureFailover(etcd, { kills: opts.kills, leaseTtlS: opts.leaseTtlS, dir: join(root, 'failover'), etcdPrefix: '/bench-failover/', onProgress: opts.onProgress, ...failoverTls });
     }
   } finally {
     await etcd?.stop();
@@ -287,6 +289,8 @@ function label(c: BenchConfiguration): string {
 interface BenchTlsSetup {
   readonly dir: string;
   readonly initiator: ClientSecurityOptions;
+  /** The `verdict coordinator` flags that serve the PKI (the failover group's members). */
+  readonly memberArgs: readonly string[];
 }
 
 /** The name of the load generator's initiator certificate. */
@@ -296,7 +300,7 @@ const BENCH_INITIATOR = 'bench';
 async function benchTls(dir: string, participants: number): Promise<BenchTlsSetup> {
   const tls = await createThrowawayTls(dir);
   await Promise.all(Array.from({ length: participants }, (_, i) => tls.issue('participant', participantName(i))));
-  return { dir: tls.dir, initiator: await tls.client('initiator', BENCH_INITIATOR) };
+  return { dir: tls.dir, initiator: await tls.client('initiator', BENCH_INITIATOR), memberArgs: tls.coordinatorArgs };
 }
 
 function participantName(i: number): string {

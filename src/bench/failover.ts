@@ -2,12 +2,15 @@
 // `verdict coordinator --etcd` processes on the bench's throwaway etcd, whose leader is SIGKILLed
 // again and again. Each time, the bench measures how long the group served no leader, as a client
 // sees it: from the kill to the first status query that a member answers as leader. The killed
-// member is started again before the next kill, so every kill hits a group of three.
+// member is started again before the next kill, so every kill hits a group of three. With `tls`,
+// the members serve mutual TLS and every status query presents a client certificate.
 
 import { performance } from 'node:perf_hooks';
 import type { Etcd3 } from 'etcd3';
 import { VerdictClient } from '../client/client.js';
 import { ErrorCode, VerdictError } from '../errors.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
+import type { CoordinatorGroupTls } from '../faults/coordinator-group-options.js';
 import type { EtcdCluster } from '../faults/etcd-cluster.js';
 import { MemberProcess, readLeader } from '../faults/group-member-process.js';
 import { fixedPort } from '../faults/process-cluster.js';
@@ -51,6 +54,8 @@ export interface FailoverOptions {
   readonly etcdPrefix: string;
   /** One line per kill. */
   readonly onProgress: (line: string) => void;
+  /** Mutual TLS: the members' flags, and the credentials of the status queries. Plaintext without. */
+  readonly tls?: CoordinatorGroupTls;
 }
 
 /**
@@ -61,23 +66,24 @@ export interface FailoverOptions {
 export async function measureFailover(etcd: EtcdCluster, options: FailoverOptions): Promise<BenchFailover> {
   const members: MemberProcess[] = [];
   for (let i = 1; i <= GROUP_SIZE; i++) {
-    members.push(new MemberProcess(options.dir, `bench-m${i}`, `127.0.0.1:${await fixedPort()}`, etcd.endpoints, options.etcdPrefix, `${options.leaseTtlS}s`));
+    members.push(new MemberProcess(options.dir, `bench-m${i}`, `127.0.0.1:${await fixedPort()}`, etcd.endpoints, options.etcdPrefix, `${options.leaseTtlS}s`, options.tls?.memberArgs));
   }
   const { Etcd3 } = await import('etcd3');
   const client = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
   const timesMs: number[] = [];
+  const security = options.tls?.security ?? {};
   try {
     await Promise.all(members.map((m) => m.start()));
-    let leader = await servingLeader(client, options.etcdPrefix, members);
+    let leader = await servingLeader(client, options.etcdPrefix, members, security);
     for (let k = 1; k <= options.kills; k++) {
       const killedAt = performance.now();
       await leader.kill();
-      await untilServed(members.filter((m) => m !== leader));
+      await untilServed(members.filter((m) => m !== leader), security);
       const ms = performance.now() - killedAt;
       timesMs.push(ms);
       options.onProgress(`failover ${k}/${options.kills}: ${leader.nodeId} SIGKILLed, a leader served again after ${ms.toFixed(0)} ms`);
       await leader.start();
-      leader = await servingLeader(client, options.etcdPrefix, members);
+      leader = await servingLeader(client, options.etcdPrefix, members, security);
     }
   } finally {
     await Promise.all(members.map((m) => m.kill().catch(() => undefined)));
@@ -94,33 +100,33 @@ export async function measureFailover(etcd: EtcdCluster, options: FailoverOption
 }
 
 /** Polls (bounded) until etcd names a live member as leader and that member answers as one. */
-async function servingLeader(client: Etcd3, prefix: string, members: readonly MemberProcess[]): Promise<MemberProcess> {
+async function servingLeader(client: Etcd3, prefix: string, members: readonly MemberProcess[], security: ClientSecurityOptions): Promise<MemberProcess> {
   const deadline = performance.now() + SERVING_WITHIN_MS;
   for (;;) {
     const named = await readLeader(client, prefix);
     const leader = members.find((m) => m.nodeId === named?.nodeId && m.alive);
-    if (leader && (await serves(leader.advertise))) return leader;
+    if (leader && (await serves(leader.advertise, security))) return leader;
     if (performance.now() > deadline) throw new Error(`no member of the failover group served as leader within ${SERVING_WITHIN_MS} ms`);
     await pause(PROBE_INTERVAL_MS);
   }
 }
 
 /** Queries every live member of `candidates` in rounds until one answers as leader (bounded). */
-async function untilServed(candidates: readonly MemberProcess[]): Promise<void> {
+async function untilServed(candidates: readonly MemberProcess[], security: ClientSecurityOptions): Promise<void> {
   const deadline = performance.now() + SERVING_WITHIN_MS;
-  while (!(await anyServes(candidates.filter((m) => m.alive).map((m) => m.advertise)))) {
+  while (!(await anyServes(candidates.filter((m) => m.alive).map((m) => m.advertise), security))) {
     if (performance.now() > deadline) throw new Error(`no member served as leader within ${SERVING_WITHIN_MS} ms of the leader's SIGKILL`);
     await pause(PROBE_INTERVAL_MS);
   }
 }
 
 /** True as soon as one of `addresses` serves; false once none did. Slower queries finish on their own. */
-function anyServes(addresses: readonly string[]): Promise<boolean> {
+function anyServes(addresses: readonly string[], security: ClientSecurityOptions): Promise<boolean> {
   return new Promise((resolve) => {
     let left = addresses.length;
     if (left === 0) resolve(false);
     for (const address of addresses) {
-      void serves(address).then((ok) => {
+      void serves(address, security).then((ok) => {
         left--;
         if (ok) resolve(true);
         else if (left === 0) resolve(false);
@@ -134,8 +140,8 @@ function anyServes(addresses: readonly string[]): Promise<boolean> {
  * anything but UNAVAILABLE, NOT_LEADER or OUTCOME_UNKNOWN. A fresh client each time, so that no
  * reconnect backoff of an earlier failure delays the answer.
  */
-async function serves(address: string): Promise<boolean> {
-  const client = new VerdictClient(address, { callTimeoutMs: PROBE_TIMEOUT_MS });
+async function serves(address: string, security: ClientSecurityOptions): Promise<boolean> {
+  const client = new VerdictClient(address, { callTimeoutMs: PROBE_TIMEOUT_MS, ...security });
   try {
     await client.get(PROBE_TX_ID);
     return true;

@@ -38,7 +38,8 @@ export interface ServerTlsFiles {
   readonly caFile?: string;
 }
 
-const toBuffer = (pem: Pem): Buffer => (typeof pem === 'string' ? Buffer.from(pem, 'utf8') : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength));
+/** PEM text or bytes as a Buffer (what Node's TLS and grpc-js take). */
+export const toBuffer = (pem: Pem): Buffer => (typeof pem === 'string' ? Buffer.from(pem, 'utf8') : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength));
 
 /** What a client dials with: plaintext without `tls`. */
 export function channelCredentials(tls: ClientTlsOptions | undefined): ChannelCredentials {

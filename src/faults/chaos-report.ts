@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GROUP_FAULT_KINDS, type ChaosEvent, type FaultKind } from './chaos-schedule.js';
 import type { FaultRecord } from './chaos-injector.js';
+import type { TlsServing } from './tls-serving-probe.js';
 
 /** The names the checker gives what it finds. */
 export const VIOLATION_KINDS = {
@@ -19,6 +20,7 @@ export const VIOLATION_KINDS = {
   validity: 'a transaction that had to abort (a NO vote) committed',
   liveness: 'no progress after healing, or a process that could not be brought back',
   process: 'a process exited in a way nobody caused',
+  tls: 'in a TLS run, a coordinator that did not serve mutual TLS',
 } as const;
 /** The name of a violation. */
 export type ViolationKind = keyof typeof VIOLATION_KINDS;
@@ -63,6 +65,33 @@ export interface ChaosGroupReport {
   readonly exits: readonly { readonly member: string; readonly incarnation: number; readonly signal: string | null; readonly cause: string; readonly at: number }[];
   /** Each leader fault whose takeover was seen: who led, who served next, and how long nobody served. */
   readonly takeovers: readonly { readonly kind: FaultKind; readonly from: string; readonly to: string; readonly withoutLeaderMs: number }[];
+  /** In a TLS run: how every member served TLS. */
+  readonly tls?: readonly MemberTlsReport[];
+}
+
+/** How one member of a TLS group run served TLS. */
+export interface MemberTlsReport {
+  readonly member: string;
+  /** Terms it led: each leader logs how it serves as its term starts. */
+  readonly terms: number;
+  /** Those of its terms that served mutual TLS. */
+  readonly mutualTerms: number;
+  /** What a probe through its proxy found after healing (`mutual`: a client certificate was required). */
+  readonly probe: TlsServing;
+  /** Why the probe did not find mutual TLS. */
+  readonly detail?: string;
+}
+
+/** Whether a member served mutual TLS: in every term it led, and to the probe. */
+export function servedMutualTls(m: MemberTlsReport): boolean {
+  return m.probe === 'mutual' && m.mutualTerms === m.terms;
+}
+
+/** A `tls` violation for every member of `members` that did not serve mutual TLS. */
+export function tlsViolations(members: readonly MemberTlsReport[]): Violation[] {
+  return members
+    .filter((m) => !servedMutualTls(m))
+    .map((m) => ({ kind: 'tls' as const, message: `member ${m.member} did not serve mutual TLS: ${m.mutualTerms} of ${m.terms} term(s) led with mutual TLS; probe: ${m.probe}${m.detail ? ` (${m.detail})` : ''}` }));
 }
 
 /** Summarises a leader watch: the members named in turn, and how many times another took over. */
@@ -166,6 +195,9 @@ export function formatChaosReport(r: ChaosReport): string {
         ['leader kills', String(r.group.leaderKills)],
         ['leader pauses', String(r.group.leaderPauses)],
         ['failovers seen', String(r.group.failovers), `leaders in turn: ${r.group.leaders.join(' → ') || 'none seen'}`],
+        ...(r.group.tls
+          ? [['mutual TLS', `${r.group.tls.filter(servedMutualTls).length}/${r.group.tls.length}`, 'members that required client certificates in every term they led and to a probe'] as [string, string, string]]
+          : []),
       ]
     : [];
   const all = [...rows, ...faultRows, ...groupRows, ...tail];

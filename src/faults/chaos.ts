@@ -5,6 +5,7 @@
 // termination, hooks run once, and the bank's own invariant (money is conserved). With `group`, a
 // coordinator group on a throwaway etcd replaces the coordinator: faults aimed at the coordinator
 // hit the member that leads, links are the members' links, and leader kills and pauses join in.
+// With `tls` too, every member serves mutual TLS from the run's throwaway PKI.
 
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,9 @@ import {
   formatProgress,
   writeChaosReport,
   type ChaosGroupReport,
+  type MemberTlsReport,
   summarizeLeaders,
+  tlsViolations,
   type ChaosReport,
   type HistoryLine,
   type Violation,
@@ -96,23 +99,23 @@ export interface ChaosOptions {
   readonly tls?: boolean;
   /**
    * Run against a coordinator group of this many members (`verdict coordinator --etcd`, real
-   * processes on a throwaway 3-member etcd) instead of one coordinator. Not with `tls`.
+   * processes on a throwaway 3-member etcd) instead of one coordinator. With `tls`, every member
+   * serves mutual TLS with the run's certificates, and the report says how each one served it.
    */
   readonly group?: number;
 }
 
 /**
- * Refuses options a run cannot honour, with one line: leader faults without a group, TLS with one
- * (a chaos group runs in plaintext), a group of fewer than 2 members.
+ * Refuses options a run cannot honour, with one line: leader faults without a group, a group of
+ * fewer than 2 members.
  */
-export function checkGroupOptions(options: { readonly group?: number | undefined; readonly tls?: boolean | undefined; readonly faults?: readonly FaultKind[] | undefined }): void {
+export function checkGroupOptions(options: { readonly group?: number | undefined; readonly faults?: readonly FaultKind[] | undefined }): void {
   if (options.group === undefined) {
     const leaderKinds = (options.faults ?? []).filter((k) => LEADER_FAULTS.has(k));
     if (leaderKinds.length > 0) throw new RangeError(`fault kind ${leaderKinds.join(', ')} needs a coordinator group (--group)`);
     return;
   }
   if (!Number.isInteger(options.group) || options.group < 2) throw new RangeError(`a coordinator group needs at least 2 members (got ${options.group})`);
-  if (options.tls === true) throw new RangeError('--tls cannot be used with --group yet: chaos runs its coordinator group in plaintext on loopback');
 }
 
 /** The schedule's targets in a group run: the leader in place of the coordinator, the members' links. */
@@ -194,7 +197,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     if (options.group !== undefined) {
       progress?.(`starting a 3-member etcd and a coordinator group of ${options.group} in ${dir}`);
       // etcd's client loads only for a group run.
-      group = await (await import('./coordinator-group.js')).CoordinatorGroup.start({ dir, members: options.group });
+      group = await (await import('./coordinator-group.js')).CoordinatorGroup.start({ dir, members: options.group, ...(tls ? { tls: { memberArgs: tls.coordinatorArgs, security } } : {}) });
     } else {
       for (const name of names) proxies.set(name, await FaultProxy.start({ target: address, name }));
     }
@@ -289,6 +292,9 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
     } catch (e) {
       violations.push({ kind: 'termination', message: `the cluster did not settle: ${(e as Error).message}` });
     }
+    // Healed: every member runs, and no proxy interferes.
+    const memberTls = await group?.checkTls();
+    if (memberTls) violations.push(...tlsViolations(memberTls));
     const t2 = Date.now();
     phase = 'checking';
     if (ticker) clearInterval(ticker);
@@ -340,7 +346,7 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
       elapsedMs: Date.now() - t0,
       timings: { startMs, faultsMs: t1 - t0 - startMs, healMs: t2 - t1, checkMs: Date.now() - t2 },
       dir,
-      ...(group ? { group: groupReport(group, injector.records) } : {}),
+      ...(group ? { group: groupReport(group, injector.records, memberTls) } : {}),
     };
     writeChaosReport(outDir, report, history);
     return report;
@@ -352,8 +358,11 @@ export async function runChaosCluster(options: ChaosOptions): Promise<ChaosRepor
   }
 }
 
-/** What a group run's report says about the group: its members, the leaders etcd named in turn, the leader faults carried out. */
-export function groupReport(group: CoordinatorGroup, records: readonly FaultRecord[]): ChaosGroupReport {
+/**
+ * What a group run's report says about the group: its members, the leaders etcd named in turn, the
+ * leader faults carried out, and (in a TLS run) how every member served TLS.
+ */
+export function groupReport(group: CoordinatorGroup, records: readonly FaultRecord[], tls?: readonly MemberTlsReport[]): ChaosGroupReport {
   const leaders = summarizeLeaders(group.leaderChanges);
   const leaderFaults = records.filter((r) => LEADER_FAULTS.has(r.kind) && r.status === 'injected');
   return {
@@ -368,6 +377,7 @@ export function groupReport(group: CoordinatorGroup, records: readonly FaultReco
       .sort((a, b) => a.at - b.at)
       .map((e) => ({ member: e.process, incarnation: e.incarnation, signal: e.signal, cause: e.cause, at: e.at })),
     takeovers: leaderFaults.flatMap((r) => (r.failover && r.member ? [{ kind: r.kind, from: r.member, to: r.failover.to, withoutLeaderMs: r.failover.withoutLeaderMs }] : [])),
+    ...(tls ? { tls } : {}),
   };
 }
 

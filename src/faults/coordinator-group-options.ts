@@ -1,6 +1,8 @@
 // Options and tunables of a coordinator group run by chaos runs and the testing harness (kept apart
 // from the group itself so that the CLI can name its defaults without loading etcd and gRPC).
 
+import type { ClientSecurityOptions } from '../common/tls.js';
+
 /** Members a group run starts by default. */
 export const DEFAULT_GROUP_MEMBERS = 3;
 /** The members' lease in chaos runs, as `--lease-ttl` takes it: short, so that failovers are quick. */
@@ -26,4 +28,22 @@ export interface CoordinatorGroupOptions {
   readonly members?: number;
   /** The members' `--lease-ttl` (default 1s). */
   readonly leaseTtl?: string;
+  /**
+   * Mutual TLS: every member serves it and the group's own probes dial with a certificate. Without
+   * it, the group runs in plaintext on loopback.
+   */
+  readonly tls?: CoordinatorGroupTls;
+}
+
+/** What a group serving mutual TLS needs: the members' flags and a client's credentials. */
+export interface CoordinatorGroupTls {
+  /**
+   * `verdict coordinator` flags every member gets (`--tls-cert`, `--tls-key`, `--tls-ca`: a
+   * throwaway PKI's `coordinatorArgs`). The certificate must name 127.0.0.1, the address of the
+   * proxies the members advertise: clients dial a member through its proxy, and the TLS session
+   * runs end to end across it.
+   */
+  readonly memberArgs: readonly string[];
+  /** The credentials (a client certificate signed by the members' CA) of the leader probes and the TLS check. */
+  readonly security: ClientSecurityOptions;
 }

@@ -2,25 +2,29 @@
 // 127.0.0.1, N `verdict coordinator --etcd` members as real processes, each behind a fault proxy
 // that it advertises (so a NOT_LEADER hint names the proxy, and every SDK connection to a member
 // crosses it), a reader of who leads as etcd says, a record of every change of leader, and a
-// close() that kills every process and removes etcd's data, whatever state the run ended in.
+// close() that kills every process and removes etcd's data, whatever state the run ended in. With
+// `tls`, every member serves mutual TLS and `checkTls` says how each one served it.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { VerdictClient } from '../client/client.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
 import type { LeaderResolver } from './chaos-injector.js';
+import type { MemberTlsReport } from './chaos-report.js';
 import { EtcdCluster } from './etcd-cluster.js';
 import { FaultProxy } from './fault-proxy.js';
 import { MemberProcess, readLeader } from './group-member-process.js';
 import type { ExitRecord } from './managed-process.js';
 import { fixedPort } from './process-cluster.js';
 import { POLL_INTERVAL_MS } from './process-cluster-options.js';
+import { probeTlsServing, TlsServing } from './tls-serving-probe.js';
 import {
   CHAOS_GROUP_LEASE_TTL,
   DEFAULT_GROUP_MEMBERS,
   GROUP_SERVING_TIMEOUT_MS,
   LEADER_WATCH_INTERVAL_MS,
   type CoordinatorGroupOptions,
+  type CoordinatorGroupTls,
   type LeaderChange,
 } from './coordinator-group-options.js';
 
@@ -68,15 +72,17 @@ export class CoordinatorGroup implements LeaderResolver {
   /** Each member's proxy, by member name: a member's link. */
   readonly proxies: ReadonlyMap<string, FaultProxy>;
   readonly #client: Etcd3;
+  readonly #tls: CoordinatorGroupTls | undefined;
   readonly #changes: LeaderChange[] = [];
   #watching: Promise<void> | undefined;
   #watchStop = false;
 
-  private constructor(etcd: EtcdCluster, prefix: string, members: MemberProcess[], proxies: Map<string, FaultProxy>) {
+  private constructor(etcd: EtcdCluster, prefix: string, members: MemberProcess[], proxies: Map<string, FaultProxy>, tls: CoordinatorGroupTls | undefined) {
     this.etcd = etcd;
     this.prefix = prefix;
     this.members = members;
     this.proxies = proxies;
+    this.#tls = tls;
     this.#client = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
   }
 
@@ -97,9 +103,9 @@ export class CoordinatorGroup implements LeaderResolver {
         const listen = `127.0.0.1:${await fixedPort()}`;
         const proxy = await FaultProxy.start({ target: listen, name: nodeId });
         proxies.set(nodeId, proxy);
-        members.push(new MemberProcess(options.dir, nodeId, proxy.address, etcd.endpoints, '/verdict-chaos/', options.leaseTtl ?? CHAOS_GROUP_LEASE_TTL, [], listen));
+        members.push(new MemberProcess(options.dir, nodeId, proxy.address, etcd.endpoints, '/verdict-chaos/', options.leaseTtl ?? CHAOS_GROUP_LEASE_TTL, options.tls?.memberArgs ?? [], listen));
       }
-      group = new CoordinatorGroup(etcd, '/verdict-chaos/', members, proxies);
+      group = new CoordinatorGroup(etcd, '/verdict-chaos/', members, proxies, options.tls);
       await Promise.all(members.map((m) => m.start()));
       await group.waitServing();
       return group;
@@ -131,7 +137,25 @@ export class CoordinatorGroup implements LeaderResolver {
 
   /** Waits until a member other than `not` leads and serves; resolves with it. */
   waitServing(not?: string, signal?: AbortSignal): Promise<MemberProcess> {
-    return waitLeaderServing(() => this.leader(), { ...(not !== undefined ? { not } : {}), ...(signal ? { signal } : {}) });
+    return waitLeaderServing(() => this.leader(), { ...(not !== undefined ? { not } : {}), ...(signal ? { signal } : {}), ...(this.#tls ? { security: this.#tls.security } : {}) });
+  }
+
+  /**
+   * How every member served TLS (undefined for a plaintext group): the terms it led as its log
+   * tells them (a leader logs how it serves as each term starts), and a probe now, through its
+   * proxy as clients dial it, of whether it requires a client certificate. Ask it while every
+   * member runs and no fault is active (after healing).
+   */
+  async checkTls(): Promise<MemberTlsReport[] | undefined> {
+    const tls = this.#tls?.security.tls;
+    if (!tls) return undefined;
+    return Promise.all(
+      this.members.map(async (m): Promise<MemberTlsReport> => {
+        const terms = termsServed(m.logFile);
+        const probe = m.state === 'running' ? await probeTlsServing(m.advertise, tls) : { serving: TlsServing.FAILED, detail: `not running (${m.state})` };
+        return { member: m.name, terms: terms.length, mutualTerms: terms.filter((t) => t === 'mutual').length, probe: probe.serving, ...(probe.detail ? { detail: probe.detail } : {}) };
+      }),
+    );
   }
 
   /** `LeaderResolver`: the member that leads and runs now. */
@@ -183,4 +207,24 @@ export class CoordinatorGroup implements LeaderResolver {
     this.#client.close();
     await this.etcd.stop().catch(() => undefined);
   }
+}
+
+/** How each term a member led served TLS, as its log says ('coordinator started' lines; none if it never led). */
+function termsServed(logFile: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes('"coordinator started"')) continue;
+    try {
+      out.push(String((JSON.parse(line) as { tls?: unknown }).tls));
+    } catch {
+      out.push('unreadable');
+    }
+  }
+  return out;
 }

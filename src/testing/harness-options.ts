@@ -176,7 +176,9 @@ export interface RunChaosOptions {
    * aimed at the coordinator hit the member that leads; `leader-kill` and `leader-pause` (in the
    * default kinds) SIGKILL or SIGSTOP the leader until another member serves; link faults act on
    * the leader's link; a participant is never paused on its own, and failpoints arm only in your
-   * participants. Not with `tls`. The report's `group` says who led in turn.
+   * participants. With `tls`, every member serves mutual TLS and the report's `group.tls` says how
+   * each one served it (a member that did not is a `tls` violation). The report's `group` says who
+   * led in turn.
    */
   readonly group?: true | number;
 }

@@ -28,7 +28,7 @@ import type { BranchInput } from '../client/client-options.js';
 import { ErrorCode, VerdictError } from '../errors.js';
 import { checkChaosHistory, type ChaosTx, type FinishedRecord, type InitiatorView } from '../faults/chaos-check.js';
 import { FaultInjector, type FailpointResult, type FaultTarget } from '../faults/chaos-injector.js';
-import { formatProgress, writeChaosReport, type ChaosReport, type HistoryLine, type Violation } from '../faults/chaos-report.js';
+import { formatProgress, tlsViolations, writeChaosReport, type ChaosReport, type HistoryLine, type Violation } from '../faults/chaos-report.js';
 import { COORDINATOR_CRASH_POINTS, checkGroupOptions, groupReport, processTarget } from '../faults/chaos.js';
 import { ALL_FAULT_KINDS, FAULT_KINDS, LEADER_TARGET, buildSchedule, type FaultKind } from '../faults/chaos-schedule.js';
 import type { CoordinatorGroup } from '../faults/coordinator-group.js';
@@ -347,7 +347,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const durationMs = options.duration ?? DEFAULT_HARNESS_DURATION_MS;
   const members = options.group === undefined ? undefined : options.group === true ? DEFAULT_GROUP_MEMBERS : options.group;
-  checkGroupOptions({ group: members, tls: options.tls, faults: options.faults });
+  checkGroupOptions({ group: members, faults: options.faults });
   const kinds = options.faults ?? (members === undefined ? FAULT_KINDS : ALL_FAULT_KINDS);
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'verdict-chaos-harness-'));
   mkdirSync(dir, { recursive: true });
@@ -363,11 +363,13 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
   let ticker: NodeJS.Timeout | undefined;
   try {
     // etcd's client loads only for a group run.
-    if (members !== undefined) group = await (await import('../faults/coordinator-group.js')).CoordinatorGroup.start({ dir, members });
+    if (members !== undefined) {
+      group = await (await import('../faults/coordinator-group.js')).CoordinatorGroup.start({ dir, members, ...(tls ? { tls: { memberArgs: tls.coordinatorArgs, security: initiator } } : {}) });
+    }
     else await coordinator.start();
     for (const spec of options.participants) {
       if (group) {
-        hosted.push(new HostedParticipant(spec, dir, group.addresses, recorder, {}));
+        hosted.push(new HostedParticipant(spec, dir, group.addresses, recorder, tls ? await tls.client('participant', spec.name) : {}));
         continue;
       }
       const proxy = await FaultProxy.start({ target: address, name: spec.name });
@@ -443,6 +445,9 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
     } catch (e) {
       violations.push({ kind: 'termination', message: `the run did not settle: ${(e as Error).message}` });
     }
+    // Healed: every member runs, and no proxy interferes.
+    const memberTls = await group?.checkTls();
+    if (memberTls) violations.push(...tlsViolations(memberTls));
     const t2 = Date.now();
     if (ticker) clearInterval(ticker);
     ticker = undefined;
@@ -530,7 +535,7 @@ export async function runChaos(options: RunChaosOptions): Promise<ChaosReport> {
       elapsedMs: Date.now() - t0,
       timings: { startMs, faultsMs: t1 - t0 - startMs, healMs: t2 - t1, checkMs: Date.now() - t2 },
       dir,
-      ...(group ? { group: groupReport(group, injector.records) } : {}),
+      ...(group ? { group: groupReport(group, injector.records, memberTls) } : {}),
     };
     const lines: HistoryLine[] = [...recorder.history, ...history.map((t) => ({ type: 'tx', at: t.startedAt, ...t }))];
     writeChaosReport(dir, report, lines);

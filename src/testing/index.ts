@@ -14,6 +14,8 @@
  *
  * // The same against a coordinator group on a throwaway etcd, its leader killed and paused:
  * await runChaos({ participants, group: true, faults: ['leader-kill', 'leader-pause', 'kill', 'delay'] });
+ * // … with every member serving mutual TLS (report.group.tls says how each one served it):
+ * await runChaos({ participants, group: true, tls: true });
  * ```
  *
  * @module
@@ -33,6 +35,6 @@ export {
   type TransactionContext,
 } from './harness-options.js';
 export { ALL_FAULT_KINDS, FAULT_KINDS, GROUP_FAULT_KINDS, type FaultKind } from '../faults/chaos-schedule.js';
-export { VIOLATION_KINDS, formatChaosReport, type ChaosGroupReport, type ChaosReport, type Violation, type ViolationKind } from '../faults/chaos-report.js';
+export { VIOLATION_KINDS, formatChaosReport, type ChaosGroupReport, type ChaosReport, type MemberTlsReport, type Violation, type ViolationKind } from '../faults/chaos-report.js';
 export { FAILPOINTS, armFailpoint, disarmFailpoint, type FailpointAction, type FailpointName } from '../common/failpoints.js';
 export { FaultProxy, type LinkMode, type ProxyDirection } from '../faults/fault-proxy.js';

@@ -1,7 +1,8 @@
 // `verdict bench --group` end to end on a tiny configuration: LevelDB and a coordinator group on a
 // real throwaway 3-member etcd in the same run, and the failover of a group of three real member
-// processes over two leader SIGKILLs. The report's shape and sanity are asserted, never its
-// performance: this machine is shared and noisy.
+// processes over two leader SIGKILLs; and the same over mutual TLS, the group's member serving the
+// bench's throwaway PKI as the LevelDB coordinator does. The report's shape and sanity are
+// asserted, never its performance: this machine is shared and noisy.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +77,35 @@ describe('verdict bench --group', () => {
     assert.deepEqual(Object.keys(json[1]?.['failover'] as object).sort(), ['leaseTtlS', 'members', 'p50Ms', 'timesMs', 'worstMs']);
   });
 
+  it('--group --tls: LevelDB and the group commit over mutual TLS, and the failover group serves it too', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const progress: string[] = [];
+    const results = await runBench({
+      participants: [1],
+      inflight: [2],
+      durationS: 0.5,
+      warmupS: 0,
+      ceiling: false,
+      group: true,
+      tls: 'on',
+      kills: 1,
+      onProgress: (line) => progress.push(line),
+    });
+    assert.deepEqual(
+      results.map((r) => [r.transport, r.decisionLog]),
+      [
+        ['tls', 'leveldb'],
+        ['tls', 'etcd'],
+      ],
+    );
+    // The load generator and the participant dial mutual TLS: a member serving anything else would commit nothing.
+    for (const r of results) {
+      assert.ok(r.committedPerSec > 0, `${r.decisionLog} over TLS: committed something`);
+      assert.equal(r.errorsPerSec, 0, `${r.decisionLog} over TLS: no call failed (${r.firstError ?? ''})`);
+    }
+    assert.equal(results[1]?.failover?.timesMs.length, 1, 'the failover over TLS measured its kill');
+    assert.ok(progress.some((l) => /^failover: a 3-member group \(lease 1 s, mutual TLS\)/.test(l)), progress.join('\n'));
+  });
+
   it('runs LevelDB only, with no failover and no decision-log columns, without --group', () => {
     const options = resolveBenchOptions({ participants: [3], inflight: [64] });
     assert.deepEqual(options.logs, ['leveldb']);
@@ -86,12 +116,16 @@ describe('verdict bench --group', () => {
       'each configuration on LevelDB, then on the group',
     );
     assert.equal(resolveBenchOptions({ group: true }).kills, 5, '5 kills by default');
+    assert.deepEqual(
+      benchConfigurations(resolveBenchOptions({ participants: [1], inflight: [64], group: true, tls: 'compare' })).map((c) => `${c.transport}/${c.log}`),
+      ['plaintext/leveldb', 'plaintext/etcd', 'tls/leveldb', 'tls/etcd'],
+      'with --tls-compare, each log in plaintext and over TLS',
+    );
   });
 
   for (const [options, why] of [
     [{ kills: 2 }, /need group/],
     [{ leaseTtlS: 2 }, /need group/],
-    [{ group: true, tls: 'compare' }, /plaintext only/],
     [{ group: true, baseline: true }, /cannot be combined with baseline/],
     [{ group: true, kills: -1 }, /kills must be an integer from 0/],
     [{ group: true, kills: 1.5 }, /kills must be an integer from 0/],
@@ -122,8 +156,6 @@ describe('verdict bench --group', () => {
     [['--group', '--kills', '101'], /expected an integer from 0 to 100$/],
     [['--group', '--lease-ttl', '1500ms'], /^--lease-ttl 1500ms is not a whole number of seconds/],
     [['--group', '--lease-ttl', '500ms'], /--lease-ttl.*expected a duration from 1s to 10m$/],
-    [['--group', '--tls'], /'--group' cannot be used with option '--tls'/],
-    [['--group', '--tls-compare'], /'--group' cannot be used with option '--tls-compare'/],
     [['--group', '--baseline'], /'--group' cannot be used with option '--baseline'/],
   ] as const) {
     it(`refuses ${args.join(' ')} with one line, before anything runs`, async () => {

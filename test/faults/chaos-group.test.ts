@@ -1,11 +1,12 @@
 // `verdict chaos --group` and `runChaos({ group })` against a real coordinator group on a real
 // 3-member etcd: the leader is SIGKILLed (at least twice) and SIGSTOPped, another member takes over
 // each time, and the history check passes. What is asserted is what happened: the members' exits
-// by signal, the leader key as etcd named it in turn, the takeovers the injector waited for.
+// by signal, the leader key as etcd named it in turn, the takeovers the injector waited for. With
+// --tls, every member serves mutual TLS from the run's throwaway PKI, as the report then says.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
@@ -138,16 +139,77 @@ describe('chaos against a coordinator group (real processes, real etcd)', () => 
     }
   });
 
-  it('refuses, with one line, leader faults without a group and TLS with one', async () => {
+  it('refuses, with one line, leader faults without a group', async () => {
     assert.throws(() => parseFaultKinds('kill,leader-kill'), /leader-kill needs a coordinator group/);
     assert.deepEqual(parseFaultKinds('all', { group: true }).slice(-2), ['leader-kill', 'leader-pause']);
     const noGroup = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'chaos', '--faults', 'leader-kill'], { encoding: 'utf8' });
     assert.equal(noGroup.status, 1);
     assert.match(noGroup.stderr, /^verdict: fault kind leader-kill needs a coordinator group \(--group\)\n$/);
-    const tls = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'chaos', '--group', '--tls'], { encoding: 'utf8' });
-    assert.equal(tls.status, 1);
-    assert.match(tls.stderr, /^verdict: --tls cannot be used with --group/);
-    await assert.rejects(runChaos({ participants: [ledgerParticipant('ledger-a')], group: true, tls: true }), /--tls cannot be used with --group/);
     await assert.rejects(runChaos({ participants: [ledgerParticipant('ledger-a')], faults: ['leader-pause'] }), /leader-pause needs a coordinator group/);
+  });
+});
+
+describe('chaos against a coordinator group serving mutual TLS (real processes, real etcd)', () => {
+  it('verdict chaos --group --tls: every member serves mutual TLS through its proxy, a new leader serves it after a leader kill, and the history check passes', { timeout: 60_000 }, () => {
+    const out = tempDir('verdict-chaos-group-tls-test-');
+    try {
+      const started = Date.now();
+      const run = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', CLI, 'chaos', '--group', '--tls', '--faults', 'leader-kill,kill,reset', '--duration', '6s', '--seed', '3', '--out', out.path, '--quiet'],
+        { encoding: 'utf8', timeout: 55_000 },
+      );
+      console.log(`# verdict chaos --group --tls took ${Date.now() - started} ms`);
+      assert.equal(run.status, 0, `exit ${run.status}\n${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /\[bank, coordinator group of 3, mutual TLS\]/);
+      assert.match(run.stdout, /mutual TLS +3\/3/);
+      assert.match(run.stdout, /OK: no violation/);
+      const report = JSON.parse(readFileSync(join(out.path, 'report.json'), 'utf8')) as ChaosReport & { ok: boolean };
+      assert.equal(report.ok, true);
+      assert.equal(report.tls, true);
+      assert.deepEqual(report.violations, []);
+      assert.ok(report.txs.finalCommitted > 0);
+      assertLeaderKills(report, 1);
+      // Every member required a client certificate (its certificate valid for the proxy's address it
+      // advertises), and every term a member led served mutual TLS: the killed leader's and its successor's.
+      const tls = report.group?.tls;
+      assert.ok(tls, 'the report says how every member served TLS');
+      assert.deepEqual(tls.map((m) => m.member), report.group?.members);
+      for (const m of tls) assert.ok(m.probe === 'mutual' && m.mutualTerms === m.terms, JSON.stringify(m));
+      assert.ok(tls.filter((m) => m.terms > 0).length >= 2, `two members led: ${JSON.stringify(tls)}`);
+      for (const member of report.group?.members ?? []) {
+        const starts = readFileSync(join(out.path, 'data', `${member}.log`), 'utf8').split('\n').filter((l) => l.includes('"coordinator started"'));
+        for (const line of starts) assert.equal((JSON.parse(line) as { tls: string }).tls, 'mutual');
+      }
+      assert.ok(existsSync(join(out.path, 'data', 'tls', 'participant-bank-1.pem')) && existsSync(join(out.path, 'data', 'tls', 'initiator-workload.pem')));
+    } finally {
+      out.cleanup();
+    }
+  });
+  it('runChaos({ group, tls: true }): your participants present their certificates to every member, and the history check passes', { timeout: 60_000 }, async () => {
+    const dir = tempDir('verdict-chaos-group-tls-harness-');
+    try {
+      const started = Date.now();
+      const report = await runChaos({
+        participants: [ledgerParticipant('ledger-a'), ledgerParticipant('ledger-b')],
+        transaction: ledgerTransaction,
+        invariant: ledgerInvariant,
+        group: true,
+        tls: true,
+        faults: ['leader-kill', 'delay'],
+        duration: 4_000,
+        seed: 12,
+        dir: dir.path,
+      });
+      console.log(`# runChaos({ group, tls }) took ${Date.now() - started} ms`);
+      assertNoViolations(report);
+      assert.equal(report.tls, true);
+      assert.ok(report.txs.finalCommitted > 0);
+      assert.ok(report.group?.tls?.every((m) => m.probe === 'mutual' && m.mutualTerms === m.terms), JSON.stringify(report.group?.tls));
+      assert.ok(existsSync(join(dir.path, 'tls', 'participant-ledger-a.pem')));
+      assert.deepEqual(children(), []);
+    } finally {
+      dir.cleanup();
+    }
   });
 });
