@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { Command, CommanderError } from 'commander';
-import { benchConfigurations, configureBenchCommand, formatFailover, formatTable, resolveBenchOptions, runBench, type BenchResult } from '../../src/bench/index.js';
+import { CommanderError } from 'commander';
+import { benchConfigurations, formatFailover, formatTable, resolveBenchOptions, runBench, type BenchResult } from '../../src/bench/index.js';
+import { parseBenchFlags } from '../support/bench-flags.js';
 import { startCli } from '../support/cli.js';
 
 /** Generous: etcd, two measurements' children and three member processes through tsx on a busy 2-core machine. */
@@ -136,18 +137,6 @@ describe('verdict bench --group', () => {
     });
   }
 
-  /** Parses `args` as the bench command would; what it threw (nothing runs when a flag is refused). */
-  async function parse(args: readonly string[]): Promise<unknown> {
-    const command = configureBenchCommand(new Command('bench'))
-      .exitOverride()
-      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
-    try {
-      await command.parseAsync([...args], { from: 'user' });
-      return undefined;
-    } catch (e) {
-      return e;
-    }
-  }
 
   for (const [args, why] of [
     [['--kills', '2'], /^--kills measures the failover of a coordinator group: it needs --group$/],
@@ -159,7 +148,7 @@ describe('verdict bench --group', () => {
     [['--group', '--baseline'], /'--group' cannot be used with option '--baseline'/],
   ] as const) {
     it(`refuses ${args.join(' ')} with one line, before anything runs`, async () => {
-      const e = await parse(args);
+      const e = await parseBenchFlags(args);
       assert.ok(e instanceof CommanderError, `a commander error (got ${String(e)})`);
       assert.doesNotMatch(e.message, /\n/);
       assert.match(e.message.replace(/^error: /, ''), why);

@@ -4,9 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import {
-  configureBenchCommand,
   formatIntervals,
   formatRoundSummary,
   formatTable,
@@ -15,6 +14,7 @@ import {
   sampleTimesS,
   type BenchResult,
 } from '../../src/bench/index.js';
+import { parseBenchFlags } from '../support/bench-flags.js';
 
 /** Generous: a run forks 2 × (1 + P) processes through tsx on a busy 2-core machine. */
 const TEST_TIMEOUT_MS = 180_000;
@@ -140,28 +140,14 @@ describe('verdict bench --tls-compare', () => {
   });
 
   it('refuses --tls together with --tls-compare, and runs plaintext only by default', async () => {
-    const command = configureBenchCommand(new Command('bench'))
-      .exitOverride()
-      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
-    await assert.rejects(command.parseAsync(['--tls', '--tls-compare'], { from: 'user' }), (e: unknown) => e instanceof CommanderError && /--tls.*--tls-compare|--tls-compare.*--tls/.test(e.message));
+    const e = await parseBenchFlags(['--tls', '--tls-compare']);
+    assert.ok(e instanceof CommanderError && /--tls.*--tls-compare|--tls-compare.*--tls/.test(e.message), String(e));
     assert.deepEqual(resolveBenchOptions({}).transports, ['plaintext']);
     assert.deepEqual(resolveBenchOptions({ tls: 'on' }).transports, ['tls']);
   });
 });
 
 describe('verdict bench --interval', () => {
-  /** Parses `args` as the bench command would, without running anything. */
-  async function parse(args: readonly string[]): Promise<unknown> {
-    const command = configureBenchCommand(new Command('bench'))
-      .exitOverride()
-      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
-    try {
-      await command.parseAsync([...args], { from: 'user' });
-      return undefined;
-    } catch (e) {
-      return e;
-    }
-  }
 
   for (const [bad, why] of [
     ['0', /from 100ms to 24h/],
@@ -172,7 +158,7 @@ describe('verdict bench --interval', () => {
     ['5', /with a unit/],
   ] as const) {
     it(`rejects ${JSON.stringify(bad)} as a flag value, naming the flag`, async () => {
-      const e = await parse(['--interval', bad]);
+      const e = await parseBenchFlags(['--interval', bad]);
       assert.ok(e instanceof CommanderError, `a commander error (got ${String(e)})`);
       assert.equal(e.code, 'commander.invalidArgument');
       assert.match(e.message, /--interval/);
@@ -181,7 +167,7 @@ describe('verdict bench --interval', () => {
   }
 
   it('rejects an interval over half the duration as a usage error, before anything runs', async () => {
-    const e = await parse(['--duration', '4s', '--interval', '3s']);
+    const e = await parseBenchFlags(['--duration', '4s', '--interval', '3s']);
     assert.ok(e instanceof CommanderError, `a commander error (got ${String(e)})`);
     assert.equal(e.code, 'commander.invalidArgument');
     assert.match(e.message, /--interval 3s is more than half of --duration 4s/);

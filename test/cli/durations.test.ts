@@ -9,6 +9,7 @@ import { configureBenchCommand } from '../../src/bench/bench-command.js';
 import { addChaosCommand } from '../../src/cli/chaos-command.js';
 import { formatDuration, parseDuration } from '../../src/cli/cli-arguments.js';
 import { startCli } from '../support/cli.js';
+import { parseBenchFlags } from '../support/bench-flags.js';
 
 describe('durations on the command line', () => {
   for (const [text, ms] of [
@@ -77,21 +78,9 @@ describe('duration flags of verdict chaos and verdict bench', () => {
     assert.match(bench, /--interval <time>/);
   });
 
-  /** Parses `args` as `verdict bench` would, without running anything. */
-  async function parseBench(args: readonly string[]): Promise<unknown> {
-    const command = configureBenchCommand(new Command('bench'))
-      .exitOverride()
-      .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
-    try {
-      await command.parseAsync([...args], { from: 'user' });
-      return undefined;
-    } catch (e) {
-      return e;
-    }
-  }
 
   it('bench refuses the old plain seconds, naming the flag', async () => {
-    const e = await parseBench(['--duration', '10']);
+    const e = await parseBenchFlags(['--duration', '10']);
     assert.ok(e instanceof CommanderError, `a commander error (got ${String(e)})`);
     assert.equal(e.code, 'commander.invalidArgument');
     assert.match(e.message, /--duration <time>' argument '10' is invalid\. expected a duration with a unit/);
@@ -102,7 +91,7 @@ describe('duration flags of verdict chaos and verdict bench', () => {
       ['--no-ceiling', '--ceiling-duration', '5s'],
       ['--ceiling-duration', '5s', '--no-ceiling'],
     ]) {
-      const e = await parseBench(args);
+      const e = await parseBenchFlags(args);
       assert.ok(e instanceof CommanderError, `a commander error for ${args.join(' ')} (got ${String(e)})`);
       assert.equal(e.code, 'commander.conflictingOption');
       assert.match(e.message, /'--ceiling-duration <time>' cannot be used with option '--no-ceiling'/);
