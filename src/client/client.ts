@@ -4,7 +4,8 @@
 
 import { connectivityState as ConnectivityState, Metadata, status as Status, type ChannelCredentials, type ClientOptions, type ServiceError } from '@grpc/grpc-js';
 import { clientChannel } from '../common/tls.js';
-import { connectionChannelOptions, connectionOptionsProblem, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from '../common/connection-options.js';
+import { connectionChannelOptions, connectionOptionsProblem, connectTimeoutMs, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from '../common/connection-options.js';
+import { connectTimeoutError, isConnectTimeout, whenChannelReady } from '../common/channel-ready.js';
 import { coordinatorAddresses, CoordinatorTargets } from '../common/coordinator-targets.js';
 import { fromServiceError, notLeader } from '../common/grpc-errors.js';
 import { viewFromWire } from '../common/wire.js';
@@ -68,7 +69,7 @@ export class VerdictClient {
   readonly #channel: { readonly credentials: ChannelCredentials; readonly options: ClientOptions };
   readonly #timeoutMs: number;
   readonly #streamFrameBytes: number | undefined;
-  readonly #reconnect: { readonly initialMs: number; readonly maxMs: number };
+  readonly #reconnect: { readonly initialMs: number; readonly maxMs: number; readonly connectTimeoutMs: number };
   readonly #ids: TxIdPool;
   #closed = false;
 
@@ -76,7 +77,9 @@ export class VerdictClient {
    * `address`: the coordinator's `host:port`, or the addresses of a coordinator group's members.
    * With a group, calls go to the leader: a member that does not lead answers NOT_LEADER (naming
    * the leader when it knows one), and the call goes there (or to the next address) after a
-   * backoff delay; so does a call that provably never reached an address (nothing listening).
+   * backoff delay; so does a call that provably never reached an address (nothing listening, or
+   * no connection within `reconnect.connectTimeoutMs`: a frozen member). Keepalive pings (every
+   * 2 s, 3 s to answer, with a group) drop the connection to a member that stopped answering.
    * A call broken after it was sent is never repeated: a commit then fails OUTCOME_UNKNOWN with
    * its tx id, and `get(txId)` tells the truth once a leader answers.
    */
@@ -87,9 +90,13 @@ export class VerdictClient {
     const channel = clientChannel(options);
     this.#channel = {
       credentials: channel.credentials,
-      options: { ...COMMON_CHANNEL_OPTIONS, ...connectionChannelOptions(options.reconnect, options.keepalive), ...channel.options },
+      options: { ...COMMON_CHANNEL_OPTIONS, ...connectionChannelOptions(options.reconnect, options.keepalive, this.#targets.group), ...channel.options },
     };
-    this.#reconnect = { initialMs: options.reconnect?.initialMs ?? DEFAULT_RECONNECT_INITIAL_MS, maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS };
+    this.#reconnect = {
+      initialMs: options.reconnect?.initialMs ?? DEFAULT_RECONNECT_INITIAL_MS,
+      maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS,
+      connectTimeoutMs: connectTimeoutMs(options.reconnect),
+    };
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const frameBytes = options.streamFrameBytes ?? DEFAULT_STREAM_FRAME_BYTES;
     if (!Number.isSafeInteger(frameBytes) || frameBytes < 1024) {
@@ -185,9 +192,19 @@ export class VerdictClient {
   }
 
   /** A commit on the CommitStream of the current target; a stream refused NOT_LEADER is sent again to the leader. */
-  #streamCommit(request: CommitRequest, deadlineMs: number, attempt: number): Promise<CommitResult> {
+  async #streamCommit(request: CommitRequest, deadlineMs: number, attempt: number): Promise<CommitResult> {
     const target = this.#targets.current;
-    const stream = this.#connection(target).stream as CommitStreamClient;
+    const connection = this.#connection(target);
+    const stream = connection.stream as CommitStreamClient;
+    const unsent = await new Promise<ServiceError | undefined>((resolve) => this.#whenConnected(connection, target, deadlineMs, resolve));
+    if (unsent) {
+      // Not sent: the commit goes to the next address, as after NOT_LEADER.
+      this.#moveFrom(target, undefined);
+      const delay = this.#redirectDelay(attempt);
+      if (attempt >= MAX_REDIRECTS || Date.now() + delay >= deadlineMs) throw asVerdictError(unsent, { txId: request.txId, outcomeUnknown: true });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      return this.#streamCommit(request, deadlineMs, attempt + 1);
+    }
     return stream.commit(request, Math.max(1, deadlineMs - Date.now())).then(
       (res): CommitResult => ({ txId: res.txId, outcome: 'committed' }),
       async (e: unknown) => {
@@ -245,7 +262,9 @@ export class VerdictClient {
       const go = (): void => {
         if (this.#closed) return reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
         const target = this.#targets.current;
-        call(this.#connection(target).grpc, deadline, (e, res) => {
+        const connection = this.#connection(target);
+        const send = (): void => call(connection.grpc, deadline, answered);
+        const answered = (e: ServiceError | null, res?: T): void => {
           if (!e) return resolve(res as T);
           const hint = notLeader(e);
           if (hint || (this.#targets.group && neverSent(e))) {
@@ -257,10 +276,23 @@ export class VerdictClient {
             }
           }
           reject(e);
-        });
+        };
+        this.#whenConnected(connection, target, deadlineMs, (e) => (e ? answered(e) : send()));
       };
       go();
     });
+  }
+
+  /**
+   * With a group: waits (within the connect timeout and `deadlineMs`) until the connection to
+   * `target` is open or has failed, then calls `done` with undefined (send), or with the never-sent
+   * error of a connection still opening at the bound (a frozen or blackholed member). At once, and
+   * synchronously, with one address or an open connection.
+   */
+  #whenConnected(connection: Connection, target: string, deadlineMs: number, done: (unsent: ServiceError | undefined) => void): void {
+    if (!this.#targets.group) return done(undefined);
+    const bound = Math.min(deadlineMs, Date.now() + this.#reconnect.connectTimeoutMs);
+    whenChannelReady(connection.grpc.getChannel(), bound, (result) => done(result === 'timeout' ? connectTimeoutError(target, this.#reconnect.connectTimeoutMs) : undefined));
   }
 
   /** Leaves `from` for the named leader or the next address, unless another call already left it. */
@@ -346,5 +378,5 @@ function toBuffer(payload: unknown, participant: string): Buffer {
  * status when no connection could be made, before anything was sent.
  */
 function neverSent(e: ServiceError): boolean {
-  return e.code === Status.UNAVAILABLE && /^No connection established/.test(e.details ?? '');
+  return isConnectTimeout(e) || (e.code === Status.UNAVAILABLE && /^No connection established/.test(e.details ?? ''));
 }
