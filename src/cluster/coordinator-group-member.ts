@@ -52,6 +52,7 @@ export interface GroupMemberEvents {
 export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   readonly #options: GroupMemberOptions;
   readonly #client: EtcdClient & { close(): void };
+  readonly #termClient: GroupMemberSeams['termClient'];
   readonly #prefix: string;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -63,8 +64,9 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   #address = '';
   #closing: Promise<void> | undefined;
 
-  private constructor(options: GroupMemberOptions, client: EtcdClient & { close(): void }, transport?: GroupMemberSeams['transport']) {
+  private constructor(options: GroupMemberOptions, client: EtcdClient & { close(): void }, transport?: GroupMemberSeams['transport'], termClient?: GroupMemberSeams['termClient']) {
     super();
+    this.#termClient = termClient;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? defaultLogger('verdict')).child({ component: 'group-member', nodeId: options.nodeId });
@@ -93,7 +95,7 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     checkOptions(options);
     // Loaded here, not with the package: the etcd client compiles its protos at import (about 0.5 s).
     const client = seams?.client ?? new (await import('etcd3')).Etcd3({ hosts: options.etcd.map((h) => `http://${h}`) });
-    const member = new CoordinatorGroupMember(options, client, seams?.transport);
+    const member = new CoordinatorGroupMember(options, client, seams?.transport, seams?.termClient?.bind(seams));
     try {
       member.#address = await member.#transport.bind();
     } catch (e) {
@@ -138,7 +140,7 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     this.#state = 'starting';
     const o = this.#options;
     const store = new EtcdDecisionStore({
-      client: this.#client,
+      client: this.#termClient?.(fence) ?? this.#client,
       prefix: this.#prefix,
       fence,
       clock: this.#clock,

@@ -698,7 +698,8 @@ export class Simulation {
           gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
         },
       },
-      { client, transport },
+      // Each term's decision store writes through a client of that term (see SimEtcd.client).
+      { client, transport, termClient: () => etcd.client(name, inc, etcd.termOf(name, inc)) },
     ).then(
       (member) => {
         if (!alive()) return;

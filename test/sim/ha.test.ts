@@ -162,10 +162,19 @@ describe('coordinator group on a simulated etcd', () => {
   });
 
   it('catches an unfenced decision-log write with P23 in a run that is clean without the mutant', async () => {
-    const scenario = scenarioForSeed(17, PROFILES.ha);
+    const scenario = scenarioForSeed(35, PROFILES.ha);
     assert.deepEqual((await runScenario(scenario)).violations, []);
     const r = await runScenario(scenario, { mutant: 'decision-write-unfenced' });
     assert.equal(r.violations[0]?.property, 'P23', JSON.stringify(r.violations[0]));
+  });
+
+  it('catches a fence per member instead of per term with P23: an old term\'s straggling write lands once the member leads again', async () => {
+    const scenario = scenarioForSeed(592, PROFILES.ha);
+    assert.equal(scenario.group?.members, 1, 'a group of one re-elects the same member');
+    assert.deepEqual((await runScenario(scenario)).violations, []);
+    const r = await runScenario(scenario, { mutant: 'decision-write-fenced-per-node' });
+    assert.equal(r.violations[0]?.property, 'P23', JSON.stringify(r.violations[0]));
+    assert.match(r.violations[0]?.message ?? '', /landed in the term of revision \d+ \(\{"nodeId":"coordinator-1"/);
   });
 
   it('catches a leader that outlives its lease with P24 in a run that is clean without the mutant', async () => {
