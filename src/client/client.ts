@@ -19,7 +19,8 @@ import {
   type GetTransactionResponse,
   type ReserveTxIdsResponse,
 } from '../gen/verdict/v1/transaction.js';
-import { backoffDelayMs } from '../protocol/types.js';
+import { LeaderFollower, MAX_MOVES } from '../common/leader-following.js';
+import { systemClock, type Clock, type Timer } from '../common/clock.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import { CommitStreamClient } from './commit-stream.js';
@@ -65,6 +66,7 @@ export interface CommitResult {
  */
 export class VerdictClient {
   readonly #targets: CoordinatorTargets;
+  readonly #follower: LeaderFollower;
   readonly #connections = new Map<string, Connection>();
   readonly #channel: { readonly credentials: ChannelCredentials; readonly options: ClientOptions };
   readonly #timeoutMs: number;
@@ -97,6 +99,21 @@ export class VerdictClient {
       maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS,
       connectTimeoutMs: connectTimeoutMs(options.reconnect),
     };
+    this.#follower = new LeaderFollower(this.#targets, CLIENT_CLOCK, {
+      ...this.#reconnect,
+      neverSent: (e) => neverSent(e as ServiceError),
+      onMove: (from) => {
+        // A leader named from outside the configured list is dialled only while it is the target.
+        if (!this.#targets.configured(from)) {
+          const c = this.#connections.get(from);
+          c?.stream?.close();
+          c?.grpc.close();
+          this.#connections.delete(from);
+        }
+        // Another member may be another incarnation: reserved ids of the last one are void there.
+        this.#ids.connectionLost();
+      },
+    });
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const frameBytes = options.streamFrameBytes ?? DEFAULT_STREAM_FRAME_BYTES;
     if (!Number.isSafeInteger(frameBytes) || frameBytes < 1024) {
@@ -199,9 +216,9 @@ export class VerdictClient {
     const unsent = await new Promise<ServiceError | undefined>((resolve) => this.#whenConnected(connection, target, deadlineMs, resolve));
     if (unsent) {
       // Not sent: the commit goes to the next address, as after NOT_LEADER.
-      this.#moveFrom(target, undefined);
-      const delay = this.#redirectDelay(attempt);
-      if (attempt >= MAX_REDIRECTS || Date.now() + delay >= deadlineMs) throw asVerdictError(unsent, { txId: request.txId, outcomeUnknown: true });
+      this.#follower.moveFrom(target, undefined);
+      const delay = this.#follower.delay(attempt);
+      if (attempt >= MAX_MOVES || Date.now() + delay >= deadlineMs) throw asVerdictError(unsent, { txId: request.txId, outcomeUnknown: true });
       await new Promise((resolve) => setTimeout(resolve, delay));
       return this.#streamCommit(request, deadlineMs, attempt + 1);
     }
@@ -209,9 +226,9 @@ export class VerdictClient {
       (res): CommitResult => ({ txId: res.txId, outcome: 'committed' }),
       async (e: unknown) => {
         if (!(e instanceof VerdictError) || e.code !== ErrorCode.NOT_LEADER) throw e;
-        this.#moveFrom(target, notLeader(e.cause as ServiceError)?.leader);
-        const delay = this.#redirectDelay(attempt);
-        if (attempt >= MAX_REDIRECTS || Date.now() + delay >= deadlineMs) throw e;
+        this.#follower.moveFrom(target, notLeader(e.cause as ServiceError)?.leader);
+        const delay = this.#follower.delay(attempt);
+        if (attempt >= MAX_MOVES || Date.now() + delay >= deadlineMs) throw e;
         await new Promise((resolve) => setTimeout(resolve, delay));
         return this.#streamCommit(request, deadlineMs, attempt + 1);
       },
@@ -250,36 +267,24 @@ export class VerdictClient {
   }
 
   /**
-   * Runs one unary call on the current target; a NOT_LEADER answer, or (with a group) a call that
-   * never reached its address, is made again on the next target after a backoff delay, while the
-   * deadline allows. Rejects with the last ServiceError.
+   * Runs one unary call on the current target, following the leader (LeaderFollower): a
+   * NOT_LEADER answer, or (with a group) a call that never reached its address, is made again on
+   * the next target after a backoff delay, while the deadline allows. Rejects with the last
+   * ServiceError.
    */
   #send<T>(deadlineMs: number, call: (grpc: TransactionServiceClient, deadline: Date, done: (e: ServiceError | null, res?: T) => void) => void): Promise<T> {
     if (this.#closed) return Promise.reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
     return new Promise<T>((resolve, reject) => {
       const deadline = new Date(deadlineMs);
-      let attempt = 0;
-      const go = (): void => {
-        if (this.#closed) return reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
-        const target = this.#targets.current;
-        const connection = this.#connection(target);
-        const send = (): void => call(connection.grpc, deadline, answered);
-        const answered = (e: ServiceError | null, res?: T): void => {
-          if (!e) return resolve(res as T);
-          const hint = notLeader(e);
-          if (hint || (this.#targets.group && neverSent(e))) {
-            this.#moveFrom(target, hint?.leader);
-            const delay = this.#redirectDelay(attempt++);
-            if (attempt <= MAX_REDIRECTS && Date.now() + delay < deadlineMs) {
-              setTimeout(go, delay);
-              return;
-            }
-          }
-          reject(e);
-        };
-        this.#whenConnected(connection, target, deadlineMs, (e) => (e ? answered(e) : send()));
-      };
-      go();
+      this.#follower.send<ServiceError, T>(
+        deadlineMs,
+        (target, answer) => {
+          const connection = this.#connection(target);
+          this.#whenConnected(connection, target, deadlineMs, (unsent) => (unsent ? answer(unsent) : call(connection.grpc, deadline, answer)));
+        },
+        (e, res) => (e ? reject(e) : resolve(res as T)),
+        () => (this.#closed ? (new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed') as unknown as ServiceError) : undefined),
+      );
     });
   }
 
@@ -293,28 +298,6 @@ export class VerdictClient {
     if (!this.#targets.group) return done(undefined);
     const bound = Math.min(deadlineMs, Date.now() + this.#reconnect.connectTimeoutMs);
     whenChannelReady(connection.grpc.getChannel(), bound, (result) => done(result === 'timeout' ? connectTimeoutError(target, this.#reconnect.connectTimeoutMs) : undefined));
-  }
-
-  /** Leaves `from` for the named leader or the next address, unless another call already left it. */
-  #moveFrom(from: string, leader: string | undefined): void {
-    if (this.#targets.current !== from) return;
-    const to = this.#targets.moveTo(leader);
-    if (to === from) return;
-    // A leader named from outside the configured list is dialled only while it is the target.
-    if (!this.#targets.configured(from)) {
-      const c = this.#connections.get(from);
-      c?.stream?.close();
-      c?.grpc.close();
-      this.#connections.delete(from);
-    }
-    // Another member may be another incarnation: reserved ids of the last one are void there.
-    this.#ids.connectionLost();
-  }
-
-  /** The delay before the `attempt`-th move (from 0): the reconnect backoff, jittered. */
-  #redirectDelay(attempt: number): number {
-    const base = backoffDelayMs(attempt + 1, this.#reconnect.initialMs, this.#reconnect.maxMs);
-    return Math.round(base / 2 + Math.random() * (base / 2));
   }
 
   #connection(address: string): Connection {
@@ -353,8 +336,8 @@ interface Connection {
   readonly stream: CommitStreamClient | undefined;
 }
 
-/** The most times one call moves to another coordinator (its deadline bounds it too). */
-const MAX_REDIRECTS = 16;
+/** The client's clock: the system's, with timers that keep the process alive while a call waits to move. */
+const CLIENT_CLOCK: Clock = { ...systemClock, setTimer: (fn, ms) => setTimeout(fn, ms) as Timer };
 
 /** The typed error for a failed call (a VerdictError passes as is). */
 function asVerdictError(e: unknown, context: { txId?: string; outcomeUnknown?: boolean }): VerdictError {
