@@ -32,7 +32,8 @@ import { SimClock } from './sim-clock.js';
 import { SimDisk, simStorage, type DiskFault, type SimStore, type StoreIo } from './sim-disk.js';
 import { SimEtcd, type EtcdWorld, type SimEtcdStats } from './sim-etcd.js';
 import { COORDINATOR, DEFAULT_SIM_CONFIG, type SimConfig } from './sim-options.js';
-import { SimNet, type NetworkStats } from './sim-transport.js';
+import { memberAddress, SimNet, type NetworkStats } from './sim-transport.js';
+import { DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from '../common/connection-options.js';
 import { Trace, type TraceLine } from './trace.js';
 
 /** How to run a scenario. */
@@ -159,17 +160,18 @@ export class Simulation {
     this.#names = participantNames(scenario);
     this.#checker = new Checker(this.#checkerWorld());
     const c = this.#config;
+    const group = scenario.group;
+    this.#members = group ? Array.from({ length: group.members }, (_, i) => `coordinator-${i + 1}`) : [];
     this.#net = new SimNet(this.#netWorld(), this.#netObserver(), {
       minDelayMs: c.netMinDelayMs,
       maxDelayMs: c.netMaxDelayMs,
       keepaliveMs: c.keepaliveTimeoutMs,
       connectTimeoutMs: c.connectTimeoutMs,
       maxMessageBytes: c.maxMessageBytes,
+      members: this.#members,
     });
-    this.#client = new SimClient(this.#clientWorld(), this.#net, scenario);
+    this.#client = new SimClient(this.#clientWorld(), this.#net, scenario, this.#members);
     for (const name of [COORDINATOR, ...this.#names]) this.#slots.set(name, this.#newSlot(name, root.fork()));
-    const group = scenario.group;
-    this.#members = group ? Array.from({ length: group.members }, (_, i) => `coordinator-${i + 1}`) : [];
     for (const name of this.#members) this.#slots.set(name, this.#newSlot(name, root.fork()));
     this.#etcd = group ? new SimEtcd(this.#etcdWorld(), { leaderKey: `${GROUP_PREFIX}leader`, logPrefix: `${GROUP_PREFIX}log/` }) : undefined;
   }
@@ -567,6 +569,7 @@ export class Simulation {
     slot.disk.faults.splice(0);
     this.#net.nodeDown(node, powerLoss);
     if (node === COORDINATOR) this.#client.coordinatorDown(inc);
+    if (this.#members.includes(node)) this.#client.memberDown(node, inc);
     this.#checker.crashed(node, powerLoss);
     const restartAt = this.#clock.now + downMs;
     if (alwaysRestart || restartAt < this.#scenario.faultWindowMs) this.#schedule(restartAt, undefined, undefined, () => this.#restart(node));
@@ -604,10 +607,6 @@ export class Simulation {
     const id = ++slot.pauseId;
     this.#traceLine(`✗ ${node} paused (SIGSTOP) for ${durationMs}ms`, [], true);
     this.#net.paused(node, () => slot.paused && slot.pauseId === id);
-    if (this.#routed === node) {
-      const routeInc = this.#slot(COORDINATOR).inc;
-      this.#net.paused(COORDINATOR, () => slot.paused && slot.pauseId === id && this.#routed === node && this.#slot(COORDINATOR).inc === routeInc);
-    }
     this.#schedule(this.#clock.now + durationMs, undefined, undefined, () => {
       if (slot.paused && slot.pauseId === id) this.#resume(slot);
     });
@@ -658,21 +657,27 @@ export class Simulation {
     const alive = (): boolean => slot.up && slot.inc === inc;
     const m: MemberState = { member: undefined, gate: undefined, handlers: undefined };
     slot.member = m;
+    // The member's address on the simulated network: bound for its life, behind its gate (a
+    // member that does not lead answers NOT_LEADER naming the leader it knows), serving its term's
+    // handlers while it has a term.
     const transport = (gate: LeaderGate): MemberTransport => {
       m.gate = gate;
+      const serveOn = (handlers: CoordinatorHandlers | undefined): void => {
+        m.handlers = handlers;
+        if (alive()) this.#net.memberServe(name, inc, gate, handlers);
+      };
       return {
         notLeaderAnswers: 0,
-        bind: async () => `${name}:7070`,
-        shutdown: async () => {
-          m.handlers = undefined;
+        bind: async () => {
+          serveOn(undefined);
+          return memberAddress(name);
         },
+        shutdown: async () => serveOn(undefined),
         serve: async (handlers) => {
-          m.handlers = handlers;
-          return `${name}:7070`;
+          serveOn(handlers);
+          return memberAddress(name);
         },
-        close: async () => {
-          m.handlers = undefined;
-        },
+        close: async () => serveOn(undefined),
       };
     };
     const client = Object.assign(etcd.client(name, inc), { close: () => undefined });
@@ -715,7 +720,11 @@ export class Simulation {
     );
   }
 
-  /** Routes the coordinator address to the member whose gate is open, if it changed. */
+  /**
+   * Follows, for the checker, which member serves as leader now (the member whose gate is open):
+   * the coordinator whose disk, failed writes and decisions the properties read. The network does
+   * not route by it: participants and initiators dial the members and follow NOT_LEADER answers.
+   */
   #reroute(): void {
     const open = this.#members.find((n) => {
       const slot = this.#slot(n);
@@ -730,10 +739,9 @@ export class Simulation {
     const handlers = open ? this.#slot(open).member?.handlers : undefined;
     if (!open || !handlers) return;
     this.#elections++;
-    const inc = this.#routeTo(open);
-    void this.#net.serverTransport(inc).serve(handlers);
+    this.#routeTo(open);
     endpoint.coordinator = this.#slot(open).member?.member?.coordinator;
-    this.#traceLine(`✓ the coordinator address routes to ${open}`, [], true);
+    this.#traceLine(`✓ ${open} serves as leader`, [], true);
   }
 
   /** The coordinator address now reaches `member`: a new incarnation of the address, served by it. */
@@ -746,18 +754,15 @@ export class Simulation {
     return endpoint.inc;
   }
 
-  /** The coordinator address reaches no one: its sessions are cut and pending calls end unknown. */
+  /** No member serves as leader now (for the checker: the coordinator's term ended). */
   #routeDown(why: string): void {
     this.#routed = undefined;
     const endpoint = this.#slot(COORDINATOR);
     if (!endpoint.up) return;
-    const inc = endpoint.inc;
     endpoint.up = false;
     endpoint.inc++;
     endpoint.coordinator = undefined;
-    this.#traceLine(`✗ the coordinator address reaches no leader (${why})`, [], true);
-    this.#net.nodeDown(COORDINATOR, false);
-    this.#client.coordinatorDown(inc);
+    this.#traceLine(`✗ no member serves as leader (${why})`, [], true);
     this.#checker.crashed(COORDINATOR, false);
   }
 
@@ -914,6 +919,12 @@ export class Simulation {
       tracing: this.#options.trace === true,
       maxCallMs: this.#config.maxCallMs,
       atCoordinator: (time, inc, fn) => this.#schedule(time, COORDINATOR, inc, fn),
+      atMember: (time, member, inc, fn) => this.#schedule(time, member, inc, fn),
+      paused: (node) => this.#slot(node).paused,
+      random: () => this.#prng.float(),
+      keepaliveMs: this.#config.keepaliveTimeoutMs,
+      connectTimeoutMs: this.#config.connectTimeoutMs,
+      reconnect: { initialMs: DEFAULT_RECONNECT_INITIAL_MS, maxMs: DEFAULT_RECONNECT_MAX_MS },
       at: (time, fn) => this.#schedule(time, undefined, undefined, fn),
       enlist: (participant, invitation, payload) => {
         this.#slots
