@@ -2,9 +2,10 @@
 // Participant that the CLI and the SDK run, built over the simulator's seams: its clock, its
 // disks (memory-level under a fault layer) and its transport (in-memory gRPC-like streams). The
 // world owns only the network, the disks, the clock, the scheduler, the workload and the checker.
-// With a coordinator group (scenario.group), the coordinator is 2–3 production
-// CoordinatorGroupMembers over a simulated etcd (sim-etcd.ts); the world routes the network's one
-// coordinator address to the member whose gate is open (see "the coordinator group" below).
+// With a coordinator group (scenario.group), the coordinator is 1–3 production
+// CoordinatorGroupMembers over a simulated etcd (sim-etcd.ts), each at an address of its own;
+// participants and initiators follow the leader with the SDKs' own code (see "the coordinator
+// group" below).
 // Everything random comes from the scenario's seed, so a scenario always produces the same run.
 // Between two events the world lets every promise the last one set off settle, so the shells run
 // exactly as they would on a real event loop, only on virtual time.
@@ -145,7 +146,7 @@ export class Simulation {
   /** The simulated etcd and the members' names (group runs only). */
   readonly #etcd: SimEtcd | undefined;
   readonly #members: readonly string[];
-  /** The member the coordinator address routes to now. */
+  /** The member that serves as leader now (its gate is open), as the checker sees the coordinator. */
   #routed: string | undefined;
   #elections = 0;
 
@@ -628,7 +629,7 @@ export class Simulation {
     for (const slot of this.#slots.values()) {
       slot.disk.faults.splice(0);
       if (slot.paused) this.#resume(slot);
-      // The group's coordinator address comes back when a member leads.
+      // The group's coordinator (the checker's view) comes back when a member leads.
       if (!slot.up && !(this.#etcd && slot.name === COORDINATOR)) this.#start(slot.name);
     }
     this.#phase = 'settling';
@@ -640,11 +641,14 @@ export class Simulation {
   // Each member is the production CoordinatorGroupMember, built over its client of the simulated
   // etcd and a server transport of the simulated network (its seams): its leadership, its terms
   // (a Coordinator over the etcd decision store, fenced on the leader key's create revision), its
-  // gate and its stepping down all run unchanged. The world routes the one coordinator address the
-  // participants and the initiator dial to the member whose gate is open (it serves, and believes it
-  // leads), re-routing before and after every step; a change of route cuts the sessions as a crash
-  // would, so a deposed leader that keeps running reaches only etcd. (The SDKs' leader following is
-  // not simulated: the route stands for it.)
+  // gate and its stepping down all run unchanged. Each member is an address of its own on the
+  // simulated network, bound for its life: behind its gate it answers NOT_LEADER (naming the
+  // leader it knows, which may be stale) and serves its term's handlers while it leads. The
+  // participants' sessions and the initiators' calls go to the members and follow those answers
+  // with the SDKs' own code (the Participant's session code with CoordinatorTargets, the client's
+  // LeaderFollower); a paused member holds them until keepalive, and a new connection to it never
+  // opens. The world only tracks which member serves as leader, for the checker (its disk view, its
+  // failed writes), re-reading the gates before and after every step.
 
   #startMember(name: string): void {
     const etcd = this.#etcd;
@@ -744,7 +748,7 @@ export class Simulation {
     this.#traceLine(`✓ ${open} serves as leader`, [], true);
   }
 
-  /** The coordinator address now reaches `member`: a new incarnation of the address, served by it. */
+  /** `member` serves as leader now: a new incarnation of the checker's coordinator. */
   #routeTo(member: string): number {
     const endpoint = this.#slot(COORDINATOR);
     if (endpoint.up) this.#routeDown(`${member} was elected`);
@@ -766,7 +770,7 @@ export class Simulation {
     this.#checker.crashed(COORDINATOR, false);
   }
 
-  /** The node whose pause holds `slot`'s events: the routed leader for the group's coordinator address. */
+  /** The node whose pause holds `slot`'s events: the leader for the group's coordinator (the checker's view). */
   #host(slot: Slot): Slot {
     return this.#etcd && slot.name === COORDINATOR && this.#routed ? this.#slot(this.#routed) : slot;
   }
