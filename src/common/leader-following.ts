@@ -34,6 +34,7 @@ export class LeaderFollower {
   readonly #clock: Clock;
   readonly #options: LeaderFollowerOptions;
 
+  /** Follows the leader among `targets`, waiting between moves on `clock`. */
   constructor(targets: CoordinatorTargets, clock: Clock, options: LeaderFollowerOptions) {
     this.#targets = targets;
     this.#clock = clock;
