@@ -4,7 +4,8 @@
 
 import { connectivityState as ConnectivityState, Metadata, status as Status, type ChannelCredentials, type ClientOptions, type ServiceError } from '@grpc/grpc-js';
 import { clientChannel } from '../common/tls.js';
-import { connectionChannelOptions, connectionOptionsProblem, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from '../common/connection-options.js';
+import { connectionChannelOptions, connectionOptionsProblem, connectTimeoutMs, DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from '../common/connection-options.js';
+import { connectTimeoutError, isConnectTimeout, whenChannelReady } from '../common/channel-ready.js';
 import { coordinatorAddresses, CoordinatorTargets } from '../common/coordinator-targets.js';
 import { fromServiceError, notLeader } from '../common/grpc-errors.js';
 import { viewFromWire } from '../common/wire.js';
@@ -18,7 +19,8 @@ import {
   type GetTransactionResponse,
   type ReserveTxIdsResponse,
 } from '../gen/verdict/v1/transaction.js';
-import { backoffDelayMs } from '../protocol/types.js';
+import { LeaderFollower, MAX_MOVES } from '../common/leader-following.js';
+import { systemClock, type Clock, type Timer } from '../common/clock.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import { COMMON_CHANNEL_OPTIONS } from '../common/channel-options.js';
 import { CommitStreamClient } from './commit-stream.js';
@@ -64,11 +66,12 @@ export interface CommitResult {
  */
 export class VerdictClient {
   readonly #targets: CoordinatorTargets;
+  readonly #follower: LeaderFollower;
   readonly #connections = new Map<string, Connection>();
   readonly #channel: { readonly credentials: ChannelCredentials; readonly options: ClientOptions };
   readonly #timeoutMs: number;
   readonly #streamFrameBytes: number | undefined;
-  readonly #reconnect: { readonly initialMs: number; readonly maxMs: number };
+  readonly #reconnect: { readonly initialMs: number; readonly maxMs: number; readonly connectTimeoutMs: number };
   readonly #ids: TxIdPool;
   #closed = false;
 
@@ -76,7 +79,9 @@ export class VerdictClient {
    * `address`: the coordinator's `host:port`, or the addresses of a coordinator group's members.
    * With a group, calls go to the leader: a member that does not lead answers NOT_LEADER (naming
    * the leader when it knows one), and the call goes there (or to the next address) after a
-   * backoff delay; so does a call that provably never reached an address (nothing listening).
+   * backoff delay; so does a call that provably never reached an address (nothing listening, or
+   * no connection within `reconnect.connectTimeoutMs`: a frozen member). Keepalive pings (every
+   * 2 s, 3 s to answer, with a group) drop the connection to a member that stopped answering.
    * A call broken after it was sent is never repeated: a commit then fails OUTCOME_UNKNOWN with
    * its tx id, and `get(txId)` tells the truth once a leader answers.
    */
@@ -87,9 +92,28 @@ export class VerdictClient {
     const channel = clientChannel(options);
     this.#channel = {
       credentials: channel.credentials,
-      options: { ...COMMON_CHANNEL_OPTIONS, ...connectionChannelOptions(options.reconnect, options.keepalive), ...channel.options },
+      options: { ...COMMON_CHANNEL_OPTIONS, ...connectionChannelOptions(options.reconnect, options.keepalive, this.#targets.group), ...channel.options },
     };
-    this.#reconnect = { initialMs: options.reconnect?.initialMs ?? DEFAULT_RECONNECT_INITIAL_MS, maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS };
+    this.#reconnect = {
+      initialMs: options.reconnect?.initialMs ?? DEFAULT_RECONNECT_INITIAL_MS,
+      maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS,
+      connectTimeoutMs: connectTimeoutMs(options.reconnect),
+    };
+    this.#follower = new LeaderFollower(this.#targets, CLIENT_CLOCK, {
+      ...this.#reconnect,
+      neverSent: (e) => neverSent(e as ServiceError),
+      onMove: (from) => {
+        // A leader named from outside the configured list is dialled only while it is the target.
+        if (!this.#targets.configured(from)) {
+          const c = this.#connections.get(from);
+          c?.stream?.close();
+          c?.grpc.close();
+          this.#connections.delete(from);
+        }
+        // Another member may be another incarnation: reserved ids of the last one are void there.
+        this.#ids.connectionLost();
+      },
+    });
     this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const frameBytes = options.streamFrameBytes ?? DEFAULT_STREAM_FRAME_BYTES;
     if (!Number.isSafeInteger(frameBytes) || frameBytes < 1024) {
@@ -185,16 +209,26 @@ export class VerdictClient {
   }
 
   /** A commit on the CommitStream of the current target; a stream refused NOT_LEADER is sent again to the leader. */
-  #streamCommit(request: CommitRequest, deadlineMs: number, attempt: number): Promise<CommitResult> {
+  async #streamCommit(request: CommitRequest, deadlineMs: number, attempt: number): Promise<CommitResult> {
     const target = this.#targets.current;
-    const stream = this.#connection(target).stream as CommitStreamClient;
+    const connection = this.#connection(target);
+    const stream = connection.stream as CommitStreamClient;
+    const unsent = await new Promise<ServiceError | undefined>((resolve) => this.#whenConnected(connection, target, deadlineMs, resolve));
+    if (unsent) {
+      // Not sent: the commit goes to the next address, as after NOT_LEADER.
+      this.#follower.moveFrom(target, undefined);
+      const delay = this.#follower.delay(attempt);
+      if (attempt >= MAX_MOVES || Date.now() + delay >= deadlineMs) throw asVerdictError(unsent, { txId: request.txId, outcomeUnknown: true });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      return this.#streamCommit(request, deadlineMs, attempt + 1);
+    }
     return stream.commit(request, Math.max(1, deadlineMs - Date.now())).then(
       (res): CommitResult => ({ txId: res.txId, outcome: 'committed' }),
       async (e: unknown) => {
         if (!(e instanceof VerdictError) || e.code !== ErrorCode.NOT_LEADER) throw e;
-        this.#moveFrom(target, notLeader(e.cause as ServiceError)?.leader);
-        const delay = this.#redirectDelay(attempt);
-        if (attempt >= MAX_REDIRECTS || Date.now() + delay >= deadlineMs) throw e;
+        this.#follower.moveFrom(target, notLeader(e.cause as ServiceError)?.leader);
+        const delay = this.#follower.delay(attempt);
+        if (attempt >= MAX_MOVES || Date.now() + delay >= deadlineMs) throw e;
         await new Promise((resolve) => setTimeout(resolve, delay));
         return this.#streamCommit(request, deadlineMs, attempt + 1);
       },
@@ -233,56 +267,37 @@ export class VerdictClient {
   }
 
   /**
-   * Runs one unary call on the current target; a NOT_LEADER answer, or (with a group) a call that
-   * never reached its address, is made again on the next target after a backoff delay, while the
-   * deadline allows. Rejects with the last ServiceError.
+   * Runs one unary call on the current target, following the leader (LeaderFollower): a
+   * NOT_LEADER answer, or (with a group) a call that never reached its address, is made again on
+   * the next target after a backoff delay, while the deadline allows. Rejects with the last
+   * ServiceError.
    */
   #send<T>(deadlineMs: number, call: (grpc: TransactionServiceClient, deadline: Date, done: (e: ServiceError | null, res?: T) => void) => void): Promise<T> {
     if (this.#closed) return Promise.reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
     return new Promise<T>((resolve, reject) => {
       const deadline = new Date(deadlineMs);
-      let attempt = 0;
-      const go = (): void => {
-        if (this.#closed) return reject(new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed'));
-        const target = this.#targets.current;
-        call(this.#connection(target).grpc, deadline, (e, res) => {
-          if (!e) return resolve(res as T);
-          const hint = notLeader(e);
-          if (hint || (this.#targets.group && neverSent(e))) {
-            this.#moveFrom(target, hint?.leader);
-            const delay = this.#redirectDelay(attempt++);
-            if (attempt <= MAX_REDIRECTS && Date.now() + delay < deadlineMs) {
-              setTimeout(go, delay);
-              return;
-            }
-          }
-          reject(e);
-        });
-      };
-      go();
+      this.#follower.send<ServiceError, T>(
+        deadlineMs,
+        (target, answer) => {
+          const connection = this.#connection(target);
+          this.#whenConnected(connection, target, deadlineMs, (unsent) => (unsent ? answer(unsent) : call(connection.grpc, deadline, answer)));
+        },
+        (e, res) => (e ? reject(e) : resolve(res as T)),
+        () => (this.#closed ? (new VerdictError(ErrorCode.UNAVAILABLE, 'the client is closed') as unknown as ServiceError) : undefined),
+      );
     });
   }
 
-  /** Leaves `from` for the named leader or the next address, unless another call already left it. */
-  #moveFrom(from: string, leader: string | undefined): void {
-    if (this.#targets.current !== from) return;
-    const to = this.#targets.moveTo(leader);
-    if (to === from) return;
-    // A leader named from outside the configured list is dialled only while it is the target.
-    if (!this.#targets.configured(from)) {
-      const c = this.#connections.get(from);
-      c?.stream?.close();
-      c?.grpc.close();
-      this.#connections.delete(from);
-    }
-    // Another member may be another incarnation: reserved ids of the last one are void there.
-    this.#ids.connectionLost();
-  }
-
-  /** The delay before the `attempt`-th move (from 0): the reconnect backoff, jittered. */
-  #redirectDelay(attempt: number): number {
-    const base = backoffDelayMs(attempt + 1, this.#reconnect.initialMs, this.#reconnect.maxMs);
-    return Math.round(base / 2 + Math.random() * (base / 2));
+  /**
+   * With a group: waits (within the connect timeout and `deadlineMs`) until the connection to
+   * `target` is open or has failed, then calls `done` with undefined (send), or with the never-sent
+   * error of a connection still opening at the bound (a frozen or blackholed member). At once, and
+   * synchronously, with one address or an open connection.
+   */
+  #whenConnected(connection: Connection, target: string, deadlineMs: number, done: (unsent: ServiceError | undefined) => void): void {
+    if (!this.#targets.group) return done(undefined);
+    const bound = Math.min(deadlineMs, Date.now() + this.#reconnect.connectTimeoutMs);
+    whenChannelReady(connection.grpc.getChannel(), bound, (result) => done(result === 'timeout' ? connectTimeoutError(target, this.#reconnect.connectTimeoutMs) : undefined));
   }
 
   #connection(address: string): Connection {
@@ -321,8 +336,8 @@ interface Connection {
   readonly stream: CommitStreamClient | undefined;
 }
 
-/** The most times one call moves to another coordinator (its deadline bounds it too). */
-const MAX_REDIRECTS = 16;
+/** The client's clock: the system's, with timers that keep the process alive while a call waits to move. */
+const CLIENT_CLOCK: Clock = { ...systemClock, setTimer: (fn, ms) => setTimeout(fn, ms) as Timer };
 
 /** The typed error for a failed call (a VerdictError passes as is). */
 function asVerdictError(e: unknown, context: { txId?: string; outcomeUnknown?: boolean }): VerdictError {
@@ -346,5 +361,5 @@ function toBuffer(payload: unknown, participant: string): Buffer {
  * status when no connection could be made, before anything was sent.
  */
 function neverSent(e: ServiceError): boolean {
-  return e.code === Status.UNAVAILABLE && /^No connection established/.test(e.details ?? '');
+  return isConnectTimeout(e) || (e.code === Status.UNAVAILABLE && /^No connection established/.test(e.details ?? ''));
 }

@@ -60,6 +60,7 @@ export interface GroupMemberEvents {
 export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   readonly #options: GroupMemberOptions;
   readonly #client: EtcdClient & { close(): void };
+  readonly #termClient: GroupMemberSeams['termClient'];
   readonly #prefix: string;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -72,8 +73,15 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
   #address = '';
   #closing: Promise<void> | undefined;
 
-  private constructor(options: GroupMemberOptions, security: CoordinatorSecurity, client: EtcdClient & { close(): void }, transport?: GroupMemberSeams['transport']) {
+  private constructor(
+    options: GroupMemberOptions,
+    security: CoordinatorSecurity,
+    client: EtcdClient & { close(): void },
+    transport?: GroupMemberSeams['transport'],
+    termClient?: GroupMemberSeams['termClient'],
+  ) {
     super();
+    this.#termClient = termClient;
     this.#options = options;
     this.#security = security;
     this.#clock = options.clock ?? systemClock;
@@ -109,7 +117,7 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     // address of its own to police, as for a single coordinator.)
     const security = coordinatorSecurity(seams?.transport ? DEFAULT_LISTEN : (options.listen ?? options.advertise), options);
     const client = seams?.client ?? (await CoordinatorGroupMember.#connect(options));
-    const member = new CoordinatorGroupMember(options, security, client, seams?.transport);
+    const member = new CoordinatorGroupMember(options, security, client, seams?.transport, seams?.termClient?.bind(seams));
     try {
       member.#address = await member.#transport.bind();
     } catch (e) {
@@ -190,7 +198,7 @@ export class CoordinatorGroupMember extends EventEmitter<GroupMemberEvents> {
     this.#state = 'starting';
     const o = this.#options;
     const store = new EtcdDecisionStore({
-      client: this.#client,
+      client: this.#termClient?.(fence) ?? this.#client,
       prefix: this.#prefix,
       fence,
       clock: this.#clock,

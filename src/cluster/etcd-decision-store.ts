@@ -37,8 +37,13 @@ const RANGE_PAGE = 1_000;
 export interface LeaderFence {
   /** The full etcd key of the leader (with the cluster prefix). */
   readonly key: string;
-  /** Its create revision when this member created it. */
+  /** Its create revision when this member created it: the term, which no later term repeats. */
   readonly createRevision: string;
+  /**
+   * The value this member put in it (its node id and address). The same in every term of the
+   * member, so it is no fence: only the per-node mutant compares it.
+   */
+  readonly value: string;
 }
 
 /** Options of an EtcdDecisionStore. */
@@ -185,9 +190,7 @@ export class EtcdDecisionStore implements DecisionStore {
 
   /** One etcd transaction: the operations, if this member still holds the leader key it created. */
   async #txn(ops: readonly StoreOp[], force: boolean): Promise<void> {
-    // The mutant compares on a create revision that always holds (any key's is > -1): no fence at all.
-    const unfenced = mutant('decision-write-unfenced');
-    const txn = this.#client.if(this.#fence.key, 'Create', unfenced ? '>' : '==', unfenced ? -1 : this.#fence.createRevision).options(this.#options());
+    const txn = this.#fenced().options(this.#options());
     const clauses = ops.map((op) =>
       op.type === 'put' ? this.#client.put(this.#root + op.key).value(Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength)) : this.#client.delete().key(this.#root + op.key),
     );
@@ -197,10 +200,19 @@ export class EtcdDecisionStore implements DecisionStore {
     if (!res.succeeded) throw this.#deposed();
   }
 
+  /** A transaction that applies only while this member still holds the leader key it created. */
+  #fenced(): ReturnType<EtcdClient['if']> {
+    // One mutant compares on a create revision that always holds (any key's is > -1): no fence at
+    // all. The other compares who holds the key, not which term: a member's old term passes again.
+    if (mutant('decision-write-unfenced')) return this.#client.if(this.#fence.key, 'Create', '>', -1);
+    if (mutant('decision-write-fenced-per-node')) return this.#client.if(this.#fence.key, 'Value', '==', this.#fence.value);
+    return this.#client.if(this.#fence.key, 'Create', '==', this.#fence.createRevision);
+  }
+
   async compareAndSwap(key: string, expected: Uint8Array | undefined, value: Uint8Array): Promise<boolean> {
     if (this.#broken !== undefined) throw this.#refusal();
     const full = this.#root + key;
-    let txn = this.#client.if(this.#fence.key, 'Create', '==', this.#fence.createRevision);
+    let txn = this.#fenced();
     txn = expected === undefined ? txn.and(full, 'Create', '==', 0) : txn.and(full, 'Value', '==', Buffer.from(expected));
     const res = await txn.options(this.#options()).then(this.#client.put(full).value(Buffer.from(value))).commit();
     if (res.succeeded) return true;

@@ -4,6 +4,7 @@
 
 import type { ServerTransport } from '../common/transport.js';
 import type { EtcdClient } from './etcd-client.js';
+import type { LeaderFence } from './etcd-decision-store.js';
 import type { LeaderGate } from './leader-gated-transport.js';
 
 /** The server a member serves its terms through: bound for the member's life, gated on its leadership. */
@@ -22,4 +23,10 @@ export interface GroupMemberSeams {
   readonly client: EtcdClient & { close(): void };
   /** Makes the member's server around its gate (default: a gRPC `LeaderGatedTransport`). */
   transport(gate: LeaderGate): MemberTransport;
+  /**
+   * The etcd client the decision store of the term that `fence` begins writes through (default:
+   * `client`). The simulator hands each term a client of its own, so that its fencing check knows
+   * which term sent a write, even one sent after the same member was elected again.
+   */
+  termClient?(fence: LeaderFence): EtcdClient;
 }

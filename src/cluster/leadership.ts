@@ -184,15 +184,16 @@ export class EtcdLeadership extends EventEmitter<LeadershipEvents> {
     if (leaseId === undefined) return;
     const value: LeaderValue = { nodeId: this.#o.nodeId, advertise: this.#o.advertise };
     const client = this.#o.client;
+    const raw = JSON.stringify(value);
     const res = await client
       .if(this.#key, 'Create', '==', 0)
-      .then(client.put(this.#key).value(JSON.stringify(value)).lease(leaseId))
+      .then(client.put(this.#key).value(raw).lease(leaseId))
       .else(client.get(this.#key))
       .options(this.#deadline())
       .commit();
     if (this.#state !== 'following' || this.#lease !== lease || this.#leaseId !== leaseId) return;
     if (res.succeeded) {
-      const fence: LeaderFence = { key: this.#key, createRevision: res.header.revision };
+      const fence: LeaderFence = { key: this.#key, createRevision: res.header.revision, value: raw };
       this.#state = 'leading';
       this.#term++;
       this.#setValidUntil(this.#leaseSentAt + this.#leaseTtlMs);

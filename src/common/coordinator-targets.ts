@@ -29,6 +29,12 @@ export class CoordinatorTargets {
   /** The leader a member named that is not in the configured list, while it is the target. */
   #named: string | undefined;
   #index = 0;
+  /**
+   * Where trying the addresses in turn has reached. It moves only when no leader is named, so that
+   * a stale hint (a follower naming a leader that is frozen or gone) cannot send the SDK back and
+   * forth between two addresses while a third one leads: every address gets its turn.
+   */
+  #cursor = 0;
   #moves = 0;
 
   constructor(addresses: readonly string[]) {
@@ -57,7 +63,8 @@ export class CoordinatorTargets {
 
   /**
    * Moves to `leader` (named by a member that does not lead), or, without one, to the next
-   * configured address. Returns the new target.
+   * configured address in turn (never straight back to the one that just failed). Returns the new
+   * target.
    */
   moveTo(leader: string | undefined): string {
     this.#moves++;
@@ -72,8 +79,12 @@ export class CoordinatorTargets {
       return this.current;
     }
     // A named leader that fails is dropped: the configured list is what the operator vouched for.
-    if (this.#named !== undefined) this.#named = undefined;
-    else this.#index = (this.#index + 1) % this.#configured.length;
+    const n = this.#configured.length;
+    const failed = this.#named === undefined ? this.#index : -1;
+    this.#named = undefined;
+    this.#cursor = (this.#cursor + 1) % n;
+    if (this.#cursor === failed && n > 1) this.#cursor = (this.#cursor + 1) % n;
+    this.#index = this.#cursor;
     return this.current;
   }
 }

@@ -23,6 +23,8 @@ export const MUTANT_SWITCHES = {
   'lock-conflicts-ignored': "the participant's lock manager grants every lock, even one another transaction holds exclusively",
   'frame-over-limit': 'session frames ignore the message size limit: everything queued in one turn leaves as one frame',
   'decision-write-unfenced': "the etcd decision store's writes compare nothing that a new leader changes: a deposed leader's write lands",
+  'decision-write-fenced-per-node':
+    "the etcd decision store's writes compare the leader key's value (this member's id and address) instead of its create revision: a write of an earlier term of a member lands once that member leads again",
   'leader-outlives-lease': 'a group member believes it leads until etcd tells it otherwise, past the validity deadline of its lease',
 } as const;
 

@@ -23,6 +23,12 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_KEEPALIVE_MS = 10_000;
 /** How long a keepalive ping may go unanswered before the session is dropped, in ms. */
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/**
+ * The shortest interval between client keepalive pings the server tolerates, in ms. The SDKs ping
+ * every 2 s when given a coordinator group, and may be tuned below that; a gRPC server that polices
+ * pings (C-core by default: 5 minutes without calls) answers a faster client GOAWAY too_many_pings.
+ */
+export const MIN_CLIENT_PING_INTERVAL_MS = 500;
 /** How long END summaries of finished transactions are kept for status queries, in ms. */
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** How often expired summaries are garbage-collected, in ms. */
@@ -78,6 +84,11 @@ export function coordinatorServerOptions(options: Pick<CoordinatorOptions, 'maxM
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
     'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    // Clients' pings are how they notice a frozen coordinator: permit them, with or without calls.
+    // grpc-js 1.14 servers do not police pings at all; these keep that true on a server that does.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': MIN_CLIENT_PING_INTERVAL_MS,
+    'grpc.http2.max_ping_strikes': 0,
     'grpc.max_concurrent_streams': 1_000,
   };
 }

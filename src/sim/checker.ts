@@ -78,7 +78,7 @@ export const PROPERTIES = {
   P18: 'Model conformance: every observed transition of a 2PC tx is a TwoPhase action',
   P20: 'A failed write is not a decision: after a forced write fails, no decision, vote, ack or answer other than OUTCOME_UNKNOWN follows from it',
   P21: "Isolation of hooks: no two PREPARED records on a participant's disk lock one key with one of them exclusive; a shared key's counter counts every commit that locked it (no lost update)",
-  P23: 'Fencing: no decision-log write of a coordinator whose leadership ended (lease expired, key taken by another) ever lands in etcd',
+  P23: 'Fencing: no decision-log write of a leadership term that ended (lease expired, key taken by another, or by the same member in a later term) ever lands in etcd',
   P24: 'One leader at a time: no two group members believe they lead (answer as leader) at the same virtual instant',
   CRASH: 'The simulated processes never throw',
 } as const;

@@ -38,6 +38,7 @@ const CATCH: Record<MutantName, { readonly expected: readonly PropertyId[]; read
   'frame-over-limit': { expected: ['P17'], profile: 'network' },
   'lock-conflicts-ignored': { expected: ['P21'], profile: 'calm' },
   'decision-write-unfenced': { expected: ['P23'], profile: 'ha' },
+  'decision-write-fenced-per-node': { expected: ['P23'], profile: 'ha' },
   'leader-outlives-lease': { expected: ['P24'], profile: 'ha' },
 };
 

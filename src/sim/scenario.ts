@@ -181,16 +181,17 @@ export const PROFILES: Readonly<Record<ProfileName, ScenarioProfile>> = {
     votes: { yes: 3, no: 2, readOnly: 0, hang: 0 },
   },
   /**
-   * A coordinator group of 2–3 members on a simulated etcd with 1 s leases: the leader paused
+   * A coordinator group of 1–3 members on a simulated etcd with 1 s leases: the leader paused
    * past its lease, crashed, or cut from etcd; etcd's quorum lost and back; participants crashing.
-   * Windows and faults are long enough for leases to lapse and leaders to change.
+   * Windows and faults are long enough for leases to lapse and leaders to change. A group of one
+   * re-elects the same member term after term: an old term's straggling write meets a new term.
    */
   ha: {
     ...BASE,
     maxTxs: 10,
     faultKinds: ['pause', 'pause', 'crash', 'store-partition', 'store-partition', 'quorum-loss', 'partition'],
     maxFaults: 5,
-    group: [2, 3],
+    group: [1, 3],
     window: [1_500, 5_000],
     maxFaultMs: 2_500,
   },

@@ -3,14 +3,20 @@
 // "outcome unknown" after the call deadline, UNAVAILABLE when the coordinator dies), and read the
 // outcome back later when a call left it unknown. Every branch payload names its plan, so that a
 // participant's application knows how to behave and the checker knows the transaction's branches.
+// With a coordinator group the initiators are given every member's address and follow the leader
+// with the client SDK's own policy (LeaderFollower): NOT_LEADER answers, stale leader hints, a
+// member that is down (the call never left) or paused (keepalive drops the call: outcome unknown).
 
-import type { Metadata } from '@grpc/grpc-js';
+import { Metadata, status as Status } from '@grpc/grpc-js';
+import type { Clock } from '../common/clock.js';
+import { CoordinatorTargets } from '../common/coordinator-targets.js';
+import { LeaderFollower, type FollowedFailure } from '../common/leader-following.js';
 import type { CallStatus, UnaryCall } from '../common/transport.js';
 import { viewFromWire } from '../common/wire.js';
 import type { CoordinatorReply } from '../protocol/coordinator-events.js';
 import { ErrorCode } from '../protocol/types.js';
 import { participantNames, type Scenario, type TxPlan } from './scenario.js';
-import type { SimNet } from './sim-transport.js';
+import { memberAddress, SimNet } from './sim-transport.js';
 
 /** What the initiators need from the world. */
 export interface ClientWorld {
@@ -27,6 +33,34 @@ export interface ClientWorld {
   /** `txId` belongs to plan `plan`. */
   planned(txId: string, plan: number): void;
   reply(reply: CoordinatorReply): void;
+  /** Runs `fn` at `time` at group member `member` (deferred while it is paused, dropped if incarnation `inc` died). */
+  atMember(time: number, member: string, inc: number, fn: () => void): void;
+  /** Whether `node` is paused now. */
+  paused(node: string): boolean;
+  /** A number in [0, 1) from the world's generator (the moves' jitter). */
+  random(): number;
+  /** How long a silent coordinator keeps a call before keepalive drops it, in ms. */
+  readonly keepaliveMs: number;
+  /** How long a new connection to a member may take to open before the call goes elsewhere, in ms. */
+  readonly connectTimeoutMs: number;
+  /** The initiators' reconnect backoff (the delay between moves), in ms. */
+  readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/** A failed attempt at one member, as the initiator's channel reports it. */
+interface AttemptFailure extends FollowedFailure {
+  readonly code: number;
+  readonly details: string;
+  readonly metadata?: Metadata;
+  /** Nothing was sent (nothing listens at the address): safe to send elsewhere. */
+  readonly neverSent?: boolean;
+}
+
+/** One attempt of a call at a group member, until it is answered or dropped. */
+interface Attempt {
+  readonly member: string;
+  readonly inc: number;
+  readonly answer: (e: AttemptFailure | null, res?: unknown) => void;
 }
 
 type Method = 'begin' | 'commit' | 'abort' | 'getTransaction';
@@ -55,6 +89,11 @@ export class SimClient {
   readonly #net: SimNet;
   readonly #scenario: Scenario;
   readonly #pending = new Map<number, Pending>();
+  /** With a group: the attempts in flight at members, by request id. */
+  readonly #attempts = new Map<number, Attempt>();
+  readonly #follower: LeaderFollower | undefined;
+  /** Members whose connection keepalive dropped (or that died): the next call opens a new one. */
+  readonly #disconnected = new Set<string>();
   /** Capabilities Begin returned, until the transaction's branches enlist with them. */
   readonly #capabilities = new Map<string, string>();
   #nextRequestId = 0;
@@ -62,11 +101,28 @@ export class SimClient {
   /** Counters of the answers the initiators got. */
   readonly stats = { committed: 0, aborted: 0, unknown: 0, errors: 0 };
 
-  constructor(world: ClientWorld, net: SimNet, scenario: Scenario) {
+  /** `members`: a coordinator group's member nodes, whose addresses the initiators are given. */
+  constructor(world: ClientWorld, net: SimNet, scenario: Scenario, members: readonly string[] = []) {
     this.#world = world;
     this.#net = net;
     this.#scenario = scenario;
     this.#arrivalsLeft = scenario.txs.length;
+    if (members.length > 0) {
+      const clock: Clock = {
+        now: () => world.now,
+        setTimer: (fn, ms) => {
+          world.at(world.now + ms, fn);
+          return {};
+        },
+        clearTimer: () => undefined,
+        defer: (fn) => world.at(world.now, fn),
+        random: () => world.random(),
+      };
+      this.#follower = new LeaderFollower(new CoordinatorTargets(members.map(memberAddress)), clock, {
+        ...world.reconnect,
+        neverSent: (e) => (e as AttemptFailure).neverSent === true,
+      });
+    }
   }
 
   /** Schedules every planned transaction. */
@@ -77,6 +133,16 @@ export class SimClient {
   /** Whether the workload is over: every transaction started and every call answered. */
   get idle(): boolean {
     return this.#arrivalsLeft === 0 && this.#pending.size === 0;
+  }
+
+  /** Group member `member`'s incarnation `inc` died: calls in flight there fail UNAVAILABLE (sent: outcome unknown). */
+  memberDown(member: string, inc: number): void {
+    for (const [id, a] of [...this.#attempts]) {
+      if (a.member !== member || a.inc !== inc) continue;
+      this.#attempts.delete(id);
+      this.#world.at(this.#world.now + this.#net.delay(), () => a.answer({ code: Status.UNAVAILABLE, details: `connection reset: ${member} went away` }));
+    }
+    this.#disconnected.add(member);
   }
 
   /** The coordinator incarnation `inc` died: its calls fail with UNAVAILABLE (their outcome is unknown). */
@@ -90,6 +156,7 @@ export class SimClient {
 
   /** Sends a unary call; `onReply` gets the answer, whatever it is. */
   call(method: Method, request: object, onReply: (reply: CoordinatorReply) => void): void {
+    if (this.#follower) return this.#groupCall(this.#follower, method, request, onReply);
     const w = this.#world;
     const requestId = ++this.#nextRequestId;
     const server = this.#net.handlers();
@@ -128,6 +195,100 @@ export class SimClient {
       if (!this.#pending.delete(requestId)) return;
       cancelled?.();
       this.#settle(requestId, p, { type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${w.maxCallMs} ms` } });
+    });
+  }
+
+  /**
+   * A call to a coordinator group: attempts at members through the SDK's leader following, under
+   * one deadline (past it the outcome is unknown, as for a single coordinator).
+   */
+  #groupCall(follower: LeaderFollower, method: Method, request: object, onReply: (reply: CoordinatorReply) => void): void {
+    const w = this.#world;
+    const requestId = ++this.#nextRequestId;
+    const p: Pending = { onReply, inc: -1 };
+    this.#pending.set(requestId, p);
+    if (w.tracing) w.trace(`initiator → ${follower.target}  #${requestId} ${describeRequest(method, request)}`, txIdOfRequest(request));
+    const deadline = w.now + w.maxCallMs;
+    follower.send<AttemptFailure, unknown>(
+      deadline,
+      (target, answer) => this.#attempt(requestId, this.#net.memberAt(target), method, request, answer),
+      (e, response) => {
+        this.#attempts.delete(requestId);
+        if (!this.#pending.delete(requestId)) return;
+        // A failure without a Verdict code is the connection's (reset, keepalive, refused): UNAVAILABLE.
+        const reply: CoordinatorReply = !e
+          ? successReply(method, response)
+          : metadataString(e.metadata, 'verdict-code')
+            ? errorReply(e)
+            : { type: 'error', error: { code: ErrorCode.UNAVAILABLE, message: e.details } };
+        this.#settle(requestId, p, reply);
+      },
+    );
+    w.at(deadline, () => {
+      const attempt = this.#attempts.get(requestId);
+      this.#attempts.delete(requestId);
+      if (!this.#pending.delete(requestId)) return;
+      attempt?.answer({ code: Status.CANCELLED, details: 'deadline' });
+      this.#settle(requestId, p, { type: 'error', error: { code: ErrorCode.OUTCOME_UNKNOWN, message: `no outcome within ${w.maxCallMs} ms` } });
+    });
+  }
+
+  /** One attempt of call `requestId` at `member`: refused (nothing there), gated (NOT_LEADER), or handled. */
+  #attempt(requestId: number, member: string, method: Method, request: object, answer: (e: AttemptFailure | null, res?: unknown) => void): void {
+    const w = this.#world;
+    if (!this.#pending.has(requestId)) return;
+    const server = this.#net.memberServer(member);
+    if (!server) {
+      w.at(w.now + this.#net.delay(), () => answer({ code: Status.UNAVAILABLE, details: `connection refused at ${member}`, neverSent: true }));
+      return;
+    }
+    // A new connection to a paused member never completes its handshake: the call is not sent, and goes elsewhere.
+    if (this.#disconnected.has(member) && w.paused(member)) {
+      w.at(w.now + w.connectTimeoutMs, () => {
+        if (!w.paused(member)) return this.#attempt(requestId, member, method, request, answer);
+        if (w.tracing) w.trace(`initiator: no connection to ${member} within ${w.connectTimeoutMs}ms (#${requestId} not sent)`);
+        answer({ code: Status.UNAVAILABLE, details: `no connection established to ${member}`, neverSent: true });
+      });
+      return;
+    }
+    this.#disconnected.delete(member);
+    let cancelled: (() => void) | undefined;
+    let settled = false;
+    const once = (e: AttemptFailure | null, res?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (this.#attempts.get(requestId)?.member === member) this.#attempts.delete(requestId);
+      if (e?.code === Status.CANCELLED) cancelled?.();
+      answer(e, res);
+    };
+    this.#attempts.set(requestId, { member, inc: server.inc, answer: once });
+    // A member that is paused keeps the connection open and answers nothing: keepalive drops the call.
+    const keepalive = (): void => {
+      if (settled) return;
+      if (w.paused(member)) {
+        if (w.tracing) w.trace(`initiator: keepalive timeout on #${requestId} at ${member} (it does not answer)`);
+        this.#disconnected.add(member);
+        once({ code: Status.UNAVAILABLE, details: `keepalive timeout: ${member} does not answer` });
+      } else w.at(w.now + w.keepaliveMs, keepalive);
+    };
+    w.at(w.now + w.keepaliveMs, keepalive);
+    w.atMember(w.now + this.#net.delay(), member, server.inc, () => {
+      if (settled) return;
+      const gated = SimNet.gated(server);
+      const callback = (error: CallStatus | null, response?: unknown): void => {
+        const capability = (response as { capability?: string } | undefined)?.capability;
+        const txId = (response as { txId?: string } | undefined)?.txId;
+        if (!error && method === 'begin' && capability && txId) this.#capabilities.set(txId, capability);
+        w.at(w.now + this.#net.delay(), () => once(error ? { code: error.code ?? Status.UNKNOWN, details: error.details ?? '', ...(error.metadata ? { metadata: error.metadata } : {}) } : null, response));
+      };
+      if ('refusal' in gated) return callback(gated.refusal);
+      const call: UnaryCall<never> = {
+        request: request as never,
+        on: (_event, listener) => {
+          cancelled = listener;
+        },
+      };
+      gated.handlers[method](call as never, callback as never);
     });
   }
 
@@ -199,7 +360,7 @@ function metadataString(metadata: Metadata | undefined, key: string): string | u
   return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
 }
 
-function errorReply(status: CallStatus): CoordinatorReply {
+function errorReply(status: CallStatus | AttemptFailure): CoordinatorReply {
   const code = metadataString(status.metadata, 'verdict-code') as ErrorCode | undefined;
   const txId = metadataString(status.metadata, 'verdict-tx-id');
   return { type: 'error', error: { code: code ?? ErrorCode.INTERNAL, message: status.details ?? '', ...(txId ? { txId } : {}) } };

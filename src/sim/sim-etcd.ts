@@ -118,6 +118,13 @@ interface Compare {
 
 const MIN_DELAY_MS = 1;
 const MAX_DELAY_MS = 3;
+/**
+ * A hung call applied late is, one time in two, a straggler: applied only up to this long after
+ * the fault heals (stuck on a dead connection, or in a queue inside etcd), so that calls its
+ * member sent later overtake it. A straggler of an old term can land after the same member won
+ * the key again: what a per-node fence lets through (P23).
+ */
+const STRAGGLER_MAX_MS = 3_000;
 /** Error names as the etcd3 client gives them: the cluster code matches on `EtcdLeaseInvalidError`. */
 const LEASE_INVALID = 'EtcdLeaseInvalidError';
 
@@ -159,6 +166,11 @@ export class SimEtcd {
   /** Whether `member` is cut from the store. */
   isCut(member: string): boolean {
     return this.#cut.has(member);
+  }
+
+  /** The term `member`'s incarnation `inc` won last, as this store saw it (the ghost's record, not the member's). */
+  termOf(member: string, inc: number): MemberTerm | undefined {
+    return this.#terms.get(`${member}#${inc}`);
   }
 
   /** The leader key's value and create revision now (after due expiries), if any. */
@@ -203,8 +215,10 @@ export class SimEtcd {
   /**
    * The etcd client of `member`'s incarnation `inc`. Its decision-log writes are checked against
    * the leader key (the ghost fencing check) in the term it had when it sent them: `term`, or else
-   * the revision at which this client last created the leader key. (A write of an earlier term sent
-   * after the same member was elected again counts as the new term's: the check misses only that.)
+   * the revision at which this client last created the leader key. A client that writes for one
+   * term only (a term's decision store) is given that term (`termOf` when the term begins): a
+   * write it sends after the same member was elected again is then still checked as the old
+   * term's, which is what a per-node rather than per-term fence lets through.
    */
   client(member: string, inc: number, term?: MemberTerm): EtcdClient {
     const who = `${member}#${inc}`;
@@ -412,9 +426,18 @@ export class SimEtcd {
     for (const h of held) {
       if (!this.#reachable(h.member)) this.#held.push(h);
       else if (this.#world.prng.chance(0.5)) {
-        this.stats.lateApplied++;
-        if (this.#world.tracing) this.#world.trace(`etcd: a hung call of ${h.member} is applied late`, true);
-        h.apply();
+        const straggler = this.#world.prng.chance(0.5) ? this.#world.prng.int(1, STRAGGLER_MAX_MS) : 0;
+        const apply = (): void => {
+          if (!this.#reachable(h.member)) {
+            this.#held.push(h);
+            return;
+          }
+          this.stats.lateApplied++;
+          if (this.#world.tracing) this.#world.trace(`etcd: a hung call of ${h.member} is applied late${straggler ? ` (a straggler, ${straggler}ms after the heal)` : ''}`, true);
+          h.apply();
+        };
+        if (straggler === 0) apply();
+        else this.#world.atStore(this.#world.now + straggler, apply);
       }
     }
   }

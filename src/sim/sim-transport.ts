@@ -5,9 +5,15 @@
 // crash resets its sessions (its peer learns at once, or at the keepalive timeout when the crash
 // was a power loss or the link is cut); a paused process lets its sessions time out. Every frame
 // is encoded with the wire codec and checked against the message limit, as gRPC would.
+// With a coordinator group, every member is an address of its own: a member that does not lead
+// answers NOT_LEADER (naming the leader it knows), as the production gate does, and the
+// participants' production session code follows it through this transport's `redirect`.
 
 import { EventEmitter } from 'node:events';
 import { status as Status } from '@grpc/grpc-js';
+import type { LeaderGate } from '../cluster/leader-gated-transport.js';
+import { CoordinatorTargets } from '../common/coordinator-targets.js';
+import { notLeaderStatus } from '../common/grpc-errors.js';
 import type { CallStatus, ClientTransport, CoordinatorHandlers, ServerTransport, SessionClientStream, SessionServerStream } from '../common/transport.js';
 import { outcomeFromWire, voteFromWire } from '../common/wire.js';
 import { SessionRequest, SessionResponse } from '../gen/verdict/v1/participant.js';
@@ -45,6 +51,20 @@ export interface NetConfig {
   readonly keepaliveMs: number;
   readonly connectTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** The members of a coordinator group, by node name (none: one coordinator at COORDINATOR). */
+  readonly members?: readonly string[];
+}
+
+/** The address a group member is dialled at (its node name, and the port members advertise). */
+export function memberAddress(member: string): string {
+  return `${member}:7070`;
+}
+
+/** What a group member serves: its gate, and its term's handlers while it has a term. */
+export interface MemberServer {
+  readonly inc: number;
+  readonly gate: LeaderGate;
+  readonly handlers: CoordinatorHandlers | undefined;
 }
 
 /** Counters of the transport. */
@@ -131,10 +151,12 @@ class Link {
     readonly id: number,
     readonly participant: string,
     readonly partInc: number,
+    /** The coordinator node dialled: COORDINATOR, or a group member. */
+    readonly coordinator: string,
   ) {
     this.client = new ClientEnd(this);
-    this.up = new Lane(participant, COORDINATOR);
-    this.down = new Lane(COORDINATOR, participant);
+    this.up = new Lane(participant, coordinator);
+    this.down = new Lane(coordinator, participant);
   }
 }
 
@@ -154,6 +176,8 @@ export class SimNet {
   readonly #blocked = new Map<string, number>();
   readonly #captured: Captured[] = [];
   #server: { inc: number; handlers: CoordinatorHandlers | undefined } | undefined;
+  readonly #members: ReadonlySet<string>;
+  readonly #memberServers = new Map<string, MemberServer>();
   #nextId = 0;
   /** The fault window's turbulence, or undefined outside it. */
   turbulence: Turbulence | undefined;
@@ -163,6 +187,7 @@ export class SimNet {
     this.#world = world;
     this.#observer = observer;
     this.#config = config;
+    this.#members = new Set(config.members ?? []);
   }
 
   // ---- the seams --------------------------------------------------------------------------
@@ -180,12 +205,55 @@ export class SimNet {
     };
   }
 
-  /** The client transport of participant `name`'s incarnation `inc`. */
+  /**
+   * The client transport of participant `name`'s incarnation `inc`. With a group it holds the
+   * members' addresses and the one sessions open to now, moved by `redirect` exactly as the gRPC
+   * session transport moves (the same CoordinatorTargets), on the participant's own decision.
+   */
   clientTransport(name: string, inc: number): ClientTransport {
+    if (this.#members.size === 0) {
+      return {
+        openSession: () => this.#open(name, inc, COORDINATOR),
+        close: () => undefined,
+      };
+    }
+    const targets = new CoordinatorTargets([...this.#members].map(memberAddress));
     return {
-      openSession: () => this.#open(name, inc),
+      get target() {
+        return targets.current;
+      },
+      openSession: () => this.#open(name, inc, this.memberAt(targets.current)),
+      redirect: (leader) => {
+        targets.moveTo(leader);
+      },
       close: () => undefined,
     };
+  }
+
+  /** The member dialled at `address` (an address that names no member reaches nothing). */
+  memberAt(address: string): string {
+    const member = address.slice(0, address.lastIndexOf(':'));
+    return this.#members.has(member) && memberAddress(member) === address ? member : `(nothing at ${address})`;
+  }
+
+  /** Group member `member`'s incarnation `inc` serves `handlers` (undefined: none) behind `gate`. */
+  memberServe(member: string, inc: number, gate: LeaderGate, handlers: CoordinatorHandlers | undefined): void {
+    const s = this.#memberServers.get(member);
+    if (s && s.inc > inc) return;
+    this.#memberServers.set(member, { inc, gate, handlers });
+  }
+
+  /** What the live incarnation of group member `member` serves; undefined while it is down. */
+  memberServer(member: string): MemberServer | undefined {
+    const s = this.#memberServers.get(member);
+    if (!s || this.#world.incarnation(member) !== s.inc) return undefined;
+    return s;
+  }
+
+  /** The handlers behind `server`'s gate now, or the NOT_LEADER status its gate answers with. */
+  static gated(server: MemberServer): { handlers: CoordinatorHandlers } | { refusal: CallStatus } {
+    if (server.handlers && server.gate.isLeader()) return { handlers: server.handlers };
+    return { refusal: notLeaderStatus(server.gate.leaderAddress()) };
   }
 
   /** The handlers of the live coordinator incarnation, if it serves. */
@@ -203,8 +271,13 @@ export class SimNet {
 
   // ---- partitions -------------------------------------------------------------------------
 
+  /** Whether `from` → `to` is cut (a group member is cut wherever the coordinator is). */
   isBlocked(from: string, to: string): boolean {
-    return this.#blocked.has(`${from}>${to}`);
+    return this.#blocked.has(`${this.#side(from)}>${this.#side(to)}`);
+  }
+
+  #side(node: string): string {
+    return this.#members.has(node) ? COORDINATOR : node;
   }
 
   /** Cuts `from` → `to` (partitions may overlap: each block needs its unblock). */
@@ -258,7 +331,7 @@ export class SimNet {
   /** `node`'s process died: its peers learn by reset, or by keepalive after a power loss or across a cut. */
   nodeDown(node: string, powerLoss: boolean): void {
     for (const link of [...this.#links]) {
-      const side = node === COORDINATOR ? 'coordinator' : link.participant === node ? 'participant' : undefined;
+      const side = node === link.coordinator ? 'coordinator' : link.participant === node ? 'participant' : undefined;
       if (!side) continue;
       const reset = !powerLoss && !this.#cut(link);
       if (side === 'coordinator') {
@@ -280,7 +353,7 @@ export class SimNet {
     this.#world.at(this.#world.now + this.#config.keepaliveMs, undefined, undefined, () => {
       if (!stillPaused()) return;
       for (const link of [...this.#links]) {
-        if (node !== COORDINATOR && link.participant !== node) continue;
+        if (node !== link.coordinator && link.participant !== node) continue;
         if (!link.coordOpen && !link.clientOpen) continue;
         this.stats.keepaliveTimeouts++;
         if (this.#world.tracing) this.#world.trace(`keepalive timeout: ${node} is unresponsive; session ${link.id} closed`, [], true);
@@ -305,8 +378,8 @@ export class SimNet {
 
   // ---- sessions ---------------------------------------------------------------------------
 
-  #open(participant: string, partInc: number): SessionClientStream {
-    const link = new Link(this, ++this.#nextId, participant, partInc);
+  #open(participant: string, partInc: number, coordinator: string): SessionClientStream {
+    const link = new Link(this, ++this.#nextId, participant, partInc, coordinator);
     const w = this.#world;
     if (w.incarnation(participant) !== partInc) {
       link.clientOpen = false; // A dead process dials nothing.
@@ -316,16 +389,21 @@ export class SimNet {
     if (w.tracing) w.trace(`${participant}: dials session ${link.id}`, [], false, true);
     // The connection is set up on the lane, so that the frames written after it arrive after it.
     this.#enqueue(link.up, () => {
-      const server = this.handlers();
       if (!link.clientOpen) return;
+      const server = this.#sessionServer(coordinator);
       if (!server) {
         this.#notifyClient(link, { code: Status.UNAVAILABLE, details: 'connection refused' }, false, 0);
+        return;
+      }
+      if ('refusal' in server) {
+        if (w.tracing) w.trace(`${coordinator}: session ${link.id} from ${participant} refused: ${server.refusal.details ?? ''}`, [], false, true);
+        this.#notifyClient(link, server.refusal, false, 0);
         return;
       }
       link.coordInc = server.inc;
       link.coordOpen = true;
       link.server = new ServerEnd(link);
-      if (w.tracing) w.trace(`coordinator: session ${link.id} from ${participant} accepted`, [], false, true);
+      if (w.tracing) w.trace(`${coordinator}: session ${link.id} from ${participant} accepted`, [], false, true);
       server.handlers.session(link.server);
     });
     w.at(w.now + this.#config.connectTimeoutMs, participant, partInc, () => {
@@ -338,6 +416,16 @@ export class SimNet {
     return link.client;
   }
 
+  /** Who takes a new session dialled to `coordinator`: its handlers, its NOT_LEADER refusal, or no one (refused). */
+  #sessionServer(coordinator: string): { inc: number; handlers: CoordinatorHandlers } | { refusal: CallStatus } | undefined {
+    if (coordinator === COORDINATOR) return this.handlers();
+    const server = this.memberServer(coordinator);
+    if (!server) return undefined;
+    const gated = SimNet.gated(server);
+    return 'handlers' in gated ? { inc: server.inc, handlers: gated.handlers } : gated;
+  }
+
+  /** Sends a participant's frame on its session. */
   sendToCoordinator(link: Link, frame: SessionRequest, replay = false): void {
     if (!link.clientOpen) return;
     const bytes = SessionRequest.encode(frame).finish();
@@ -362,6 +450,7 @@ export class SimNet {
     });
   }
 
+  /** Sends a coordinator's frame on a session. */
   sendToParticipant(link: Link, frame: SessionResponse): void {
     if (!link.coordOpen) return;
     const bytes = SessionResponse.encode(frame).finish();
@@ -402,7 +491,7 @@ export class SimNet {
     const w = this.#world;
     if (wasServer && link.server) {
       const server = link.server;
-      w.at(w.now, COORDINATOR, link.coordInc, () => server.deliver('cancelled'));
+      w.at(w.now, link.coordinator, link.coordInc, () => server.deliver('cancelled'));
     }
     if (wasClient) w.at(w.now, link.participant, link.partInc, () => link.client.emit('error', { code: Status.UNAVAILABLE, details: why }));
   }
@@ -414,7 +503,7 @@ export class SimNet {
       link.clientOpen = false;
       this.#links.delete(link);
       if (status.code === Status.OK) link.client.emit('end');
-      else link.client.emit('error', { code: status.code, details: status.details ?? '' });
+      else link.client.emit('error', { code: status.code, details: status.details ?? '', metadata: status.metadata });
     };
     if (inOrder) this.#enqueue(link.down, deliver, true);
     else this.#world.at(this.#world.now + afterMs, link.participant, link.partInc, deliver);
@@ -433,7 +522,7 @@ export class SimNet {
       server.deliver('cancelled');
     };
     if (inOrder) this.#enqueue(link.up, deliver, true);
-    else this.#world.at(this.#world.now + this.#config.keepaliveMs, COORDINATOR, link.coordInc, deliver);
+    else this.#world.at(this.#world.now + this.#config.keepaliveMs, link.coordinator, link.coordInc, deliver);
   }
 
   /** Queues `deliver` on `lane`: it runs after a delay, behind everything sent before on it. */

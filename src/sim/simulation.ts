@@ -2,9 +2,10 @@
 // Participant that the CLI and the SDK run, built over the simulator's seams: its clock, its
 // disks (memory-level under a fault layer) and its transport (in-memory gRPC-like streams). The
 // world owns only the network, the disks, the clock, the scheduler, the workload and the checker.
-// With a coordinator group (scenario.group), the coordinator is 2–3 production
-// CoordinatorGroupMembers over a simulated etcd (sim-etcd.ts); the world routes the network's one
-// coordinator address to the member whose gate is open (see "the coordinator group" below).
+// With a coordinator group (scenario.group), the coordinator is 1–3 production
+// CoordinatorGroupMembers over a simulated etcd (sim-etcd.ts), each at an address of its own;
+// participants and initiators follow the leader with the SDKs' own code (see "the coordinator
+// group" below).
 // Everything random comes from the scenario's seed, so a scenario always produces the same run.
 // Between two events the world lets every promise the last one set off settle, so the shells run
 // exactly as they would on a real event loop, only on virtual time.
@@ -32,7 +33,8 @@ import { SimClock } from './sim-clock.js';
 import { SimDisk, simStorage, type DiskFault, type SimStore, type StoreIo } from './sim-disk.js';
 import { SimEtcd, type EtcdWorld, type SimEtcdStats } from './sim-etcd.js';
 import { COORDINATOR, DEFAULT_SIM_CONFIG, type SimConfig } from './sim-options.js';
-import { SimNet, type NetworkStats } from './sim-transport.js';
+import { memberAddress, SimNet, type NetworkStats } from './sim-transport.js';
+import { DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from '../common/connection-options.js';
 import { Trace, type TraceLine } from './trace.js';
 
 /** How to run a scenario. */
@@ -144,7 +146,7 @@ export class Simulation {
   /** The simulated etcd and the members' names (group runs only). */
   readonly #etcd: SimEtcd | undefined;
   readonly #members: readonly string[];
-  /** The member the coordinator address routes to now. */
+  /** The member that serves as leader now (its gate is open), as the checker sees the coordinator. */
   #routed: string | undefined;
   #elections = 0;
 
@@ -159,17 +161,18 @@ export class Simulation {
     this.#names = participantNames(scenario);
     this.#checker = new Checker(this.#checkerWorld());
     const c = this.#config;
+    const group = scenario.group;
+    this.#members = group ? Array.from({ length: group.members }, (_, i) => `coordinator-${i + 1}`) : [];
     this.#net = new SimNet(this.#netWorld(), this.#netObserver(), {
       minDelayMs: c.netMinDelayMs,
       maxDelayMs: c.netMaxDelayMs,
       keepaliveMs: c.keepaliveTimeoutMs,
       connectTimeoutMs: c.connectTimeoutMs,
       maxMessageBytes: c.maxMessageBytes,
+      members: this.#members,
     });
-    this.#client = new SimClient(this.#clientWorld(), this.#net, scenario);
+    this.#client = new SimClient(this.#clientWorld(), this.#net, scenario, this.#members);
     for (const name of [COORDINATOR, ...this.#names]) this.#slots.set(name, this.#newSlot(name, root.fork()));
-    const group = scenario.group;
-    this.#members = group ? Array.from({ length: group.members }, (_, i) => `coordinator-${i + 1}`) : [];
     for (const name of this.#members) this.#slots.set(name, this.#newSlot(name, root.fork()));
     this.#etcd = group ? new SimEtcd(this.#etcdWorld(), { leaderKey: `${GROUP_PREFIX}leader`, logPrefix: `${GROUP_PREFIX}log/` }) : undefined;
   }
@@ -567,6 +570,7 @@ export class Simulation {
     slot.disk.faults.splice(0);
     this.#net.nodeDown(node, powerLoss);
     if (node === COORDINATOR) this.#client.coordinatorDown(inc);
+    if (this.#members.includes(node)) this.#client.memberDown(node, inc);
     this.#checker.crashed(node, powerLoss);
     const restartAt = this.#clock.now + downMs;
     if (alwaysRestart || restartAt < this.#scenario.faultWindowMs) this.#schedule(restartAt, undefined, undefined, () => this.#restart(node));
@@ -604,10 +608,6 @@ export class Simulation {
     const id = ++slot.pauseId;
     this.#traceLine(`✗ ${node} paused (SIGSTOP) for ${durationMs}ms`, [], true);
     this.#net.paused(node, () => slot.paused && slot.pauseId === id);
-    if (this.#routed === node) {
-      const routeInc = this.#slot(COORDINATOR).inc;
-      this.#net.paused(COORDINATOR, () => slot.paused && slot.pauseId === id && this.#routed === node && this.#slot(COORDINATOR).inc === routeInc);
-    }
     this.#schedule(this.#clock.now + durationMs, undefined, undefined, () => {
       if (slot.paused && slot.pauseId === id) this.#resume(slot);
     });
@@ -629,7 +629,7 @@ export class Simulation {
     for (const slot of this.#slots.values()) {
       slot.disk.faults.splice(0);
       if (slot.paused) this.#resume(slot);
-      // The group's coordinator address comes back when a member leads.
+      // The group's coordinator (the checker's view) comes back when a member leads.
       if (!slot.up && !(this.#etcd && slot.name === COORDINATOR)) this.#start(slot.name);
     }
     this.#phase = 'settling';
@@ -641,11 +641,14 @@ export class Simulation {
   // Each member is the production CoordinatorGroupMember, built over its client of the simulated
   // etcd and a server transport of the simulated network (its seams): its leadership, its terms
   // (a Coordinator over the etcd decision store, fenced on the leader key's create revision), its
-  // gate and its stepping down all run unchanged. The world routes the one coordinator address the
-  // participants and the initiator dial to the member whose gate is open (it serves, and believes it
-  // leads), re-routing before and after every step; a change of route cuts the sessions as a crash
-  // would, so a deposed leader that keeps running reaches only etcd. (The SDKs' leader following is
-  // not simulated: the route stands for it.)
+  // gate and its stepping down all run unchanged. Each member is an address of its own on the
+  // simulated network, bound for its life: behind its gate it answers NOT_LEADER (naming the
+  // leader it knows, which may be stale) and serves its term's handlers while it leads. The
+  // participants' sessions and the initiators' calls go to the members and follow those answers
+  // with the SDKs' own code (the Participant's session code with CoordinatorTargets, the client's
+  // LeaderFollower); a paused member holds them until keepalive, and a new connection to it never
+  // opens. The world only tracks which member serves as leader, for the checker (its disk view, its
+  // failed writes), re-reading the gates before and after every step.
 
   #startMember(name: string): void {
     const etcd = this.#etcd;
@@ -658,21 +661,27 @@ export class Simulation {
     const alive = (): boolean => slot.up && slot.inc === inc;
     const m: MemberState = { member: undefined, gate: undefined, handlers: undefined };
     slot.member = m;
+    // The member's address on the simulated network: bound for its life, behind its gate (a
+    // member that does not lead answers NOT_LEADER naming the leader it knows), serving its term's
+    // handlers while it has a term.
     const transport = (gate: LeaderGate): MemberTransport => {
       m.gate = gate;
+      const serveOn = (handlers: CoordinatorHandlers | undefined): void => {
+        m.handlers = handlers;
+        if (alive()) this.#net.memberServe(name, inc, gate, handlers);
+      };
       return {
         notLeaderAnswers: 0,
-        bind: async () => `${name}:7070`,
-        shutdown: async () => {
-          m.handlers = undefined;
+        bind: async () => {
+          serveOn(undefined);
+          return memberAddress(name);
         },
+        shutdown: async () => serveOn(undefined),
         serve: async (handlers) => {
-          m.handlers = handlers;
-          return `${name}:7070`;
+          serveOn(handlers);
+          return memberAddress(name);
         },
-        close: async () => {
-          m.handlers = undefined;
-        },
+        close: async () => serveOn(undefined),
       };
     };
     const client = Object.assign(etcd.client(name, inc), { close: () => undefined });
@@ -698,7 +707,8 @@ export class Simulation {
           gcIntervalMs: this.#scenario.gc ? c.gcIntervalMs : NEVER_MS,
         },
       },
-      { client, transport },
+      // Each term's decision store writes through a client of that term (see SimEtcd.client).
+      { client, transport, termClient: () => etcd.client(name, inc, etcd.termOf(name, inc)) },
     ).then(
       (member) => {
         if (!alive()) return;
@@ -714,7 +724,11 @@ export class Simulation {
     );
   }
 
-  /** Routes the coordinator address to the member whose gate is open, if it changed. */
+  /**
+   * Follows, for the checker, which member serves as leader now (the member whose gate is open):
+   * the coordinator whose disk, failed writes and decisions the properties read. The network does
+   * not route by it: participants and initiators dial the members and follow NOT_LEADER answers.
+   */
   #reroute(): void {
     const open = this.#members.find((n) => {
       const slot = this.#slot(n);
@@ -729,13 +743,12 @@ export class Simulation {
     const handlers = open ? this.#slot(open).member?.handlers : undefined;
     if (!open || !handlers) return;
     this.#elections++;
-    const inc = this.#routeTo(open);
-    void this.#net.serverTransport(inc).serve(handlers);
+    this.#routeTo(open);
     endpoint.coordinator = this.#slot(open).member?.member?.coordinator;
-    this.#traceLine(`✓ the coordinator address routes to ${open}`, [], true);
+    this.#traceLine(`✓ ${open} serves as leader`, [], true);
   }
 
-  /** The coordinator address now reaches `member`: a new incarnation of the address, served by it. */
+  /** `member` serves as leader now: a new incarnation of the checker's coordinator. */
   #routeTo(member: string): number {
     const endpoint = this.#slot(COORDINATOR);
     if (endpoint.up) this.#routeDown(`${member} was elected`);
@@ -745,22 +758,19 @@ export class Simulation {
     return endpoint.inc;
   }
 
-  /** The coordinator address reaches no one: its sessions are cut and pending calls end unknown. */
+  /** No member serves as leader now (for the checker: the coordinator's term ended). */
   #routeDown(why: string): void {
     this.#routed = undefined;
     const endpoint = this.#slot(COORDINATOR);
     if (!endpoint.up) return;
-    const inc = endpoint.inc;
     endpoint.up = false;
     endpoint.inc++;
     endpoint.coordinator = undefined;
-    this.#traceLine(`✗ the coordinator address reaches no leader (${why})`, [], true);
-    this.#net.nodeDown(COORDINATOR, false);
-    this.#client.coordinatorDown(inc);
+    this.#traceLine(`✗ no member serves as leader (${why})`, [], true);
     this.#checker.crashed(COORDINATOR, false);
   }
 
-  /** The node whose pause holds `slot`'s events: the routed leader for the group's coordinator address. */
+  /** The node whose pause holds `slot`'s events: the leader for the group's coordinator (the checker's view). */
   #host(slot: Slot): Slot {
     return this.#etcd && slot.name === COORDINATOR && this.#routed ? this.#slot(this.#routed) : slot;
   }
@@ -913,6 +923,12 @@ export class Simulation {
       tracing: this.#options.trace === true,
       maxCallMs: this.#config.maxCallMs,
       atCoordinator: (time, inc, fn) => this.#schedule(time, COORDINATOR, inc, fn),
+      atMember: (time, member, inc, fn) => this.#schedule(time, member, inc, fn),
+      paused: (node) => this.#slot(node).paused,
+      random: () => this.#prng.float(),
+      keepaliveMs: this.#config.keepaliveTimeoutMs,
+      connectTimeoutMs: this.#config.connectTimeoutMs,
+      reconnect: { initialMs: DEFAULT_RECONNECT_INITIAL_MS, maxMs: DEFAULT_RECONNECT_MAX_MS },
       at: (time, fn) => this.#schedule(time, undefined, undefined, fn),
       enlist: (participant, invitation, payload) => {
         this.#slots

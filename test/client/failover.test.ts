@@ -12,6 +12,7 @@ import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { Participant } from '../../src/participant/participant.js';
 import { freePort, recordingHooks, TestCluster, testLogger, uniqueName, type HookCall } from '../support/cluster.js';
 import { FakeFollower } from './support/fake-follower.js';
+import { FaultProxy } from '../../src/faults/fault-proxy.js';
 import { rejection } from '../support/rejection.js';
 
 /** Fast moves, so that the test is quick; the policy is the same as with the defaults. */
@@ -103,6 +104,43 @@ describe('SDKs with a list of coordinator addresses', () => {
       assert.ok(elapsed >= (asked - 1) * (RECONNECT.initialMs / 2), `${asked} calls in ${elapsed} ms`);
     } finally {
       selfish.close();
+    }
+  });
+
+  it('leaves a member that stops answering (connections open, nothing answered, as a frozen process): a commit in flight ends OUTCOME_UNKNOWN, then everything moves on', async () => {
+    // A proxy in front of the coordinator plays the frozen member once it holds every byte.
+    const frozen = await FaultProxy.start({ target: cluster.coordinator.address, name: 'frozen' });
+    closers.push(() => frozen.close());
+    const addresses = [frozen.address, cluster.coordinator.address];
+    const quick = { keepalive: { intervalMs: 200, timeoutMs: 300 }, reconnect: { ...RECONNECT, connectTimeoutMs: 300 } };
+    const name = uniqueName('frozen');
+    const { hooks, calls } = recordingHooks('yes');
+    const p = await Participant.start({ name, coordinator: addresses, dataDir: join(cluster.dir.path, name), hooks, logger: testLogger, ...quick });
+    closers.push(() => p.close());
+    await p.ready({ timeoutMs: 20_000 });
+    const c = new VerdictClient(addresses, { callTimeoutMs: 30_000, ...quick });
+    closers.push(() => c.close());
+    const begun = await c.begin({ timeoutMs: 20_000 });
+    assert.equal(c.target, frozen.address, 'the client and the session use the first address while it answers');
+    const reconnected = new Promise<void>((resolve) => p.once('disconnected', () => p.once('connected', () => resolve())));
+
+    frozen.set({ kind: 'blackhole' });
+    const started = Date.now();
+    const inFlight = await rejection(c.commit(begun.txId, [{ participant: name }]));
+    assert.equal(inFlight.code, ErrorCode.OUTCOME_UNKNOWN);
+    assert.equal(inFlight.txId, begun.txId);
+    assert.ok(Date.now() - started < 10_000, `the commit waited ${Date.now() - started} ms, not the keepalive's ~500 ms`);
+    // The session moved to the next address, and calls follow, while the member stays silent.
+    await reconnected;
+    const view = await c.get(begun.txId);
+    assert.notEqual(view.outcome, 'committed', 'the commit never reached the coordinator');
+    assert.equal(c.target, cluster.coordinator.address);
+    for (const streamCommits of [false, true]) {
+      const s = new VerdictClient(addresses, { streamCommits, ...quick });
+      closers.push(() => s.close());
+      const { txId } = await s.transact([{ participant: name, payload: 'after' }]);
+      assert.ok(calls.some((x) => x.hook === 'commit' && x.txId === txId));
+      assert.equal(s.target, cluster.coordinator.address);
     }
   });
 

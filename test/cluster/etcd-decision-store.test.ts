@@ -34,7 +34,7 @@ describe('etcd decision store', () => {
     const key = `${prefix}leader`;
     const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value('me')).commit();
     assert.ok(res.succeeded);
-    const fence = { key, createRevision: res.header.revision };
+    const fence = { key, createRevision: res.header.revision, value: 'me' };
     return { store: new EtcdDecisionStore({ client, prefix, fence, clock: systemClock, maxOpsPerTxn }), prefix, fence };
   }
 

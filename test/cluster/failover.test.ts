@@ -1,6 +1,6 @@
 // A coordinator group as real processes (`verdict coordinator --etcd`) on a real 3-member etcd
 // cluster, with bank participants and a transfer workload running, and the history checker at the
-// end: leader SIGKILL, leader SIGSTOP past its lease, an etcd member killed, etcd quorum lost.
+// end: leader SIGKILL, leader SIGSTOP past its lease (the SDKs leave the frozen leader), an etcd member killed, etcd quorum lost.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -12,6 +12,9 @@ import { tempDir } from '../support/cluster.js';
 import { RawTransactions } from '../support/raw-grpc.js';
 import { poll } from '../../src/faults/process-cluster.js';
 import { GroupRun } from './group-support.js';
+import { VerdictClient } from '../../src/client/index.js';
+import { ErrorCode } from '../../src/errors.js';
+import { rejection } from '../support/rejection.js';
 
 /** The members' lease, as `--lease-ttl` takes it, and in ms. */
 const LEASE_TTL = '1s';
@@ -19,6 +22,11 @@ const LEASE_TTL_MS = 1_000;
 /** Committed transfers to see before a fault, and again after it (progress). */
 const COMMITS = 15;
 const PROGRESS_TIMEOUT_MS = 60_000;
+/**
+ * How soon the SDKs notice a frozen member with a group's defaults, with slack for a loaded
+ * machine: keepalive every 2 s with 3 s to answer, then 3 s to connect to the next address.
+ */
+const DETECT_BOUND_MS = 10_000;
 
 /** Asks `address` for a transaction's state with a raw client; resolves with the error, or undefined when it answered. */
 async function rawGet(address: string): Promise<ServiceError | undefined> {
@@ -88,23 +96,51 @@ describe('coordinator group failover (real processes, real etcd)', { timeout: 60
     assertClean(await run.finish());
   });
 
-  it('SIGSTOP of the leader past its lease, then SIGCONT: it answers NOT_LEADER at once and steps down', async () => {
+  it('SIGSTOP of the leader past its lease: the SDKs leave it and commit with the new leader while it is frozen; after SIGCONT it answers NOT_LEADER and steps down', async () => {
     const run = await start();
     const leader = await run.leader();
     assert.ok(leader);
-    leader.pause();
-    // Another member leads and serves once the paused leader's lease has run out. (The SDKs'
-    // calls and sessions to the paused process hang until it runs again: they move on a
-    // NOT_LEADER answer, which a stopped process cannot give.)
-    const next = await run.waitServing(leader);
-    leader.resume();
-    // The first call it handles after SIGCONT: its lease lapsed by its own clock, so it never answers as leader.
-    const answer = await rawGet(leader.advertise);
-    assert.equal(answer?.code, Status.UNAVAILABLE, `the deposed leader answered ${answer ? `${answer.code} ${answer.details}` : 'as leader'}`);
-    assert.equal(answer?.metadata.get('verdict-code')[0], 'NOT_LEADER');
-    assert.equal((await run.leader())?.nodeId, next.nodeId, 'the new leader keeps the key');
-    assert.ok(leader.alive, 'the deposed leader steps down and keeps running as a follower');
-    await poll('the deposed leader to log that it stepped down', 10_000, () => leader.logTail(400).includes('stepping down to follower'));
+    const epochBefore = await run.bankEpoch();
+    // An initiator whose connection to the leader is open when it freezes, with a commit in flight.
+    const others = run.addresses.filter((a) => a !== leader.advertise);
+    const client = new VerdictClient([leader.advertise, ...others], { callTimeoutMs: 60_000 });
+    try {
+      const { txId } = await client.begin();
+      const frozenAt = Date.now();
+      leader.pause();
+      // The payload is one no bank accepts: whatever happens, this transaction can only abort.
+      const inFlight = await rejection(client.commit(txId, [{ participant: run.banks.banks[0]?.name ?? 'bank-1', payload: 'not a transfer' }]));
+      const unknownAfterMs = Date.now() - frozenAt;
+      console.log(`# a commit in flight to the frozen leader ended ${inFlight.code} after ${unknownAfterMs} ms`);
+      assert.equal(inFlight.code, ErrorCode.OUTCOME_UNKNOWN);
+      assert.equal(inFlight.txId, txId);
+      // Keepalive (2 s, 3 s to answer, with a group) ends it, not its 60 s deadline.
+      assert.ok(unknownAfterMs < DETECT_BOUND_MS, `the commit waited ${unknownAfterMs} ms`);
+
+      // While it stays frozen: a new leader serves, every bank's session moves to it, transfers commit.
+      const next = await run.waitServing(leader);
+      assert.notEqual(next, leader);
+      await run.waitBanksAt(epochBefore + 1);
+      const movedAfterMs = Date.now() - frozenAt;
+      console.log(`# every bank reconnected to the new leader ${movedAfterMs} ms after SIGSTOP (lease ${LEASE_TTL_MS} ms)`);
+      assert.ok(movedAfterMs < LEASE_TTL_MS + 2 * DETECT_BOUND_MS, `the banks took ${movedAfterMs} ms to leave the frozen leader`);
+      await run.workload.whenMore(COMMITS, PROGRESS_TIMEOUT_MS, committed);
+      assert.equal(leader.state, 'paused', 'the new transactions committed while the old leader was frozen');
+      // The new leader tells the truth about the commit that was in flight: never decided, so aborted.
+      const view = await client.get(txId);
+      assert.equal(view.outcome, 'aborted', `the in-flight commit's transaction is ${view.state} ${view.outcome ?? ''}`);
+
+      leader.resume();
+      // The first call it handles after SIGCONT: its lease lapsed by its own clock, so it never answers as leader.
+      const answer = await rawGet(leader.advertise);
+      assert.equal(answer?.code, Status.UNAVAILABLE, `the deposed leader answered ${answer ? `${answer.code} ${answer.details}` : 'as leader'}`);
+      assert.equal(answer?.metadata.get('verdict-code')[0], 'NOT_LEADER');
+      assert.equal((await run.leader())?.nodeId, next.nodeId, 'the new leader keeps the key');
+      assert.ok(leader.alive, 'the deposed leader steps down and keeps running as a follower');
+      await poll('the deposed leader to log that it stepped down', 10_000, () => leader.logTail(400).includes('stepping down to follower'));
+    } finally {
+      client.close();
+    }
     await run.workload.whenMore(COMMITS, PROGRESS_TIMEOUT_MS, committed);
     assertClean(await run.finish());
   });

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Server, ServerCredentials, status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 
 import { VerdictClient } from '../../src/client/client.js';
-import { connectionChannelOptions } from '../../src/common/connection-options.js';
+import { connectionChannelOptions, connectTimeoutMs } from '../../src/common/connection-options.js';
 import { ErrorCode, VerdictError } from '../../src/errors.js';
 import { ParticipantServiceService, type SessionRequest, type SessionResponse } from '../../src/gen/verdict/v1/participant.js';
 import { Participant } from '../../src/participant/participant.js';
@@ -126,12 +126,22 @@ describe('SDK behaviour', () => {
       });
     });
 
+    it('pings more often with a coordinator group (every 2 s, 3 s to answer), so that a frozen leader is left within about a lease', () => {
+      const group = connectionChannelOptions({}, {}, true);
+      assert.equal(group['grpc.keepalive_time_ms'], 2_000);
+      assert.equal(group['grpc.keepalive_timeout_ms'], 3_000);
+      assert.equal(connectionChannelOptions({}, { intervalMs: 700, timeoutMs: 900 }, true)['grpc.keepalive_time_ms'], 700);
+      assert.equal(connectTimeoutMs(), 3_000);
+      assert.equal(connectTimeoutMs({ connectTimeoutMs: 250 }), 250);
+    });
+
     it('refuses out-of-range options in both SDKs with INVALID_ARGUMENT naming the option', async () => {
       const bad = [
         [{ reconnect: { initialMs: 0 } }, /reconnect\.initialMs must be a positive integer/],
         [{ reconnect: { initialMs: 500, maxMs: 100 } }, /reconnect\.initialMs \(500\) is above reconnect\.maxMs \(100\)/],
         [{ keepalive: { intervalMs: 1.5 } }, /keepalive\.intervalMs must be a positive integer/],
         [{ keepalive: { timeoutMs: -3 } }, /keepalive\.timeoutMs must be a positive integer/],
+        [{ reconnect: { connectTimeoutMs: 0 } }, /reconnect\.connectTimeoutMs must be a positive integer/],
       ] as const;
       for (const [options, message] of bad) {
         assert.throws(() => new VerdictClient('127.0.0.1:1', options), (e: unknown) => e instanceof VerdictError && e.code === ErrorCode.INVALID_ARGUMENT && message.test(e.message));

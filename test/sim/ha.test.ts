@@ -1,7 +1,8 @@
-// A coordinator group on etcd under simulation (issue 17): 2–3 production CoordinatorGroupMembers
+// A coordinator group on etcd under simulation (issue 17): 1–3 production CoordinatorGroupMembers
 // (leadership, etcd decision store, gate, terms) over a simulated etcd (linearizable, leases on the
 // virtual clock, members cut from it, quorum lost and back), and every property of the single
 // coordinator holds, plus P23 (no write of a deposed leader lands)
+// — the participants and the initiator reach the members through the SDKs' own leader following —
 // and P24 (no two members believe they lead at once). The fencing mutants are caught by these two.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -55,9 +56,9 @@ function lines(r: RunResult): string[] {
   return r.trace.map((l) => l.text);
 }
 
-/** The members the coordinator address was routed to (their gate open), in order. */
+/** The members that served as leader (their gate open), in order. */
 function elected(r: RunResult): string[] {
-  return lines(r).flatMap((t) => /^✓ the coordinator address routes to (coordinator-\d)$/.exec(t)?.[1] ?? []);
+  return lines(r).flatMap((t) => /^✓ (coordinator-\d) serves as leader$/.exec(t)?.[1] ?? []);
 }
 
 function assertClean(r: RunResult): void {
@@ -92,6 +93,31 @@ describe('coordinator group on a simulated etcd', () => {
     );
   });
 
+  it('the SDKs follow the leader themselves: sessions and calls to a paused leader are dropped by keepalive, NOT_LEADER answers (stale hints too) move them, and transactions commit at the new leader before the old one resumes', async () => {
+    // Paused long enough for the moves' backoff (it grows with every refused or timed-out attempt).
+    const scenario = { ...groupScenario(3, [fault('pause', 700, 4_000)]), txs: Array.from({ length: 40 }, (_, i) => tx(100 + i * 150)), faultWindowMs: 5_000 };
+    const r = await runScenario(scenario, { trace: true });
+    assertClean(r);
+    const leaders = elected(r);
+    const paused = leaders[0] as string;
+    const next = leaders[1] as string;
+    const at = (re: RegExp, from = 0): number => lines(r).findIndex((t, i) => i >= from && re.test(t));
+    const pausedAt = at(new RegExp(`^✗ ${paused} paused`));
+    const resumedAt = at(new RegExp(`^✓ ${paused} resumed`));
+    const servesAt = at(new RegExp(`^✓ ${next} serves as leader$`));
+    assert.ok(pausedAt >= 0 && pausedAt < servesAt && servesAt < resumedAt, `paused ${pausedAt}, new leader ${servesAt}, resumed ${resumedAt}`);
+    // Members that do not lead answer NOT_LEADER, as the production gate does; the participants' own session code moves on it.
+    assert.ok(at(/session \d+ from bank-\w+ refused: this coordinator does not lead; the leader is coordinator-\d:7070/) >= 0, 'no session was refused naming a leader');
+    // The sessions to the paused leader time out (keepalive) and the participants reach the new one, while it is still paused.
+    const accepted = at(new RegExp(`^${next}: session \\d+ from bank-\\w+ accepted`), servesAt);
+    assert.ok(accepted > servesAt && accepted < resumedAt, 'no participant reached the new leader while the old one was paused');
+    // And the initiator's calls commit there meanwhile, through the client SDK's leader following.
+    const committedThere = lines(r)
+      .slice(accepted, resumedAt)
+      .some((t) => /^coordinator → initiator {2}#\d+ COMMITTED/.test(t));
+    assert.ok(committedThere, 'no transaction committed at the new leader while the old one was paused');
+  });
+
   it('a leader cut from etcd loses its leadership by its own clock, and another member leads', async () => {
     const r = await runScenario(groupScenario(3, [fault('store-partition', 700, 2_500)]), { trace: true });
     assertClean(r);
@@ -100,7 +126,7 @@ describe('coordinator group on a simulated etcd', () => {
     // It stops on its first failed etcd call (a write that may have landed) or when its lease may have lapsed.
     const cut = lines(r).indexOf(`✗ ${leaders[0]} cut from etcd for 2500ms`);
     const down = lines(r).findIndex((t) => t.startsWith(`✗ ${leaders[0]} steps down: `));
-    const next = lines(r).findIndex((t) => t === `✓ the coordinator address routes to ${leaders[1]}`);
+    const next = lines(r).findIndex((t) => t === `✓ ${leaders[1]} serves as leader`);
     assert.ok(cut >= 0 && cut < down && down < next, `cut at line ${cut}, stepped down at ${down}, next leader at ${next}`);
     assert.ok((r.group?.unavailable ?? 0) > 0);
   });
@@ -162,10 +188,19 @@ describe('coordinator group on a simulated etcd', () => {
   });
 
   it('catches an unfenced decision-log write with P23 in a run that is clean without the mutant', async () => {
-    const scenario = scenarioForSeed(17, PROFILES.ha);
+    const scenario = scenarioForSeed(1, PROFILES.ha);
     assert.deepEqual((await runScenario(scenario)).violations, []);
     const r = await runScenario(scenario, { mutant: 'decision-write-unfenced' });
     assert.equal(r.violations[0]?.property, 'P23', JSON.stringify(r.violations[0]));
+  });
+
+  it('catches a fence per member instead of per term with P23: an old term\'s straggling write lands once the member leads again', async () => {
+    const scenario = scenarioForSeed(195, PROFILES.ha);
+    assert.equal(scenario.group?.members, 1, 'a group of one re-elects the same member');
+    assert.deepEqual((await runScenario(scenario)).violations, []);
+    const r = await runScenario(scenario, { mutant: 'decision-write-fenced-per-node' });
+    assert.equal(r.violations[0]?.property, 'P23', JSON.stringify(r.violations[0]));
+    assert.match(r.violations[0]?.message ?? '', /landed in the term of revision \d+ \(\{"nodeId":"coordinator-1"/);
   });
 
   it('catches a leader that outlives its lease with P24 in a run that is clean without the mutant', async () => {

@@ -8,6 +8,8 @@ import type { EtcdClient } from '../../src/cluster/etcd-client.js';
 import { Prng } from '../../src/sim/prng.js';
 import type { DiskOp } from '../../src/sim/sim-disk.js';
 import { SimEtcd } from '../../src/sim/sim-etcd.js';
+import { EtcdDecisionStore } from '../../src/cluster/etcd-decision-store.js';
+import { armMutants } from '../../src/common/mutants.js';
 
 const LEADER = '/g/leader';
 const LOG = '/g/log/';
@@ -170,5 +172,41 @@ describe('simulated etcd', () => {
       lateLandings += w.landed.length;
     }
     assert.ok(lateLandings > 0 && lateLandings < 20, `${lateLandings} of 20 hung writes landed after the heal`);
+  });
+
+  it('checks a write by the term whose store sent it: an old term\'s write sent after the same member won again is a violation, caught when the fence is per node (the mutant)', async () => {
+    const clock = { now: () => w.now, setTimer: () => ({}), clearTimer: () => undefined, defer: (fn: () => void) => fn(), random: () => 0.5 };
+    const w = new World();
+    const a = w.etcd.client('a', 1);
+    const first = await campaign(w, a, 'a');
+    assert.ok(first.revision);
+    // The first term's decision store writes through a client of that term, as the simulation's members do.
+    const term1 = w.etcd.termOf('a', 1);
+    assert.deepEqual(term1, { createRevision: first.revision });
+    const fence = { key: LEADER, createRevision: first.revision, value: 'a' };
+    const oldStore = new EtcdDecisionStore({ client: w.etcd.client('a', 1, term1), prefix: '/g/', fence, clock });
+    const sharedStore = new EtcdDecisionStore({ client: a, prefix: '/g/', fence, clock });
+    await w.advance(3_000); // the lease lapses: the first term is over
+    const second = await campaign(w, a, 'a');
+    assert.ok(second.revision && second.revision !== first.revision, 'the same member won a second term');
+    const put = (key: string) => [{ type: 'put' as const, key: `open/${key}`, value: new TextEncoder().encode('v') }];
+    try {
+      armMutants('decision-write-fenced-per-node');
+      // Per node: the key holds 'a' again, so the old term's write lands.
+      assert.equal((await w.settle(oldStore.write(put('t1'), true))).ok, true);
+      assert.equal(w.violations.length, 1);
+      assert.match(w.violations[0] ?? '', new RegExp(`term of revision ${first.revision}\\) landed in the term of revision ${second.revision}`));
+      // Through the member's shared client the ghost would take it for the new term's: the blind spot the per-term client closes.
+      assert.equal((await w.settle(sharedStore.write(put('t2'), true))).ok, true);
+      assert.equal(w.violations.length, 1, 'a write checked against the member\'s latest term was reported');
+    } finally {
+      armMutants();
+    }
+    // Per term (production): refused, nothing lands, and the store refuses from then on.
+    const fenced = new EtcdDecisionStore({ client: w.etcd.client('a', 1, term1), prefix: '/g/', fence, clock });
+    const landed = w.landed.length;
+    assert.equal((await w.settle(fenced.write(put('t3'), true))).ok, false);
+    assert.equal(w.landed.length, landed);
+    assert.equal(w.violations.length, 1);
   });
 });
