@@ -116,6 +116,8 @@ interface Ghost {
   reportedCommitted: boolean;
   readonly votes: Map<string, Set<Vote>>;
   readonly noAt: Map<string, number>;
+  /** Participants whose NO the coordinator received (processed), whatever it did with it. */
+  readonly noReceived: Set<string>;
   /** What the prepare hook answered at each participant (a YES means a commit applies an effect). */
   readonly hookVotes: Map<string, Set<Vote>>;
   readonly preparedSynced: Set<string>;
@@ -191,6 +193,7 @@ export class Checker {
         reportedCommitted: false,
         votes: new Map(),
         noAt: new Map(),
+        noReceived: new Set(),
         hookVotes: new Map(),
         preparedSynced: new Set(),
         preparedWritten: new Set(),
@@ -260,6 +263,7 @@ export class Checker {
         }
       }
     }
+    if (input?.type === 'message' && input.message.type === 'vote' && input.message.vote === Vote.NO) this.#tx(input.message.txId).noReceived.add(input.from);
     if (w.replaying) this.exercised.P15++;
     if (w.replaying && input?.type === 'message' && before === undefined) {
       for (const e of effects) if (e.type === 'decided') this.fail('P15', `a replayed ${input.message.type} decided ${e.txId}`, e.txId);
@@ -638,6 +642,15 @@ export class Checker {
       const outcome = r && r.state !== ParticipantRecordState.PREPARED ? (r.state as Outcome) : undefined;
       if (outcome) g.recordOutcome.set(node, outcome);
       else g.recordOutcome.delete(node);
+      if (!r && g.noAt.has(node) && !g.noReceived.has(node)) {
+        // A NO whose unsynced ABORTED record the power loss took, and which never reached the
+        // coordinator (the frames in flight died with the session): nobody heard it, so it never
+        // happened, and a prepare sent again may be answered YES. (Its abort hook's writes went
+        // with the record: one batch.) A NO the coordinator received stays covered by P3.
+        g.noAt.delete(node);
+        g.votes.get(node)?.delete(Vote.NO);
+        if (g.votes.get(node)?.size === 0) g.votes.delete(node);
+      }
       if (!outcome && g.decisionSource === `${node}'s log` && !g.votes.has(node)) {
         // The only sighting of a decision was this participant's own record, which the power loss
         // took before anyone heard of it (no vote left): it never happened. A NO that did leave
