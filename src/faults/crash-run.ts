@@ -6,7 +6,6 @@
 // SIGSTOPs random processes at seeded random times.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { VerdictClient } from '../client/client.js';
 import type { TxView } from '../protocol/coordinator-events.js';
 import type { FailpointName } from '../common/failpoints.js';
 import { Prng } from '../sim/prng.js';
@@ -26,7 +25,7 @@ import {
 } from './crash-run-options.js';
 import { checkHistory, type HistorySummary } from './history-check.js';
 import { describeExit, type ExitRecord, type ManagedProcess } from './managed-process.js';
-import { poll, ProcessCluster } from './process-cluster.js';
+import { ProcessCluster, waitAllEnded } from './process-cluster.js';
 import { DEFAULT_ACCOUNTS_PER_BANK, DEFAULT_INITIAL_BALANCE, type FailpointPlan } from './process-cluster-options.js';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_TX_TIMEOUT_MS, TransferWorkload } from './transfer-workload.js';
 
@@ -259,27 +258,17 @@ export class CrashRun {
 
   /** Polls until every bank is idle and every tx id of the workload ended at the coordinator. */
   async #waitSettled(): Promise<void> {
-    const open = new Set<string>();
-    for (const a of this.workload.attempts) if (a.txId && this.#views.get(a.txId)?.state !== 'ended') open.add(a.txId);
-    // A fresh client: the workers' channels may be in reconnect backoff after the faults.
-    const client = new VerdictClient(this.cluster.address, { callTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, ...this.cluster.clientSecurity });
-    try {
-      await poll('nothing in doubt at any bank and every transaction ended at the coordinator', this.options.settleTimeoutMs ?? DEFAULT_SETTLE_TIMEOUT_MS, async () => {
-        await Promise.all(
-          [...open].map(async (txId) => {
-            const view = await client.get(txId).catch(() => undefined);
-            if (!view) return;
-            this.#views.set(txId, view);
-            if (view.state === 'ended') open.delete(txId);
-          }),
-        );
-        if (open.size > 0) return false;
-        const statuses = await this.cluster.statuses();
-        return [...statuses.values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0);
-      });
-    } finally {
-      client.close();
-    }
+    const open = this.workload.attempts.flatMap((a) => (a.txId && this.#views.get(a.txId)?.state !== 'ended' ? [a.txId] : []));
+    // waitAllEnded dials with a fresh client: the workers' channels may be in reconnect backoff after the faults.
+    await waitAllEnded(
+      this.cluster.address,
+      open,
+      this.#views,
+      this.options.settleTimeoutMs ?? DEFAULT_SETTLE_TIMEOUT_MS,
+      'nothing in doubt at any bank and every transaction ended at the coordinator',
+      async () => [...(await this.cluster.statuses()).values()].every((s) => s.inDoubt === 0 && s.holds === 0 && s.unsettled === 0),
+      { callTimeoutMs: this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, ...this.cluster.clientSecurity },
+    );
   }
 }
 

@@ -368,8 +368,9 @@ export async function poll(what: string, timeoutMs: number, check: () => boolean
 /**
  * Polls until every transaction of `txIds` has ended at the coordinator (keeping the last view of
  * each in `views`) and `quiet()` confirms nothing is left in doubt at the participants. The
- * status queries dial with `security` (the identity that began the transactions); `address` may
- * list the members of a coordinator group (the client follows the leader).
+ * status queries go through a fresh client with `client`'s security (the identity that began the
+ * transactions) and call timeout (default 2 s); `address` may list the members of a coordinator
+ * group (the client follows the leader).
  */
 export async function waitAllEnded(
   address: string | readonly string[],
@@ -378,15 +379,15 @@ export async function waitAllEnded(
   timeoutMs: number,
   what: string,
   quiet: () => boolean | Promise<boolean>,
-  security: ClientSecurityOptions = {},
+  client: ClientSecurityOptions & { readonly callTimeoutMs?: number } = {},
 ): Promise<void> {
   const open = new Set(txIds);
-  const client = new VerdictClient(address, { callTimeoutMs: 2_000, ...security });
+  const verdict = new VerdictClient(address, { callTimeoutMs: 2_000, ...client });
   try {
     await poll(what, timeoutMs, async () => {
       await Promise.all(
         [...open].map(async (txId) => {
-          const view = await client.get(txId).catch(() => undefined);
+          const view = await verdict.get(txId).catch(() => undefined);
           if (!view) return;
           views.set(txId, view);
           if (view.state === 'ended') open.delete(txId);
@@ -395,7 +396,7 @@ export async function waitAllEnded(
       return open.size === 0 && (await quiet());
     });
   } finally {
-    client.close();
+    verdict.close();
   }
 }
 
