@@ -6,13 +6,10 @@
 // the members serve mutual TLS and every status query presents a client certificate.
 
 import { performance } from 'node:perf_hooks';
-import type { Etcd3 } from 'etcd3';
-import { VerdictClient } from '../client/client.js';
-import { ErrorCode, VerdictError } from '../errors.js';
 import type { ClientSecurityOptions } from '../common/tls.js';
 import type { CoordinatorGroupTls } from '../faults/coordinator-group-options.js';
 import type { EtcdCluster } from '../faults/etcd-cluster.js';
-import { MemberProcess, readLeader } from '../faults/group-member-process.js';
+import { answersAsLeader, MemberProcess, readLeader, waitLeaderServing } from '../faults/group-member-process.js';
 import { fixedPort } from '../faults/process-cluster.js';
 
 /** Members of the failover group. */
@@ -23,10 +20,6 @@ const PROBE_INTERVAL_MS = 10;
 const PROBE_TIMEOUT_MS = 500;
 /** How long the group may go without a serving leader before the measurement gives up, in ms. */
 const SERVING_WITHIN_MS = 60_000;
-/** A well-formed id that was never issued: a leader answers TX_NOT_FOUND, a follower NOT_LEADER. */
-const PROBE_TX_ID = 'tx-1-999999999';
-/** Answers that mean "no leader served this query". */
-const NOT_SERVING: ReadonlySet<string> = new Set([ErrorCode.UNAVAILABLE, ErrorCode.NOT_LEADER, ErrorCode.OUTCOME_UNKNOWN]);
 
 /** The failover time of a coordinator group, over repeated SIGKILLs of its leader. */
 export interface BenchFailover {
@@ -74,7 +67,15 @@ export async function measureFailover(etcd: EtcdCluster, options: FailoverOption
   const security = options.tls?.security ?? {};
   try {
     await Promise.all(members.map((m) => m.start()));
-    let leader = await servingLeader(client, options.etcdPrefix, members, security);
+    const servingLeader = (): Promise<MemberProcess> =>
+      waitLeaderServing(
+        async () => {
+          const named = await readLeader(client, options.etcdPrefix);
+          return members.find((m) => m.nodeId === named?.nodeId);
+        },
+        { timeoutMs: SERVING_WITHIN_MS, security },
+      );
+    let leader = await servingLeader();
     for (let k = 1; k <= options.kills; k++) {
       const killedAt = performance.now();
       await leader.kill();
@@ -83,7 +84,7 @@ export async function measureFailover(etcd: EtcdCluster, options: FailoverOption
       timesMs.push(ms);
       options.onProgress(`failover ${k}/${options.kills}: ${leader.nodeId} SIGKILLed, a leader served again after ${ms.toFixed(0)} ms`);
       await leader.start();
-      leader = await servingLeader(client, options.etcdPrefix, members, security);
+      leader = await servingLeader();
     }
   } finally {
     await Promise.all(members.map((m) => m.kill().catch(() => undefined)));
@@ -97,18 +98,6 @@ export async function measureFailover(etcd: EtcdCluster, options: FailoverOption
     p50Ms: sorted.length > 0 ? (sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN) : Number.NaN,
     worstMs: sorted.at(-1) ?? Number.NaN,
   };
-}
-
-/** Polls (bounded) until etcd names a live member as leader and that member answers as one. */
-async function servingLeader(client: Etcd3, prefix: string, members: readonly MemberProcess[], security: ClientSecurityOptions): Promise<MemberProcess> {
-  const deadline = performance.now() + SERVING_WITHIN_MS;
-  for (;;) {
-    const named = await readLeader(client, prefix);
-    const leader = members.find((m) => m.nodeId === named?.nodeId && m.alive);
-    if (leader && (await serves(leader.advertise, security))) return leader;
-    if (performance.now() > deadline) throw new Error(`no member of the failover group served as leader within ${SERVING_WITHIN_MS} ms`);
-    await pause(PROBE_INTERVAL_MS);
-  }
 }
 
 /** Queries every live member of `candidates` in rounds until one answers as leader (bounded). */
@@ -126,30 +115,13 @@ function anyServes(addresses: readonly string[], security: ClientSecurityOptions
     let left = addresses.length;
     if (left === 0) resolve(false);
     for (const address of addresses) {
-      void serves(address, security).then((ok) => {
+      void answersAsLeader(address, security, PROBE_TIMEOUT_MS).then((ok) => {
         left--;
         if (ok) resolve(true);
         else if (left === 0) resolve(false);
       });
     }
   });
-}
-
-/**
- * Whether a client dialing `address` gets an answer from a leader: a status query answered with
- * anything but UNAVAILABLE, NOT_LEADER or OUTCOME_UNKNOWN. A fresh client each time, so that no
- * reconnect backoff of an earlier failure delays the answer.
- */
-async function serves(address: string, security: ClientSecurityOptions): Promise<boolean> {
-  const client = new VerdictClient(address, { callTimeoutMs: PROBE_TIMEOUT_MS, ...security });
-  try {
-    await client.get(PROBE_TX_ID);
-    return true;
-  } catch (e) {
-    return e instanceof VerdictError && !NOT_SERVING.has(e.code);
-  } finally {
-    client.close();
-  }
 }
 
 function pause(ms: number): Promise<void> {

@@ -7,61 +7,22 @@
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
-import { VerdictClient } from '../client/client.js';
-import type { ClientSecurityOptions } from '../common/tls.js';
 import type { LeaderResolver } from './chaos-injector.js';
 import type { MemberTlsReport } from './chaos-report.js';
 import { EtcdCluster } from './etcd-cluster.js';
 import { FaultProxy } from './fault-proxy.js';
-import { MemberProcess, readLeader } from './group-member-process.js';
+import { MemberProcess, readLeader, waitLeaderServing } from './group-member-process.js';
 import type { ExitRecord } from './managed-process.js';
 import { fixedPort } from './process-cluster.js';
-import { POLL_INTERVAL_MS } from './process-cluster-options.js';
 import { probeTlsServing, TlsServing } from './tls-serving-probe.js';
 import {
   CHAOS_GROUP_LEASE_TTL,
   DEFAULT_GROUP_MEMBERS,
-  GROUP_SERVING_TIMEOUT_MS,
   LEADER_WATCH_INTERVAL_MS,
   type CoordinatorGroupOptions,
   type CoordinatorGroupTls,
   type LeaderChange,
 } from './coordinator-group-options.js';
-
-/** Deadline of the probe that asks a leader whether it serves, in ms. */
-const SERVING_PROBE_TIMEOUT_MS = 1_000;
-/** A well-formed id of epoch 1 that is never issued: a serving leader answers TX_NOT_FOUND or ABORTED, never NOT_LEADER. */
-const PROBE_TX_ID = 'tx-1-999999999';
-
-/** Waits until a member other than `not` leads per etcd, runs and serves a probe; resolves with it. */
-export async function waitLeaderServing(
-  leader: () => Promise<MemberProcess | undefined>,
-  options: { readonly not?: string; readonly timeoutMs?: number; readonly signal?: AbortSignal; readonly security?: ClientSecurityOptions } = {},
-): Promise<MemberProcess> {
-  const timeoutMs = options.timeoutMs ?? GROUP_SERVING_TIMEOUT_MS;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const member = await leader();
-    if (member && member.nodeId !== options.not && member.state === 'running' && (await serves(member, options.security))) return member;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a member${options.not ? ` other than ${options.not}` : ''} to lead and serve`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-}
-
-/** Whether `member` answers a status query as leader (on its own address, not through its proxy). */
-async function serves(member: MemberProcess, security: ClientSecurityOptions | undefined): Promise<boolean> {
-  const client = new VerdictClient(member.listen, { callTimeoutMs: SERVING_PROBE_TIMEOUT_MS, ...security });
-  try {
-    await client.get(PROBE_TX_ID);
-    return true;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    return code !== 'UNAVAILABLE' && code !== 'NOT_LEADER' && code !== 'OUTCOME_UNKNOWN';
-  } finally {
-    client.close();
-  }
-}
 
 /** A running coordinator group on its own etcd, each member behind its own fault proxy. */
 export class CoordinatorGroup implements LeaderResolver {

@@ -1,14 +1,62 @@
 // One member of a coordinator group as a real process: `verdict coordinator --etcd` with its own
-// working directory (all the local disk it could use), and a reader of the leader key that says
-// which member etcd names as leader. Used by the cluster tests, chaos runs and benchmarks.
+// working directory (all the local disk it could use), a reader of the leader key that says which
+// member etcd names as leader, and the probe that tells whether a member answers as leader. Used
+// by the cluster tests, chaos runs and benchmarks.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
+import { VerdictClient } from '../client/client.js';
+import type { ClientSecurityOptions } from '../common/tls.js';
+import { ErrorCode, VerdictError } from '../errors.js';
+import { GROUP_SERVING_TIMEOUT_MS } from './coordinator-group-options.js';
 import { ManagedProcess, siblingEntry } from './managed-process.js';
 import { untilListening } from './process-cluster.js';
+import { POLL_INTERVAL_MS } from './process-cluster-options.js';
 
 const CLI_ENTRY = siblingEntry('../cli/main.js');
+/** Default deadline of the probe that asks a member whether it serves as leader, in ms. */
+const SERVING_PROBE_TIMEOUT_MS = 1_000;
+/** A well-formed id of epoch 1 that is never issued: a serving leader answers TX_NOT_FOUND or ABORTED, never NOT_LEADER. */
+const PROBE_TX_ID = 'tx-1-999999999';
+/** Answers that mean "no leader served this query". */
+const NOT_SERVING: ReadonlySet<string> = new Set([ErrorCode.UNAVAILABLE, ErrorCode.NOT_LEADER, ErrorCode.OUTCOME_UNKNOWN]);
+
+/**
+ * Whether a client dialing `address` gets an answer from a leader: a status query answered with
+ * anything but UNAVAILABLE, NOT_LEADER or OUTCOME_UNKNOWN within `timeoutMs`. A fresh client each
+ * time, so that no reconnect backoff of an earlier failure delays the answer.
+ */
+export async function answersAsLeader(address: string, security: ClientSecurityOptions = {}, timeoutMs = SERVING_PROBE_TIMEOUT_MS): Promise<boolean> {
+  const client = new VerdictClient(address, { callTimeoutMs: timeoutMs, ...security });
+  try {
+    await client.get(PROBE_TX_ID);
+    return true;
+  } catch (e) {
+    return e instanceof VerdictError && !NOT_SERVING.has(e.code);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Waits until a member other than `not` leads per `leader()` (etcd's word), runs and answers as
+ * leader on the address it binds; resolves with it.
+ */
+export async function waitLeaderServing(
+  leader: () => Promise<MemberProcess | undefined>,
+  options: { readonly not?: string; readonly timeoutMs?: number; readonly signal?: AbortSignal; readonly security?: ClientSecurityOptions } = {},
+): Promise<MemberProcess> {
+  const timeoutMs = options.timeoutMs ?? GROUP_SERVING_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const member = await leader();
+    if (member && member.nodeId !== options.not && member.state === 'running' && (await answersAsLeader(member.listen, options.security))) return member;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for a member${options.not ? ` other than ${options.not}` : ''} to lead and serve`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
 
 /** The leader key's value, as the members write it. */
 interface LeaderValue {

@@ -12,8 +12,7 @@ import { fixedPort, poll, ProcessCluster, waitAllEnded } from '../../src/faults/
 import { TransferWorkload } from '../../src/faults/transfer-workload.js';
 import type { TxView } from '../../src/protocol/coordinator-events.js';
 import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
-import { MemberProcess, readLeader } from '../../src/faults/group-member-process.js';
-import { waitLeaderServing } from '../../src/faults/coordinator-group.js';
+import { MemberProcess, readLeader, waitLeaderServing } from '../../src/faults/group-member-process.js';
 
 /** Accounts per bank and opening balance. */
 const ACCOUNTS = 4;
