@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 
@@ -25,7 +24,7 @@ import { ParticipantServiceClient, type SessionResponse } from '../../src/gen/ve
 import { TransactionServiceClient } from '../../src/gen/verdict/v1/transaction.js';
 import { Participant } from '../../src/participant/index.js';
 import { startCli } from '../support/cli.js';
-import { codeOf } from '../security/support.js';
+import { codeOf, servedSerial } from '../security/support.js';
 import { recordingHooks, tempDir, testLogger } from '../support/cluster.js';
 import { GroupRun } from './group-support.js';
 
@@ -51,19 +50,6 @@ const answerOf = (e: ServiceError | Partial<ServiceError>): Answer => ({
   verdictCode: e.metadata?.get('verdict-code')[0]?.toString(),
   leader: e.metadata?.get('verdict-leader')[0]?.toString(),
 });
-
-/** The serial number of the certificate `address` presents in a fresh TLS handshake (HTTP/2, as gRPC dials). */
-function servedSerial(address: string): Promise<string> {
-  const colon = address.lastIndexOf(':');
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), servername: 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false }, () => {
-      const serial = socket.getPeerCertificate().serialNumber;
-      socket.destroy();
-      resolve(serial);
-    });
-    socket.once('error', reject);
-  });
-}
 
 /** The refusal `answer` is, failing the test when the call was served instead. */
 function refusal(answer: Answer | 'answered' | 'welcomed', what: string): Answer {

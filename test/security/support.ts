@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { VerdictError } from '../../src/errors.js';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { openLevel, type LogStorage } from '../../src/common/level-errors.js';
 import type { CertificatePaths } from '../../src/common/dev-certs.js';
 import type { ClientTlsOptions } from '../../src/common/tls.js';
@@ -52,4 +53,23 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
     throw e;
   }
   return 'resolved';
+}
+
+/**
+ * The serial number of the certificate the server at `address` presents to a new TLS connection
+ * (ALPN h2, as gRPC dials, for the name `localhost`). With `ca`, the certificate must verify
+ * against it; without, it is read unverified.
+ */
+export function servedSerial(address: string, ca?: Buffer): Promise<string> {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const trust = ca ? { ca } : { rejectUnauthorized: false };
+    const socket = connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), ALPNProtocols: ['h2'], servername: 'localhost', ...trust });
+    socket.once('secureConnect', () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.destroy();
+      resolve(serial);
+    });
+    socket.once('error', reject);
+  });
 }
