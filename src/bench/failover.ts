@@ -62,7 +62,7 @@ export async function measureFailover(etcd: EtcdCluster, options: FailoverOption
     members.push(new MemberProcess(options.dir, `bench-m${i}`, `127.0.0.1:${await fixedPort()}`, etcd.endpoints, options.etcdPrefix, `${options.leaseTtlS}s`, options.tls?.memberArgs));
   }
   const { Etcd3 } = await import('etcd3');
-  const client = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
+  const client = new Etcd3(etcd.clientOptions());
   const timesMs: number[] = [];
   const security = options.tls?.security ?? {};
   try {

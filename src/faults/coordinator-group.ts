@@ -44,7 +44,7 @@ export class CoordinatorGroup implements LeaderResolver {
     this.members = members;
     this.proxies = proxies;
     this.#tls = tls;
-    this.#client = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
+    this.#client = new Etcd3(etcd.clientOptions());
   }
 
   /**

@@ -21,7 +21,7 @@ describe('etcd decision store', () => {
 
   before(async () => {
     etcd = await EtcdCluster.start();
-    client = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
+    client = new Etcd3(etcd.clientOptions());
   });
   after(async () => {
     client.close();

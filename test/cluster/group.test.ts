@@ -165,7 +165,7 @@ describe('coordinator group on etcd', () => {
     const commit = client.transact([{ participant: a }, { participant: b }], { timeoutMs: 10_000 });
     const txId = (await waitFor('b to be in doubt', () => pb.inDoubt()[0])).txId;
     // The leader key goes away under the leader (its lease lives on): its next write is refused.
-    const etcdClient = new Etcd3({ hosts: etcd.hosts.map((h) => `http://${h}`) });
+    const etcdClient = new Etcd3(etcd.clientOptions());
     closers.push(etcdClient);
     await etcdClient.delete().key(`${prefix}leader`);
     const stepped = new Promise<string>((resolve) => leader.once('following', resolve));
