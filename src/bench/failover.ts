@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientSecurityOptions } from '../common/tls.js';
 import type { CoordinatorGroupTls } from '../faults/coordinator-group-options.js';
 import type { EtcdCluster } from '../faults/etcd-cluster.js';
-import { answersAsLeader, MemberProcess, readLeader, waitLeaderServing } from '../faults/group-member-process.js';
+import { answersAsLeader, leaderAmong, MemberProcess, waitLeaderServing } from '../faults/group-member-process.js';
 import { fixedPort } from '../faults/process-cluster.js';
 
 /** Members of the failover group. */
@@ -67,14 +67,7 @@ export async function measureFailover(etcd: EtcdCluster, options: FailoverOption
   const security = options.tls?.security ?? {};
   try {
     await Promise.all(members.map((m) => m.start()));
-    const servingLeader = (): Promise<MemberProcess> =>
-      waitLeaderServing(
-        async () => {
-          const named = await readLeader(client, options.etcdPrefix);
-          return members.find((m) => m.nodeId === named?.nodeId);
-        },
-        { timeoutMs: SERVING_WITHIN_MS, security },
-      );
+    const servingLeader = (): Promise<MemberProcess> => waitLeaderServing(() => leaderAmong(client, options.etcdPrefix, members), { timeoutMs: SERVING_WITHIN_MS, security });
     let leader = await servingLeader();
     for (let k = 1; k <= options.kills; k++) {
       const killedAt = performance.now();

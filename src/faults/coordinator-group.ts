@@ -11,7 +11,7 @@ import type { LeaderResolver } from './chaos-injector.js';
 import type { MemberTlsReport } from './chaos-report.js';
 import { EtcdCluster } from './etcd-cluster.js';
 import { FaultProxy } from './fault-proxy.js';
-import { MemberProcess, readLeader, waitLeaderServing } from './group-member-process.js';
+import { leaderAmong, MemberProcess, readLeader, waitLeaderServing } from './group-member-process.js';
 import type { ExitRecord } from './managed-process.js';
 import { fixedPort } from './process-cluster.js';
 import { probeTlsServing, TlsServing } from './tls-serving-probe.js';
@@ -91,9 +91,8 @@ export class CoordinatorGroup implements LeaderResolver {
   }
 
   /** The member holding the leader key, per etcd (undefined: none, or etcd did not answer). */
-  async leader(): Promise<MemberProcess | undefined> {
-    const value = await readLeader(this.#client, this.prefix);
-    return this.members.find((m) => m.nodeId === value?.nodeId);
+  leader(): Promise<MemberProcess | undefined> {
+    return leaderAmong(this.#client, this.prefix, this.members);
   }
 
   /** Waits until a member other than `not` leads and serves; resolves with it. */

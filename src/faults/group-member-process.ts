@@ -74,6 +74,12 @@ export async function readLeader(client: Etcd3, prefix: string): Promise<LeaderV
   }
 }
 
+/** The member of `members` that holds the leader key of `prefix` (undefined: none of them, or etcd did not answer). */
+export async function leaderAmong<T extends { readonly nodeId: string }>(client: Etcd3, prefix: string, members: readonly T[]): Promise<T | undefined> {
+  const value = await readLeader(client, prefix);
+  return members.find((m) => m.nodeId === value?.nodeId);
+}
+
 /** One `verdict coordinator --etcd` member as a real process. */
 export class MemberProcess extends ManagedProcess {
   readonly nodeId: string;

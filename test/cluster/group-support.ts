@@ -12,7 +12,7 @@ import { fixedPort, poll, ProcessCluster, waitAllEnded } from '../../src/faults/
 import { TransferWorkload } from '../../src/faults/transfer-workload.js';
 import type { TxView } from '../../src/protocol/coordinator-events.js';
 import { EtcdCluster } from '../../src/faults/etcd-cluster.js';
-import { MemberProcess, readLeader, waitLeaderServing } from '../../src/faults/group-member-process.js';
+import { leaderAmong, MemberProcess, waitLeaderServing } from '../../src/faults/group-member-process.js';
 
 /** Accounts per bank and opening balance. */
 const ACCOUNTS = 4;
@@ -106,9 +106,8 @@ export class GroupRun {
   }
 
   /** The member holding the leader key, per etcd. */
-  async leader(): Promise<MemberProcess | undefined> {
-    const value = await readLeader(this.#client, this.prefix);
-    return this.members.find((m) => m.nodeId === value?.nodeId);
+  leader(): Promise<MemberProcess | undefined> {
+    return leaderAmong(this.#client, this.prefix, this.members);
   }
 
   /** Waits until a member other than `not` leads per etcd and serves (answers a status query as leader); resolves with it. */
